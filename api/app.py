@@ -1,0 +1,45 @@
+"""The FastAPI application factory."""
+
+import logging
+
+from fastapi import APIRouter, FastAPI
+from sqlalchemy.orm import Session, sessionmaker
+
+from api.body_limit import BodySizeLimit
+from api.errors import install_error_handlers
+from api.routes import audit, auth, clients, clinic_settings, health, users
+from db.session import make_engine, make_session_factory
+from db.settings import Settings, get_settings
+from web import pages
+
+logger = logging.getLogger(__name__)
+API_PREFIX = "/api/v1"
+
+
+def create_app(settings: Settings | None = None, session_factory: sessionmaker[Session] | None = None) -> FastAPI:
+    """Build the app; without arguments it reads GALVANI_* from the environment (uvicorn --factory)."""
+    settings = settings or get_settings()
+    if session_factory is None:
+        session_factory = make_session_factory(make_engine(settings.resolved_database_url))
+    app = FastAPI(
+        title="Galvani",
+        version="0.1.0",
+        summary="Clinic service for microcurrent facial treatments.",
+        docs_url="/docs",
+    )
+    app.state.settings = settings
+    app.state.session_factory = session_factory
+    app.state.signing_key = settings.signing_key()
+    install_error_handlers(app)
+    app.add_middleware(BodySizeLimit)
+    app.include_router(_api_router(), prefix=API_PREFIX)
+    app.include_router(health.router)
+    app.include_router(pages.router)
+    return app
+
+
+def _api_router() -> APIRouter:
+    router = APIRouter()
+    for module in (auth, users, clients, audit, clinic_settings):
+        router.include_router(module.router)
+    return router

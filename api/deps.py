@@ -1,0 +1,89 @@
+"""Dependencies named once, so every route signature reads like a sentence."""
+
+from collections.abc import Callable, Iterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import OAuth2PasswordBearer
+from sqlalchemy.orm import Session
+
+from api.actor import Actor, Origin
+from api.errors import Forbidden, NotAuthenticated
+from api.permissions import Permission, allows, denied_message
+from api.security import read_access_token
+from db.models import User
+from db.settings import Settings
+
+oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
+
+
+def get_db(request: Request) -> Iterator[Session]:
+    """The request's unit of work: services flush, this commits once, before the response goes out."""
+    with request.app.state.session_factory() as session:
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+
+
+def get_settings(request: Request) -> Settings:
+    return request.app.state.settings  # type: ignore[no-any-return]
+
+
+def get_signing_key(request: Request) -> str:
+    return request.app.state.signing_key  # type: ignore[no-any-return]
+
+
+SessionDep = Annotated[Session, Depends(get_db, scope="function")]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+
+def get_origin(request: Request) -> Origin:
+    ip = request.client.host if request.client else None
+    return Origin(ip_address=ip, user_agent=(request.headers.get("user-agent") or "")[:300] or None)
+
+
+OriginDep = Annotated[Origin, Depends(get_origin)]
+
+
+def get_actor(
+    session: SessionDep,
+    signing_key: Annotated[str, Depends(get_signing_key)],
+    origin: OriginDep,
+    token: Annotated[str | None, Depends(oauth2_scheme)],
+) -> Actor:
+    if not token:
+        raise NotAuthenticated("Log in first: this needs a bearer token.")
+    user_id = read_access_token(token, key=signing_key)
+    user = session.get(User, user_id) if user_id else None
+    if user is None:
+        raise NotAuthenticated("Your log-in has expired or is not valid; log in again.")
+    if not user.is_active:
+        raise NotAuthenticated("This account has been deactivated; ask an admin.")
+    return Actor(user=user, origin=origin)
+
+
+CurrentActor = Annotated[Actor, Depends(get_actor)]
+
+
+def require(permission: Permission) -> Callable[[Actor], Actor]:
+    """A dependency that lets the request through only for roles holding `permission`."""
+
+    def check(actor: CurrentActor) -> Actor:
+        if not allows(actor.user.role, permission):
+            raise Forbidden(denied_message(permission))
+        return actor
+
+    return check
+
+
+UsersReader = Annotated[Actor, Depends(require(Permission.USERS_READ))]
+UsersManager = Annotated[Actor, Depends(require(Permission.USERS_MANAGE))]
+ClientsReader = Annotated[Actor, Depends(require(Permission.CLIENTS_READ))]
+ClientsWriter = Annotated[Actor, Depends(require(Permission.CLIENTS_WRITE))]
+ClientsDeleter = Annotated[Actor, Depends(require(Permission.CLIENTS_DELETE))]
+AuditReader = Annotated[Actor, Depends(require(Permission.AUDIT_READ))]
+SettingsReader = Annotated[Actor, Depends(require(Permission.SETTINGS_READ))]
+SettingsWriter = Annotated[Actor, Depends(require(Permission.SETTINGS_WRITE))]

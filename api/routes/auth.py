@@ -1,0 +1,35 @@
+"""Log in with the OAuth2 password flow."""
+
+from datetime import timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.security import OAuth2PasswordRequestForm
+
+from api.deps import OriginDep, SessionDep, SettingsDep, get_signing_key
+from api.errors import NotAuthenticated
+from api.schemas.users import Token
+from api.security import create_access_token
+from api.services import auth
+from db.base import utcnow
+
+router = APIRouter(prefix="/auth", tags=["auth"])
+
+
+@router.post("/token")
+def log_in(
+    form: Annotated[OAuth2PasswordRequestForm, Depends()],
+    session: SessionDep,
+    settings: SettingsDep,
+    origin: OriginDep,
+    signing_key: Annotated[str, Depends(get_signing_key)],
+) -> Token:
+    """Exchange an email (as `username`) and password for a bearer token."""
+    now = utcnow()
+    result = auth.log_in(session, email=form.username, password=form.password, origin=origin, now=now)
+    if result.user is None:
+        session.commit()  # the failure count and its audit entry must outlive the refusal
+        raise NotAuthenticated(result.refusal or auth.WRONG_CREDENTIALS)
+    token = create_access_token(user_id=result.user.id, key=signing_key, now=now,
+                                minutes=settings.access_token_minutes)
+    return Token(access_token=token, expires_at=now + timedelta(minutes=settings.access_token_minutes))

@@ -1,0 +1,43 @@
+"""Reachability of the database and the broker, for load balancers and people."""
+
+import socket
+from urllib.parse import urlsplit
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+
+router = APIRouter(tags=["health"])
+BROKER_TIMEOUT_S = 1.0
+
+
+@router.get("/health")
+def health(request: Request) -> JSONResponse:
+    """`ok` when the database answers (and the broker, when one is configured); 503 otherwise."""
+    database = _database_status(request)
+    broker = _broker_status(request.app.state.settings.mqtt_url)
+    healthy = database == "ok" and broker in {"ok", "embedded"}
+    body = {"status": "ok" if healthy else "unavailable", "database": database, "broker": broker}
+    return JSONResponse(body, status_code=200 if healthy else 503)
+
+
+def _database_status(request: Request) -> str:
+    try:
+        with request.app.state.session_factory() as session:
+            session.execute(text("SELECT 1"))
+        return "ok"
+    except SQLAlchemyError:
+        return "unreachable"
+
+
+def _broker_status(mqtt_url: str | None) -> str:
+    if not mqtt_url:
+        return "embedded"
+    parts = urlsplit(mqtt_url)
+    port = parts.port or (8883 if parts.scheme in {"mqtts", "ssl"} else 1883)
+    try:
+        with socket.create_connection((parts.hostname or "localhost", port), timeout=BROKER_TIMEOUT_S):
+            return "ok"
+    except OSError:
+        return "unreachable"

@@ -1,0 +1,73 @@
+"""The clinic's settings: time zone and opening hours; later capabilities add theirs here."""
+
+from datetime import datetime, time
+from typing import Annotated, Self
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+
+class DayHours(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    open: time = Field(description="Opening time, local, like 08:00")
+    close: time = Field(description="Closing time, local, like 20:00")
+
+    @model_validator(mode="after")
+    def _opens_before_closing(self) -> Self:
+        if self.open >= self.close:
+            raise ValueError("the opening time must come before the closing time")
+        return self
+
+
+def _default_day() -> DayHours | None:
+    return DayHours(open=time(8), close=time(20))
+
+
+class OpeningHours(BaseModel):
+    """Each weekday's hours, or null when the clinic is closed that day."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    monday: DayHours | None = Field(default_factory=_default_day)
+    tuesday: DayHours | None = Field(default_factory=_default_day)
+    wednesday: DayHours | None = Field(default_factory=_default_day)
+    thursday: DayHours | None = Field(default_factory=_default_day)
+    friday: DayHours | None = Field(default_factory=_default_day)
+    saturday: DayHours | None = Field(default_factory=_default_day)
+    sunday: DayHours | None = Field(default_factory=_default_day)
+
+
+def _check_timezone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError("must be a time zone name like Europe/London or America/New_York") from exc
+    return value
+
+
+TimeZoneName = Annotated[str, StringConstraints(min_length=1, max_length=64), AfterValidator(_check_timezone)]
+
+
+class ClinicSettings(BaseModel):
+    """The whole settings document as stored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    timezone: TimeZoneName = "UTC"
+    opening_hours: OpeningHours = Field(default_factory=OpeningHours)
+
+
+class ClinicSettingsUpdate(BaseModel):
+    """A change: the fields given replace the current ones, the others stay as they are."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    timezone: TimeZoneName | None = None
+    opening_hours: OpeningHours | None = None
+
+
+class ClinicSettingsRead(ClinicSettings):
+    updated_at: datetime | None = None

@@ -1,0 +1,40 @@
+"""Password hashes (argon2) and signed, expiring bearer tokens (JWT, HS256)."""
+
+import uuid
+from datetime import datetime, timedelta
+
+import jwt
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+_hasher = PasswordHasher()
+# Checked against when the email is unknown, so a wrong email takes as long as a wrong password.
+_DUMMY_HASH = _hasher.hash("not-a-real-password-only-for-timing")
+TOKEN_ALGORITHM = "HS256"
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def verify_password(password: str, password_hash: str | None) -> bool:
+    try:
+        return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def create_access_token(*, user_id: uuid.UUID, key: str, now: datetime, minutes: int) -> str:
+    claims = {"sub": str(user_id), "iat": now, "exp": now + timedelta(minutes=minutes), "typ": "access"}
+    return jwt.encode(claims, key, algorithm=TOKEN_ALGORITHM)
+
+
+def read_access_token(token: str, *, key: str) -> uuid.UUID | None:
+    """The user id a valid, unexpired token names; None for anything else."""
+    try:
+        claims = jwt.decode(token, key, algorithms=[TOKEN_ALGORITHM], options={"require": ["sub", "exp"]})
+        if claims.get("typ") != "access":
+            return None
+        return uuid.UUID(claims["sub"])
+    except (jwt.PyJWTError, ValueError):
+        return None

@@ -1,0 +1,134 @@
+"""Client records: register, find, change, soft-delete. Every read and write is audited."""
+
+import re
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from api.actor import Actor
+from api.errors import Conflict, InvalidInput, NotFound
+from api.schemas.clients import ClientCreate, ClientUpdate
+from api.services import audit
+from db.base import utcnow
+from db.models import Client
+from db.models.client import client_search_text, phone_digits
+
+RECORD = "client"
+REQUIRED_FIELDS = ("first_name", "last_name", "date_of_birth")
+_PHONE_LIKE = re.compile(r"^[\d\s()+\-.]*\d{3}[\d\s()+\-.]*$")
+
+
+def create(session: Session, *, actor: Actor, data: ClientCreate) -> Client:
+    _require_contact(email=data.email, phone=data.phone)
+    if data.email:
+        _refuse_duplicate_email(session, email=data.email)
+    client = Client(**data.model_dump(), created_by_id=actor.user.id)
+    _refresh_search_text(client)
+    session.add(client)
+    _flush_or_conflict(session, email=data.email)
+    audit.record(session, actor=actor, action="client.create", record_type=RECORD, record_id=client.id)
+    return client
+
+
+def read(session: Session, *, actor: Actor, client_id: uuid.UUID) -> Client:
+    client = get_live(session, client_id=client_id)
+    audit.record(session, actor=actor, action="client.read", record_type=RECORD, record_id=client.id)
+    return client
+
+
+def get_live(session: Session, *, client_id: uuid.UUID) -> Client:
+    """A client that has not been deleted, or NotFound."""
+    client = session.get(Client, client_id)
+    if client is None or client.deleted_at is not None:
+        raise NotFound("There is no client with this id.")
+    return client
+
+
+def search(session: Session, *, actor: Actor, q: str | None, limit: int, offset: int) -> tuple[Sequence[Client], bool]:
+    """Live clients whose name, email or phone contains every word of `q`; with whether more follow."""
+    query = select(Client).where(Client.deleted_at.is_(None))
+    for term in search_terms(q):
+        # The pattern is built here, not in SQL, so PostgreSQL's trigram index can serve it.
+        query = query.where(Client.search_text.like(f"%{_escape_like(term)}%", escape="\\"))
+    query = query.order_by(Client.last_name, Client.first_name, Client.id).limit(limit + 1).offset(offset)
+    found = session.scalars(query).all()
+    page = found[:limit]
+    audit.record_reads(session, actor=actor, action="client.list", record_type=RECORD,
+                       record_ids=(c.id for c in page))
+    return page, len(found) > limit
+
+
+def search_terms(q: str | None) -> list[str]:
+    """Lower-case words to match; a phone-like query becomes its digits, however it is punctuated."""
+    q = (q or "").strip().lower()
+    if not q:
+        return []
+    if _PHONE_LIKE.match(q):
+        return [phone_digits(q)]
+    return q.split()
+
+
+def _escape_like(term: str) -> str:
+    return term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def update(session: Session, *, actor: Actor, client_id: uuid.UUID, data: ClientUpdate) -> Client:
+    client = get_live(session, client_id=client_id)
+    changes = data.model_dump(exclude_unset=True)
+    for field in REQUIRED_FIELDS:
+        if field in changes and changes[field] is None:
+            raise InvalidInput(field, "cannot be removed from a client record")
+    _require_contact(email=changes.get("email", client.email), phone=changes.get("phone", client.phone))
+    new_email = changes.get("email")
+    if new_email and new_email != client.email:
+        _refuse_duplicate_email(session, email=new_email)
+    changed = _apply(client, changes)
+    _refresh_search_text(client)
+    _flush_or_conflict(session, email=new_email)
+    audit.record(session, actor=actor, action="client.update", record_type=RECORD, record_id=client.id,
+                 detail={"fields": changed})
+    return client
+
+
+def delete(session: Session, *, actor: Actor, client_id: uuid.UUID) -> None:
+    """Soft delete: the record leaves the lists and lookups but stays stored."""
+    client = get_live(session, client_id=client_id)
+    client.deleted_at = utcnow()
+    client.deleted_by_id = actor.user.id
+    session.flush()
+    audit.record(session, actor=actor, action="client.delete", record_type=RECORD, record_id=client.id)
+
+
+def _apply(client: Client, changes: dict[str, Any]) -> list[str]:
+    changed = [field for field, value in changes.items() if getattr(client, field) != value]
+    for field in changed:
+        setattr(client, field, changes[field])
+    return sorted(changed)
+
+
+def _refresh_search_text(client: Client) -> None:
+    client.search_text = client_search_text(
+        first_name=client.first_name, last_name=client.last_name, email=client.email, phone=client.phone)
+
+
+def _require_contact(*, email: str | None, phone: str | None) -> None:
+    if not email and not phone:
+        raise InvalidInput("email", "give an email or a phone number, so the clinic can reach the client")
+
+
+def _refuse_duplicate_email(session: Session, *, email: str) -> None:
+    taken = session.scalar(select(Client.id).where(Client.email == email, Client.deleted_at.is_(None)))
+    if taken is not None:
+        raise Conflict(f"Another client already has the email {email}.")
+
+
+def _flush_or_conflict(session: Session, *, email: str | None) -> None:
+    """Flush; two desks registering the same email at once meet the unique index here."""
+    try:
+        session.flush()
+    except IntegrityError as exc:
+        raise Conflict(f"Another client already has the email {email}.") from exc

@@ -1,0 +1,8 @@
+"""All tables; importing this package registers them on Base.metadata."""
+
+from db.models.audit import AuditEvent
+from db.models.client import Client
+from db.models.clinic_settings import ClinicSettingsRecord
+from db.models.user import Role, User
+
+__all__ = ["AuditEvent", "Client", "ClinicSettingsRecord", "Role", "User"]

@@ -1,0 +1,31 @@
+"""Staff accounts."""
+
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import Enum, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from db.base import Base, IdMixin, TimestampMixin
+
+
+class Role(StrEnum):
+    ADMIN = "admin"
+    MEDICAL_DIRECTOR = "medical_director"
+    ESTHETICIAN = "esthetician"
+    FRONT_DESK = "front_desk"
+
+
+class User(IdMixin, TimestampMixin, Base):
+    __tablename__ = "users"
+
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    full_name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[Role] = mapped_column(
+        Enum(Role, name="role", native_enum=False, create_constraint=True, length=32,
+             values_callable=lambda roles: [r.value for r in roles])
+    )
+    password_hash: Mapped[str] = mapped_column(String(255))
+    is_active: Mapped[bool] = mapped_column(default=True)
+    failed_login_count: Mapped[int] = mapped_column(default=0)
+    locked_until: Mapped[datetime | None]

@@ -1,0 +1,82 @@
+"""Process settings read from the environment (prefix GALVANI_).
+
+They live in `db` because both processes, the API and the device gateway, read them.
+"""
+
+import secrets
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PLACEHOLDER_SECRETS = {"changeme", "change-me", "change_me", "secret", "placeholder", "galvani", "dev"}
+MIN_SECRET_LENGTH = 32
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="GALVANI_", extra="ignore")
+
+    env: Literal["development", "production"] = "development"
+    data_dir: Path = Path("data")
+    database_url: str | None = None
+    mqtt_url: str | None = None
+    embedded_mqtt_port: int = 1884
+    secret_key: SecretStr | None = None
+    clinic_timezone: str = "UTC"
+    admin_email: str | None = None
+    admin_password: SecretStr | None = None
+    access_token_minutes: int = 480
+    log_level: str = "INFO"
+
+    @field_validator("clinic_timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"{value!r} is not a time zone name like Europe/London") from exc
+        return value
+
+    @model_validator(mode="after")
+    def _real_secret_outside_development(self) -> "Settings":
+        if self.env != "development":
+            key = self.secret_key.get_secret_value() if self.secret_key else ""
+            if is_placeholder_secret(key):
+                raise ValueError(
+                    "GALVANI_SECRET_KEY must be a random value of at least "
+                    f"{MIN_SECRET_LENGTH} characters outside development"
+                )
+        return self
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The configured database, or the embedded SQLite file in the data folder."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.data_dir / 'galvani.db'}"
+
+    def signing_key(self) -> str:
+        """The token signing key; in development one is made once and kept in the data folder."""
+        if self.secret_key and not is_placeholder_secret(self.secret_key.get_secret_value()):
+            return self.secret_key.get_secret_value()
+        if self.env != "development":
+            raise RuntimeError("GALVANI_SECRET_KEY is required outside development")
+        key_file = self.data_dir / "secret_key"
+        if not key_file.exists():
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            key_file.write_text(secrets.token_urlsafe(48))
+            key_file.chmod(0o600)
+        return key_file.read_text().strip()
+
+
+def is_placeholder_secret(value: str) -> bool:
+    """True for an empty, short or well-known placeholder secret."""
+    return value.strip().lower() in PLACEHOLDER_SECRETS or len(value.strip()) < MIN_SECRET_LENGTH
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

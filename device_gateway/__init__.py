@@ -1,0 +1,1 @@
+"""The device gateway: talks MQTT with the treatment-room devices and meets the API in the database."""

@@ -1,0 +1,34 @@
+"""Starting and stopping the gateway, with the embedded broker when no broker URL is configured."""
+
+import logging
+
+from db.settings import Settings
+from device_gateway.broker_url import BrokerAddress, parse_broker_url
+from device_gateway.embedded_broker import EmbeddedBroker
+from device_gateway.gateway import Gateway
+
+logger = logging.getLogger(__name__)
+
+
+class GatewayRunner:
+    """The gateway and, in embedded mode, the broker it talks to."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.embedded_broker: EmbeddedBroker | None = None
+        if settings.mqtt_url:
+            address = parse_broker_url(settings.mqtt_url)
+        else:
+            self.embedded_broker = EmbeddedBroker(port=settings.embedded_mqtt_port)
+            address = BrokerAddress(host=self.embedded_broker.host, port=self.embedded_broker.port)
+        self.gateway = Gateway(address)
+
+    def start(self) -> None:
+        if self.embedded_broker:
+            self.embedded_broker.start()
+        self.gateway.start()
+
+    def stop(self) -> None:
+        self.gateway.stop()
+        if self.embedded_broker:
+            self.embedded_broker.stop()
+        logger.info("gateway stopped")

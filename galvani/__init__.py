@@ -1,0 +1,1 @@
+"""The `galvani` command: the one place that puts the API and the gateway together."""

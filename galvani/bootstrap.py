@@ -1,0 +1,65 @@
+"""First-start chores: the first admin and, on request, demo data."""
+
+import secrets
+from dataclasses import dataclass
+from datetime import date
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from api.services import users
+from db.models import Client, Role
+from db.models.client import client_search_text
+from db.session import transaction
+from db.settings import Settings
+
+DEFAULT_ADMIN_EMAIL = "admin@galvani.local"
+
+
+@dataclass(frozen=True)
+class NewAccount:
+    email: str
+    role: Role
+    password: str | None  # set only when it was generated and must be shown once
+
+
+def ensure_first_admin(factory: sessionmaker[Session], settings: Settings) -> NewAccount | None:
+    """Create the first admin when there is no user at all; None when users exist."""
+    with transaction(factory) as session:
+        if users.count(session):
+            return None
+        email = settings.admin_email or DEFAULT_ADMIN_EMAIL
+        given = settings.admin_password.get_secret_value() if settings.admin_password else None
+        password = given or secrets.token_urlsafe(12)
+        users.add(session, email=email, password=password, full_name="Administrator", role=Role.ADMIN)
+        return NewAccount(email=email, role=Role.ADMIN, password=None if given else password)
+
+
+DEMO_STAFF = [
+    ("frontdesk@galvani.local", "Fran Desk", Role.FRONT_DESK),
+    ("esthetician@galvani.local", "Esme Thetic", Role.ESTHETICIAN),
+    ("director@galvani.local", "Dr. Meda Rector", Role.MEDICAL_DIRECTOR),
+]
+DEMO_CLIENTS = [
+    ("Ada", "Lovelace", date(1985, 12, 10), "ada@example.com", "+44 20 7946 0001"),
+    ("Grace", "Hopper", date(1976, 12, 9), "grace@example.com", "+1 212 555 0102"),
+    ("Marie", "Curie", date(1990, 11, 7), None, "+33 1 45 55 0103"),
+    ("Rosalind", "Franklin", date(1982, 7, 25), "rosalind@example.com", None),
+]
+
+
+def seed_demo(factory: sessionmaker[Session]) -> list[NewAccount]:
+    """Demo staff (one per role) and a few clients, once; returns the accounts made."""
+    made: list[NewAccount] = []
+    with transaction(factory) as session:
+        for email, name, role in DEMO_STAFF:
+            if users.get_by_email(session, email=email) is None:
+                password = secrets.token_urlsafe(9)
+                users.add(session, email=email, password=password, full_name=name, role=role)
+                made.append(NewAccount(email=email, role=role, password=password))
+        if not session.scalar(select(func.count()).select_from(Client)):
+            for first, last, born, email, phone in DEMO_CLIENTS:
+                session.add(Client(first_name=first, last_name=last, date_of_birth=born, email=email, phone=phone,
+                                   search_text=client_search_text(first_name=first, last_name=last,
+                                                                  email=email, phone=phone)))
+    return made
