@@ -55,7 +55,8 @@ def _message(error: dict[str, Any]) -> str:
     if kind in _FIXED_MESSAGES:
         return _FIXED_MESSAGES[kind]
     if kind == "string_too_short":
-        return "must not be empty" if ctx.get("min_length") == 1 else f"must be at least {ctx.get('min_length')} characters"
+        minimum = ctx.get("min_length")
+        return "must not be empty" if minimum == 1 else f"must be at least {minimum} characters"
     if kind == "string_too_long":
         return f"must be at most {ctx.get('max_length')} characters"
     if kind in {"greater_than_equal", "greater_than", "less_than_equal", "less_than"}:

@@ -1,6 +1,7 @@
 """`galvani serve | api | gateway | migrate | create-user | …`"""
 
 import argparse
+import contextlib
 import getpass
 import logging
 import signal
@@ -79,18 +80,34 @@ def cmd_serve(args: argparse.Namespace) -> int:
     try:
         app = create_app(settings, session_factory=factory)
         print(f"Galvani is ready at http://{args.host}:{args.port}/ (API docs at /docs)", flush=True)
-        uvicorn.run(app, host=args.host, port=args.port, log_level=settings.log_level.lower())
+        _run_uvicorn(app, host=args.host, port=args.port, log_level=settings.log_level.lower())
     finally:
         runner.stop()
     return 0
+
+
+def _run_uvicorn(app: object, **options: object) -> None:
+    """Run uvicorn; the signal it re-raises after its graceful shutdown ends this call, not the process."""
+    signal.signal(signal.SIGTERM, _leave_quietly)
+    signal.signal(signal.SIGINT, _leave_quietly)
+    with contextlib.suppress(_ShutdownSignal):
+        uvicorn.run(app, **options)  # type: ignore[arg-type]
+
+
+class _ShutdownSignal(Exception):
+    pass
+
+
+def _leave_quietly(_signum: int, _frame: object) -> None:
+    raise _ShutdownSignal
 
 
 def cmd_api(args: argparse.Namespace) -> int:
     settings = get_settings()
     factory = make_session_factory(make_engine(settings.resolved_database_url))
     _announce(ensure_first_admin(factory, settings))
-    uvicorn.run("api.app:create_app", factory=True, host=args.host, port=args.port, workers=args.workers,
-                log_level=settings.log_level.lower())
+    _run_uvicorn("api.app:create_app", factory=True, host=args.host, port=args.port, workers=args.workers,
+                 log_level=settings.log_level.lower())
     return 0
 
 

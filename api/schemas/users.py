@@ -40,5 +40,5 @@ class UserRead(Output):
 
 class Token(Output):
     access_token: str
-    token_type: str = "bearer"
+    token_type: str = "bearer"  # noqa: S105  (the OAuth2 token type, not a secret)
     expires_at: datetime

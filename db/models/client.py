@@ -8,7 +8,6 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from db.base import Base, IdMixin, TimestampMixin
 
-
 # Made by the migration on PostgreSQL only (a pg_trgm GIN index), so not declared on the model.
 POSTGRESQL_SEARCH_INDEX = "ix_clients_search_trgm"
 

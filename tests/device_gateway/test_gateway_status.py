@@ -1,0 +1,101 @@
+"""The gateway announces itself: retained online, offline on a clean stop, the Last Will when it dies."""
+
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from db.settings import Settings
+from device_gateway import topics
+from device_gateway.broker_url import BrokerAddress, parse_broker_url
+from device_gateway.gateway import Gateway
+from device_gateway.runner import GatewayRunner
+from tests.mqtt import WAIT_S, Subscriber, private_mosquitto
+from tests.services import free_port
+
+
+@pytest.fixture
+def broker_port(tmp_path: Path) -> Iterator[int]:
+    with private_mosquitto(tmp_path) as port:
+        yield port
+
+
+def test_online_then_offline_on_mosquitto(broker_port: int) -> None:
+    gateway = Gateway(BrokerAddress("127.0.0.1", broker_port))
+    gateway.start()
+    assert gateway.connected.is_set()
+    watcher = Subscriber(broker_port, topics.GATEWAY_STATUS)  # joins late: sees the retained status
+    try:
+        assert watcher.next_payload() == topics.ONLINE
+        gateway.stop()
+        assert watcher.next_payload() == topics.OFFLINE
+    finally:
+        watcher.close()
+
+
+def test_last_will_says_offline_when_the_gateway_is_killed(broker_port: int, tmp_path: Path) -> None:
+    env = os.environ | {"GALVANI_MQTT_URL": f"mqtt://127.0.0.1:{broker_port}", "GALVANI_DATA_DIR": str(tmp_path)}
+    watcher = Subscriber(broker_port, topics.GATEWAY_STATUS)
+    process = subprocess.Popen([sys.executable, "-m", "galvani.cli", "gateway"], env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        assert watcher.next_payload() == topics.ONLINE
+        process.send_signal(signal.SIGKILL)
+        assert watcher.next_payload() == topics.OFFLINE  # sent by the broker: the gateway could not
+    finally:
+        process.kill()
+        process.wait(WAIT_S)
+        watcher.close()
+
+
+def test_gateway_command_stops_cleanly_on_sigterm(broker_port: int, tmp_path: Path) -> None:
+    env = os.environ | {"GALVANI_MQTT_URL": f"mqtt://127.0.0.1:{broker_port}", "GALVANI_DATA_DIR": str(tmp_path)}
+    watcher = Subscriber(broker_port, topics.GATEWAY_STATUS)
+    process = subprocess.Popen([sys.executable, "-m", "galvani.cli", "gateway"], env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        assert watcher.next_payload() == topics.ONLINE
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=WAIT_S)
+        assert process.returncode == 0, output
+        assert watcher.next_payload() == topics.OFFLINE
+        assert "gateway stopped" in output
+    finally:
+        process.kill()
+        watcher.close()
+
+
+def test_embedded_broker_carries_the_gateway_status(tmp_path: Path) -> None:
+    runner = GatewayRunner(Settings(data_dir=tmp_path, mqtt_url=None, embedded_mqtt_port=free_port()))
+    runner.start()
+    try:
+        assert runner.embedded_broker is not None
+        watcher = Subscriber(runner.embedded_broker.port, topics.GATEWAY_STATUS)
+        try:
+            assert watcher.next_payload() == topics.ONLINE
+        finally:
+            watcher.close()
+    finally:
+        runner.stop()
+
+
+@pytest.mark.parametrize(("url", "expected"), [
+    ("mqtt://127.0.0.1:1883", BrokerAddress("127.0.0.1", 1883)),
+    ("mqtt://broker", BrokerAddress("broker", 1883)),
+    ("mqtt://galvani-gateway:p%40ss@mosquitto:1884", BrokerAddress("mosquitto", 1884, "galvani-gateway", "p@ss")),
+])
+def test_broker_urls(url: str, expected: BrokerAddress) -> None:
+    assert parse_broker_url(url) == expected
+
+
+def test_broker_password_is_not_shown() -> None:
+    assert "s3cret" not in repr(parse_broker_url("mqtt://gw:s3cret@host:1883"))
+
+
+def test_a_non_mqtt_url_is_refused() -> None:
+    with pytest.raises(ValueError, match="mqtt://"):
+        parse_broker_url("http://host:1883")

@@ -1,0 +1,72 @@
+"""MQTT helpers for tests: a private Mosquitto, and a subscriber that waits for messages."""
+
+import queue
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+
+from tests.services import free_port, missing
+
+WAIT_S = 10.0
+
+
+def wait_for_port(host: str, port: int, timeout: float = WAIT_S) -> None:
+    """Return once something accepts TCP connections on host:port."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with socket.create_connection((host, port), timeout=0.2):
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"nothing listens on {host}:{port}") from None
+            time.sleep(0.02)  # polling a port: there is no event to await
+
+
+@contextmanager
+def private_mosquitto(tmp_path: Path) -> Iterator[int]:
+    """A Mosquitto of our own on a free port, anonymous, for tests that must not share retained state."""
+    binary = shutil.which("mosquitto") or ("/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None)
+    if binary is None:
+        missing("the mosquitto binary")
+    port = free_port()
+    config = tmp_path / "mosquitto.conf"
+    config.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
+    process = subprocess.Popen([binary, "-c", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        wait_for_port("127.0.0.1", port)
+        yield port
+    finally:
+        process.terminate()
+        process.wait(timeout=WAIT_S)
+        if process.stderr:
+            process.stderr.close()
+
+
+class Subscriber:
+    """Collects every message on the given topics; `next_payload` waits for the next one."""
+
+    def __init__(self, port: int, *topics: str, host: str = "127.0.0.1") -> None:
+        self.messages: queue.Queue[mqtt.MQTTMessage] = queue.Queue()
+        self._subscribed = queue.Queue[bool]()
+        self._topics = topics
+        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"test-sub-{free_port()}")
+        self.client.on_connect = lambda c, *_: c.subscribe([(t, 1) for t in self._topics])
+        self.client.on_subscribe = lambda *_: self._subscribed.put(True)
+        self.client.on_message = lambda _c, _u, message: self.messages.put(message)
+        self.client.connect(host, port)
+        self.client.loop_start()
+        self._subscribed.get(timeout=WAIT_S)
+
+    def next_payload(self, timeout: float = WAIT_S) -> bytes:
+        return bytes(self.messages.get(timeout=timeout).payload)
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()

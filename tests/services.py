@@ -1,0 +1,61 @@
+"""The real PostgreSQL and Mosquitto the tests use, and what to do when one is missing.
+
+On CI (CI=true) a missing service fails the run; on a developer's machine the tests that need it are skipped.
+"""
+
+import os
+import socket
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
+
+POSTGRES_ADMIN_URL = os.environ.get("GALVANI_TEST_POSTGRES_URL", "postgresql+psycopg://127.0.0.1:5432/test")
+MOSQUITTO_HOST = os.environ.get("GALVANI_TEST_MQTT_HOST", "127.0.0.1")
+MOSQUITTO_PORT = int(os.environ.get("GALVANI_TEST_MQTT_PORT", "1883"))
+
+
+def missing(what: str) -> None:
+    """Fail on CI, skip elsewhere."""
+    if os.environ.get("CI"):
+        pytest.fail(f"{what} is required on CI but is not reachable")
+    pytest.skip(f"{what} is not reachable here")
+
+
+@contextmanager
+def fresh_postgres_database() -> Iterator[str]:
+    """A new, empty PostgreSQL database for this test run, dropped afterwards."""
+    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    name = f"galvani_test_{uuid.uuid4().hex[:12]}"
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    except OperationalError:
+        admin.dispose()
+        missing(f"PostgreSQL at {make_url(POSTGRES_ADMIN_URL).render_as_string(hide_password=True)}")
+    try:
+        yield make_url(POSTGRES_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def require_mosquitto() -> tuple[str, int]:
+    """The shared Mosquitto's address, or skip/fail when it does not answer."""
+    try:
+        with socket.create_connection((MOSQUITTO_HOST, MOSQUITTO_PORT), timeout=2):
+            return MOSQUITTO_HOST, MOSQUITTO_PORT
+    except OSError:
+        missing(f"Mosquitto at {MOSQUITTO_HOST}:{MOSQUITTO_PORT}")
+        raise  # unreachable: missing() always raises
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])

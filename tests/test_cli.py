@@ -1,0 +1,129 @@
+"""The `galvani` command as a newcomer and an operator use it: real processes, real ports."""
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx2 as httpx
+import pytest
+
+from tests.mqtt import WAIT_S, wait_for_port
+from tests.services import free_port
+
+STARTUP_S = 30.0
+
+
+def galvani_env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GALVANI_")}
+    return env | {"GALVANI_DATA_DIR": str(tmp_path / "data"), "GALVANI_EMBEDDED_MQTT_PORT": str(free_port())} | extra
+
+
+def run_galvani(*args: str, env: dict[str, str], stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "galvani.cli", *args], env=env, input=stdin, text=True,
+                          capture_output=True, timeout=60, check=False)
+
+
+@contextmanager
+def running(*args: str, env: dict[str, str]) -> Iterator[tuple[subprocess.Popen[str], int]]:
+    """Start `galvani ARGS --port P`, wait until it answers /health, stop it with SIGTERM afterwards."""
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-m", "galvani.cli", *args, "--port", str(port)], env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for_port("127.0.0.1", port, timeout=STARTUP_S)
+        yield process, port
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.communicate(timeout=WAIT_S)
+
+
+def stop(process: subprocess.Popen[str]) -> tuple[str, str]:
+    process.send_signal(signal.SIGTERM)
+    out, err = process.communicate(timeout=WAIT_S)
+    assert process.returncode == 0, err
+    return out, err
+
+
+def log_in(port: int, email: str, password: str) -> int:
+    response = httpx.post(f"http://127.0.0.1:{port}/api/v1/auth/token", data={"username": email, "password": password})
+    return response.status_code
+
+
+def test_serve_migrates_makes_an_admin_and_stops_cleanly(tmp_path: Path) -> None:
+    with running("serve", "--demo", env=galvani_env(tmp_path)) as (process, port):
+        health = httpx.get(f"http://127.0.0.1:{port}/health").json()
+        assert health == {"status": "ok", "database": "ok", "broker": "embedded"}
+        assert httpx.get(f"http://127.0.0.1:{port}/docs").status_code == 200
+        out, err = stop(process)
+    password = re.search(r"admin admin@galvani\.local with password: (\S+)", out)
+    assert password, out
+    assert password.group(1) not in err  # shown once on the terminal, never in the log
+    assert "gateway stopped" in err
+    assert "front_desk frontdesk@galvani.local" in out
+
+    # Second start: same data folder, no new admin, the printed password still works.
+    with running("serve", env=galvani_env(tmp_path)) as (process, port):
+        assert log_in(port, "admin@galvani.local", password.group(1)) == 200
+        out, _ = stop(process)
+    assert "Created admin" not in out
+
+
+def test_first_admin_from_the_environment(tmp_path: Path) -> None:
+    env = galvani_env(tmp_path, GALVANI_ADMIN_EMAIL="boss@clinic.example.com",
+                      GALVANI_ADMIN_PASSWORD="a-long-admin-password")
+    with running("serve", env=env) as (process, port):
+        assert log_in(port, "boss@clinic.example.com", "a-long-admin-password") == 200
+        out, err = stop(process)
+    assert "a-long-admin-password" not in out + err
+
+
+def test_api_alone_serves_a_migrated_database(tmp_path: Path) -> None:
+    env = galvani_env(tmp_path)
+    assert run_galvani("migrate", env=env).returncode == 0
+    with running("api", env=env) as (process, port):
+        assert httpx.get(f"http://127.0.0.1:{port}/health").status_code == 200
+        stop(process)
+
+
+def test_create_user_then_log_in(tmp_path: Path) -> None:
+    env = galvani_env(tmp_path)
+    run_galvani("migrate", env=env)
+    made = run_galvani("create-user", "--email", "esme@clinic.example.com", "--full-name", "Esme",
+                       "--role", "esthetician", "--password-stdin", env=env, stdin="a-long-password\n")
+    assert made.returncode == 0, made.stderr
+    again = run_galvani("create-user", "--email", "esme@clinic.example.com", "--full-name", "Esme",
+                        "--role", "esthetician", "--password-stdin", env=env, stdin="a-long-password\n")
+    assert again.returncode == 1 and "already exists" in again.stderr
+    short = run_galvani("create-user", "--email", "x@clinic.example.com", "--full-name", "X",
+                        "--role", "admin", "--password-stdin", env=env, stdin="short\n")
+    assert short.returncode == 2
+    with running("api", env=env) as (process, port):
+        assert log_in(port, "esme@clinic.example.com", "a-long-password") == 200
+        stop(process)
+
+
+def test_production_refuses_a_placeholder_secret(tmp_path: Path) -> None:
+    env = galvani_env(tmp_path, GALVANI_ENV="production", GALVANI_SECRET_KEY="changeme")
+    result = run_galvani("migrate", env=env)
+    assert result.returncode != 0
+    assert "GALVANI_SECRET_KEY" in result.stderr
+
+
+@pytest.mark.parametrize("command", ["serve", "api"])
+def test_sigint_stops_cleanly_too(command: str, tmp_path: Path) -> None:
+    env = galvani_env(tmp_path)
+    run_galvani("migrate", env=env)
+    with running(command, env=env) as (process, _port):
+        started = time.monotonic()
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=WAIT_S)
+        assert process.returncode == 0, err
+        assert "Traceback" not in err
+        assert time.monotonic() - started < WAIT_S
