@@ -1,0 +1,348 @@
+"""The production deployment: docker-compose.yml and the Mosquitto configuration it mounts.
+
+The compose file is checked as data (no Docker needed). The Mosquitto files are also loaded by a real
+Mosquitto 2 when one is installed, because a config it refuses or an ACL it reads differently from what
+we meant only shows up there.
+"""
+
+import os
+import pwd
+import queue
+import re
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as mqtt
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+COMPOSE_FILE = ROOT / "docker-compose.yml"
+MOSQUITTO_CONF = ROOT / "deploy" / "mosquitto" / "mosquitto.conf"
+MOSQUITTO_ACL = ROOT / "deploy" / "mosquitto" / "acl"
+
+APP_SERVICES = ("migrate", "api", "gateway")
+GATEWAY_USER = "galvani-gateway"
+# One compose interpolation and nothing else: ${NAME}, ${NAME:-default}, ${NAME:?message}, ...
+INTERPOLATION = re.compile(r"\$\{[A-Z_][A-Z0-9_]*(?::?[-?+][^}]*)?\}")
+# scheme://user:password@host...; the password part may hold `?`, so urllib's split cannot be used.
+URL_WITH_PASSWORD = re.compile(r"^[a-z][a-z0-9+.-]*://[^:/@\s]+:(?P<password>.+)@[^@]+$")
+
+# Debian and Ubuntu put the broker in /usr/sbin, which is not on every user's PATH.
+_SEARCH_PATH = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/usr/local/sbin"])
+MOSQUITTO = shutil.which("mosquitto", path=_SEARCH_PATH)
+MOSQUITTO_PASSWD = shutil.which("mosquitto_passwd", path=_SEARCH_PATH)
+needs_mosquitto = pytest.mark.skipif(
+    MOSQUITTO is None or MOSQUITTO_PASSWD is None,
+    reason="needs the mosquitto and mosquitto_passwd binaries (Debian/Ubuntu: apt install mosquitto)",
+)
+BROKER_START_TIMEOUT_S = 10.0
+_Process = subprocess.Popen[bytes]
+MQTT_TIMEOUT_S = 5.0
+
+
+# --- docker-compose.yml ---------------------------------------------------------------------------
+
+def _compose() -> dict[str, Any]:
+    return yaml.safe_load(COMPOSE_FILE.read_text())
+
+
+def _services() -> dict[str, Any]:
+    return _compose()["services"]
+
+
+def test_all_five_services_exist() -> None:
+    assert {"postgres", "mosquitto", "migrate", "api", "gateway"} <= set(_services())
+
+
+def test_app_services_share_one_build_and_environment() -> None:
+    compose = _compose()
+    shared = compose["x-galvani"]
+    for name in APP_SERVICES:
+        service = compose["services"][name]
+        assert service["build"] == shared["build"] == ".", name
+        assert service["environment"] == shared["environment"], name
+    environment = shared["environment"]
+    assert environment["GALVANI_ENV"] == "production"
+    assert environment["GALVANI_DATABASE_URL"].startswith("postgresql+psycopg://galvani:")
+    assert environment["GALVANI_MQTT_URL"].startswith(f"mqtt://{GATEWAY_USER}:")
+
+
+def test_each_app_service_runs_its_own_command() -> None:
+    services = _services()
+    assert services["migrate"]["command"] == "galvani migrate"
+    assert services["api"]["command"] == "galvani api --host 0.0.0.0 --port 8000 --workers 4"
+    assert services["gateway"]["command"] == "galvani gateway"
+    assert services["migrate"]["restart"] == "no"  # a one-shot job, not a daemon
+
+
+def _environment_values() -> Iterator[tuple[str, str, str]]:
+    compose = _compose()
+    sources = {"x-galvani": compose["x-galvani"], **compose["services"]}
+    for owner, block in sources.items():
+        environment = block.get("environment") or {}
+        assert isinstance(environment, dict), f"{owner}: write environment as a mapping"
+        for key, value in environment.items():
+            yield owner, key, str(value)
+
+
+def test_no_literal_secrets() -> None:
+    checked = set()
+    for owner, key, value in _environment_values():
+        if any(word in key for word in ("PASSWORD", "SECRET")):
+            assert INTERPOLATION.fullmatch(value), f"{owner}: {key} must come from ${{...}}, not the file"
+            checked.add(key)
+        url = URL_WITH_PASSWORD.match(value)
+        if url:
+            assert INTERPOLATION.fullmatch(url["password"]), f"{owner}: the password in {key} is literal"
+            checked.add(key)
+    assert {"POSTGRES_PASSWORD", "GALVANI_SECRET_KEY", "GALVANI_DATABASE_URL", "GALVANI_MQTT_URL"} <= checked
+
+
+def test_api_and_gateway_start_after_the_migrations() -> None:
+    services = _services()
+    for name in ("api", "gateway"):
+        depends_on = services[name]["depends_on"]
+        assert depends_on["migrate"]["condition"] == "service_completed_successfully", name
+        assert "mosquitto" in depends_on, name
+    assert services["migrate"]["depends_on"]["postgres"]["condition"] == "service_healthy"
+
+
+def test_postgres_has_a_healthcheck() -> None:
+    postgres = _services()["postgres"]
+    assert "pg_isready" in " ".join(postgres["healthcheck"]["test"])
+    assert INTERPOLATION.fullmatch(postgres["environment"]["POSTGRES_PASSWORD"])
+
+
+def test_api_healthcheck_asks_the_health_endpoint() -> None:
+    check = " ".join(_services()["api"]["healthcheck"]["test"])
+    assert "http://localhost:8000/health" in check
+    assert "curl" not in check  # python:3.11-slim has none
+
+
+def test_mosquitto_mounts_the_config_files_of_this_repository() -> None:
+    compose = _compose()
+    mounts = {}
+    for volume in compose["services"]["mosquitto"]["volumes"]:
+        source, target, *options = volume.split(":")
+        mounts[target] = (source, options)
+    for target, repo_file in [("/mosquitto/config/mosquitto.conf", MOSQUITTO_CONF),
+                              ("/mosquitto/config/acl", MOSQUITTO_ACL)]:
+        source, options = mounts[target]
+        assert (ROOT / source).resolve() == repo_file, target
+        assert repo_file.is_file(), repo_file
+        assert options == ["ro"], target
+    # The password file and the persistence database outlive the container.
+    data_source, _ = mounts["/mosquitto/data"]
+    assert data_source in compose["volumes"]
+
+
+# --- mosquitto.conf and acl ------------------------------------------------------------------------
+
+def _conf_lines(path: Path) -> list[str]:
+    """Non-empty lines without comments (Mosquitto only has whole-line comments)."""
+    lines = (line.strip() for line in path.read_text().splitlines())
+    return [line for line in lines if line and not line.startswith("#")]
+
+
+def _mosquitto_options(path: Path = MOSQUITTO_CONF) -> dict[str, str]:
+    options = {}
+    for line in _conf_lines(path):
+        key, _, value = line.partition(" ")
+        assert key not in options, f"{key} is set twice"
+        options[key] = value.strip()
+    return options
+
+
+def test_mosquitto_conf_locks_the_broker_and_keeps_messages() -> None:
+    options = _mosquitto_options()
+    assert options["listener"] == "1883"
+    assert options["allow_anonymous"] == "false"
+    # Where docker-compose.yml puts the ACL, and on the data volume the app writes passwords to.
+    assert options["acl_file"] == "/mosquitto/config/acl"
+    assert options["password_file"] == "/mosquitto/data/passwd"
+    assert options["persistence"] == "true"
+    assert options["persistence_location"] == "/mosquitto/data/"
+    assert int(options["max_queued_messages"]) >= 100_000  # the default 1000 drops QoS 1 messages
+    assert int(options["max_packet_size"]) > 64 * 1024  # device payloads go up to 64 KiB
+
+
+def test_acl_holds_the_device_rules_of_the_protocol() -> None:
+    lines = _conf_lines(MOSQUITTO_ACL)
+    # As in device-protocol.md.
+    assert "pattern write clinic/v1/devices/%u/+" in lines
+    assert "pattern read clinic/v1/devices/%u/commands" in lines
+    # device-protocol.md writes this one as `topic read ...`, but Mosquitto 2 applies `topic` lines
+    # before the first `user` line to anonymous clients only, which are not allowed in at all: every
+    # device would be refused the gateway's status. A pattern without %u/%c applies to every client.
+    assert "pattern read clinic/v1/gateway/status" in lines
+    first_user = next(i for i, line in enumerate(lines) if line.startswith("user "))
+    assert not [line for line in lines[:first_user] if line.startswith("topic ")]
+
+
+def test_acl_lets_the_gateway_read_devices_and_send_commands() -> None:
+    lines = _conf_lines(MOSQUITTO_ACL)
+    gateway_rules = lines[lines.index(f"user {GATEWAY_USER}") + 1:]
+    assert not [line for line in gateway_rules if line.startswith("user ")], "the gateway's rules come last"
+    assert set(gateway_rules) == {
+        "topic read clinic/v1/devices/+/+",
+        "topic read $share/galvani/clinic/v1/devices/+/+",
+        "topic write clinic/v1/devices/+/commands",
+        "topic write clinic/v1/gateway/status",
+    }
+
+
+# --- a real Mosquitto 2 with these files ----------------------------------------------------------
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _add_user(password_file: Path, username: str, password: str) -> None:
+    create = [] if password_file.exists() else ["-c"]
+    subprocess.run([MOSQUITTO_PASSWD, *create, "-b", str(password_file), username, password],  # noqa: S603
+                   check=True, capture_output=True)
+
+
+@contextmanager
+def _running_mosquitto(tmp_path: Path, users: dict[str, str]) -> Iterator[tuple[int, _Process]]:
+    """Mosquitto on a free local port with the repository's config and ACL: its port and process."""
+    port = _free_port()
+    password_file = tmp_path / "passwd"
+    for username, password in users.items():
+        _add_user(password_file, username, password)
+    # The repository's config, with the container paths and the port moved to this test's own.
+    replacements = {
+        "listener": f"listener {port} 127.0.0.1",
+        "password_file": f"password_file {password_file}",
+        "acl_file": f"acl_file {MOSQUITTO_ACL}",
+        "persistence_location": f"persistence_location {tmp_path}/",
+    }
+    lines = []
+    for line in MOSQUITTO_CONF.read_text().splitlines():
+        key = line.split(" ", 1)[0]
+        lines.append(replacements.pop(key, line))
+    assert not replacements, f"mosquitto.conf no longer sets {sorted(replacements)}"
+    # Started as root, Mosquitto switches to the `mosquitto` user before it reads the password file,
+    # which then cannot enter pytest's private temp folder. Naming the current user keeps it as it is
+    # (as a normal user the option has no effect).
+    lines.append(f"user {pwd.getpwuid(os.getuid()).pw_name}")
+    conf = tmp_path / "mosquitto.conf"
+    conf.write_text("\n".join(lines) + "\n")
+
+    log_path = tmp_path / "mosquitto.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(  # noqa: S603
+            [MOSQUITTO, "-c", str(conf)], stdout=log, stderr=subprocess.STDOUT
+        )
+    try:
+        _wait_until_accepting(process, port, log_path)
+        yield port, process
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=BROKER_START_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _wait_until_accepting(process: _Process, port: int, log_path: Path) -> None:
+    deadline = time.monotonic() + BROKER_START_TIMEOUT_S
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                pytest.fail(f"no listener after {BROKER_START_TIMEOUT_S} s:\n{log_path.read_text()}")
+        try:  # the pause between attempts doubles as the check that it has not exited
+            returncode = process.wait(timeout=0.05)
+        except subprocess.TimeoutExpired:
+            continue
+        pytest.fail(f"mosquitto exited with {returncode}; it refused the config:\n{log_path.read_text()}")
+
+
+@needs_mosquitto
+def test_mosquitto_2_accepts_the_config(tmp_path: Path) -> None:
+    with _running_mosquitto(tmp_path, {GATEWAY_USER: "somepassword"}) as (port, process):
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        assert process.poll() is None, "mosquitto stopped after accepting a connection"
+
+
+class _Client:
+    """A paho client whose connect, subscribe and publish wait for the broker's answer."""
+
+    def __init__(self, port: int, username: str, password: str, protocol: int = mqtt.MQTTv311) -> None:
+        self.username = username
+        self.messages: queue.Queue[tuple[str, bytes]] = queue.Queue()
+        self._acks: queue.Queue[Any] = queue.Queue()
+        self._client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=username, protocol=protocol)
+        self._client.username_pw_set(username, password)
+        self._client.on_connect = lambda _c, _u, _f, reason, _p: self._acks.put(reason)
+        self._client.on_subscribe = lambda _c, _u, mid, _reasons, _p: self._acks.put(mid)
+        self._client.on_message = lambda _c, _u, message: self.messages.put((message.topic, message.payload))
+        self._client.connect("127.0.0.1", port)
+        self._client.loop_start()
+        reason = self._acks.get(timeout=MQTT_TIMEOUT_S)
+        assert not reason.is_failure, f"{username} refused: {reason}"
+
+    def subscribe(self, topic: str) -> None:
+        _, mid = self._client.subscribe(topic, qos=1)
+        assert self._acks.get(timeout=MQTT_TIMEOUT_S) == mid
+
+    def publish(self, topic: str, payload: bytes) -> None:
+        self._client.publish(topic, payload, qos=1).wait_for_publish(timeout=MQTT_TIMEOUT_S)
+
+    def next_message(self) -> tuple[str, bytes]:
+        try:
+            return self.messages.get(timeout=MQTT_TIMEOUT_S)
+        except queue.Empty:
+            pytest.fail(f"{self.username} received nothing within {MQTT_TIMEOUT_S} s")
+
+    def close(self) -> None:
+        self._client.disconnect()
+        self._client.loop_stop()
+
+
+@needs_mosquitto
+def test_mosquitto_enforces_the_acl(tmp_path: Path) -> None:
+    """Each check of a refused message is followed by an allowed one from the same sender: a broker
+    delivers in order, so had the first got through it would be the one received."""
+    users = {GATEWAY_USER: "gateway-password", "device-a": "password-a", "device-b": "password-b"}
+    with _running_mosquitto(tmp_path, users) as (port, _), ExitStack() as clients:
+        def connect(username: str, protocol: int = mqtt.MQTTv311) -> _Client:
+            client = _Client(port, username, users[username], protocol)
+            clients.callback(client.close)
+            return client
+
+        gateway = connect(GATEWAY_USER, mqtt.MQTTv5)  # shared subscriptions are MQTT 5
+        device_a, device_b = connect("device-a"), connect("device-b")
+        gateway.subscribe("$share/galvani/clinic/v1/devices/+/+")
+        device_a.subscribe("clinic/v1/devices/device-a/commands")
+        device_a.subscribe("clinic/v1/gateway/status")
+        device_b.subscribe("clinic/v1/devices/device-a/commands")  # not its own
+        device_b.subscribe("clinic/v1/devices/device-b/commands")
+
+        # Every device hears the gateway's status.
+        gateway.publish("clinic/v1/gateway/status", b'{"v":1,"state":"online"}')
+        assert device_a.next_message() == ("clinic/v1/gateway/status", b'{"v":1,"state":"online"}')
+
+        # A device publishes under its own device_id only; the gateway hears it.
+        device_a.publish("clinic/v1/devices/device-b/telemetry", b"posing as b")
+        device_a.publish("clinic/v1/devices/device-a/telemetry", b"from a")
+        assert gateway.next_message() == ("clinic/v1/devices/device-a/telemetry", b"from a")
+
+        # A device receives its own commands, never another device's.
+        gateway.publish("clinic/v1/devices/device-a/commands", b"for a")
+        gateway.publish("clinic/v1/devices/device-b/commands", b"for b")
+        assert device_a.next_message() == ("clinic/v1/devices/device-a/commands", b"for a")
+        assert device_b.next_message() == ("clinic/v1/devices/device-b/commands", b"for b")
