@@ -1,6 +1,7 @@
 """Dependencies named once, so every route signature reads like a sentence."""
 
 from collections.abc import Callable, Iterator
+from datetime import date
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -11,6 +12,7 @@ from api.actor import Actor, Origin
 from api.errors import Forbidden, NotAuthenticated
 from api.permissions import Permission, allows, denied_message
 from api.security import read_access_token
+from api.services import clinic_settings
 from db.models import User
 from db.settings import Settings
 
@@ -87,3 +89,22 @@ ClientsDeleter = Annotated[Actor, Depends(require(Permission.CLIENTS_DELETE))]
 AuditReader = Annotated[Actor, Depends(require(Permission.AUDIT_READ))]
 SettingsReader = Annotated[Actor, Depends(require(Permission.SETTINGS_READ))]
 SettingsWriter = Annotated[Actor, Depends(require(Permission.SETTINGS_WRITE))]
+Screener = Annotated[Actor, Depends(require(Permission.SCREENINGS_WRITE))]
+ScreeningsReader = Annotated[Actor, Depends(require(Permission.SCREENING_OUTCOMES_READ))]
+EligibilityChecker = Annotated[Actor, Depends(require(Permission.ELIGIBILITY_CHECK))]
+ApprovalsReader = Annotated[Actor, Depends(require(Permission.APPROVALS_READ))]
+ApprovalRecorder = Annotated[Actor, Depends(require(Permission.APPROVALS_RECORD))]
+ApprovalRevoker = Annotated[Actor, Depends(require(Permission.APPROVALS_REVOKE))]
+RulesReader = Annotated[Actor, Depends(require(Permission.RULES_READ))]
+RulesWriter = Annotated[Actor, Depends(require(Permission.RULES_WRITE))]
+
+
+def get_clinic_today(session: SessionDep, settings: SettingsDep) -> date:
+    return clinic_settings.clinic_today(session, default_timezone=settings.clinic_timezone)
+
+
+ClinicToday = Annotated[date, Depends(get_clinic_today)]
+
+
+def sees_health_data(actor: Actor) -> bool:
+    return allows(actor.user.role, Permission.SCREENING_ANSWERS_READ)

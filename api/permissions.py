@@ -14,21 +14,37 @@ class Permission(StrEnum):
     AUDIT_READ = "audit:read"
     SETTINGS_READ = "settings:read"
     SETTINGS_WRITE = "settings:write"
+    SCREENINGS_WRITE = "screenings:write"
+    SCREENING_OUTCOMES_READ = "screenings:read_outcomes"
+    SCREENING_ANSWERS_READ = "screenings:read_answers"  # health data
+    ELIGIBILITY_CHECK = "screenings:check_eligibility"
+    APPROVALS_READ = "approvals:read"  # health data: an approval's scope says why
+    APPROVALS_RECORD = "approvals:record"
+    APPROVALS_REVOKE = "approvals:revoke"
+    RULES_READ = "rules:read"
+    RULES_WRITE = "rules:write"
 
 
-_CLINICAL_STAFF = {
+_EVERY_ROLE = {
     Permission.USERS_READ,
     Permission.CLIENTS_READ,
     Permission.CLIENTS_WRITE,
     Permission.SETTINGS_READ,
+    Permission.SCREENING_OUTCOMES_READ,
+    Permission.ELIGIBILITY_CHECK,
+    Permission.RULES_READ,
 }
+# Those who see health data: the screening answers and the approvals.
+_HEALTH_DATA = {Permission.SCREENINGS_WRITE, Permission.SCREENING_ANSWERS_READ, Permission.APPROVALS_READ}
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
-    Role.ADMIN: frozenset(Permission),
-    Role.MEDICAL_DIRECTOR: frozenset(_CLINICAL_STAFF),
-    Role.ESTHETICIAN: frozenset(_CLINICAL_STAFF),
-    # The front desk registers clients, so it also removes duplicate registrations.
-    Role.FRONT_DESK: frozenset(_CLINICAL_STAFF | {Permission.CLIENTS_DELETE}),
+    # Admins run the clinic's system, not its treatments: they neither record nor revoke approvals.
+    Role.ADMIN: frozenset(Permission) - {Permission.APPROVALS_RECORD, Permission.APPROVALS_REVOKE},
+    Role.MEDICAL_DIRECTOR: frozenset(_EVERY_ROLE | _HEALTH_DATA
+                                     | {Permission.APPROVALS_RECORD, Permission.APPROVALS_REVOKE}),
+    Role.ESTHETICIAN: frozenset(_EVERY_ROLE | _HEALTH_DATA | {Permission.APPROVALS_RECORD}),
+    # The front desk registers clients, so it also removes duplicate registrations; it never sees health data.
+    Role.FRONT_DESK: frozenset(_EVERY_ROLE | {Permission.CLIENTS_DELETE}),
 }
 
 DENIED_MESSAGES = {
@@ -36,6 +52,11 @@ DENIED_MESSAGES = {
     Permission.AUDIT_READ: "Only an admin can read the audit trail.",
     Permission.SETTINGS_WRITE: "Only an admin can change the clinic's settings.",
     Permission.CLIENTS_DELETE: "Only the front desk or an admin can delete a client record.",
+    Permission.SCREENINGS_WRITE: "Only clinical staff can screen a client: the answers are health data.",
+    Permission.APPROVALS_READ: "Physicians' approvals are health data, for clinical staff only.",
+    Permission.APPROVALS_RECORD: "Only an esthetician or a medical director can record a physician's approval.",
+    Permission.APPROVALS_REVOKE: "Only a medical director can revoke a physician's approval.",
+    Permission.RULES_WRITE: "Only an admin can change the screening rules.",
 }
 
 

@@ -1,6 +1,7 @@
 """The clinic's settings document: defaults until an admin saves it, then the saved version."""
 
-from datetime import datetime
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
@@ -39,3 +40,9 @@ def change(session: Session, *, actor: Actor, data: ClinicSettingsUpdate,
     audit.record(session, actor=actor, action="settings.update", record_type="settings",
                  record_id=str(SETTINGS_ROW_ID), detail={"fields": sorted(changes)})
     return merged, record.updated_at
+
+
+def clinic_today(session: Session, *, default_timezone: str) -> date:
+    """Today's date where the clinic is."""
+    settings, _ = current(session, default_timezone=default_timezone)
+    return datetime.now(ZoneInfo(settings.timezone)).date()

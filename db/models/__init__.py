@@ -3,6 +3,10 @@
 from db.models.audit import AuditEvent
 from db.models.client import Client
 from db.models.clinic_settings import ClinicSettingsRecord
+from db.models.screening import PhysicianApproval, Screening, ScreeningRuleSet
 from db.models.user import Role, User
 
-__all__ = ["AuditEvent", "Client", "ClinicSettingsRecord", "Role", "User"]
+__all__ = [
+    "AuditEvent", "Client", "ClinicSettingsRecord", "PhysicianApproval", "Role", "Screening", "ScreeningRuleSet",
+    "User",
+]

@@ -15,7 +15,8 @@ from db.models.client import POSTGRESQL_SEARCH_INDEX
 from db.session import make_engine
 from tests.services import fresh_postgres_database
 
-APP_TABLES = {"users", "clients", "audit_events", "clinic_settings"}
+APP_TABLES = {"users", "clients", "audit_events", "clinic_settings", "screening_rule_sets", "screenings",
+              "physician_approvals"}
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
