@@ -1,0 +1,561 @@
+"""Client search benchmark (issue 2): GET /api/v1/clients over N clients, against a bare-app ceiling.
+
+Recreates the `galvani_bench` PostgreSQL database, loads N clients, starts the real app and a bare
+FastAPI app under uvicorn, drives both with a threaded keep-alive HTTP client on loopback, and prints
+requests/s, p50 and p99 per query shape with the real/bare ratios, then EXPLAIN ANALYZE per shape
+(custom and generic plan: psycopg prepares statements it runs repeatedly). The galvani_bench database
+is left in place afterwards, to look at with psql.
+
+    .venv/bin/python bench/clients_search.py --clients 100000 --seconds 10 --concurrency 8 --workers 1
+"""
+
+import argparse
+import http.client
+import json
+import math
+import os
+import platform
+import random
+import secrets
+import shlex
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.parse
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, Select, create_engine, func, insert, literal, select, text
+from sqlalchemy.orm import Session
+
+from api.services.clients import _escape_like, search_terms
+from api.services.users import add as add_user
+from db.migrate import upgrade
+from db.models import Client, Role
+from db.models.client import client_search_text
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH_DIR = Path(__file__).resolve().parent
+LOOPBACK = "127.0.0.1"
+ADMIN_URL = "postgresql+psycopg://127.0.0.1:5432/test"
+BENCH_URL = "postgresql+psycopg://127.0.0.1:5432/galvani_bench"
+BATCH_SIZE = 5000
+PAGE_LIMIT = 50
+READY_TIMEOUT_S = 30.0
+REQUEST_TIMEOUT_S = 30.0
+USER_EMAIL = "bench.desk@example.com"
+SEED = 2
+
+# Roughly in order of frequency; the loader weights earlier names more (1/sqrt(rank)).
+FIRST_NAMES = [
+    "James", "Mary", "Robert", "Patricia", "John", "Jennifer", "Michael", "Linda", "David", "Elizabeth",
+    "William", "Barbara", "Richard", "Susan", "Joseph", "Jessica", "Thomas", "Sarah", "Christopher", "Karen",
+    "Charles", "Lisa", "Daniel", "Nancy", "Matthew", "Betty", "Anthony", "Sandra", "Mark", "Margaret",
+    "Donald", "Ashley", "Steven", "Kimberly", "Andrew", "Emily", "Paul", "Donna", "Joshua", "Michelle",
+    "Kenneth", "Carol", "Kevin", "Amanda", "Brian", "Melissa", "George", "Deborah", "Timothy", "Stephanie",
+    "Ronald", "Dorothy", "Jason", "Rebecca", "Edward", "Sharon", "Jeffrey", "Laura", "Ryan", "Cynthia",
+    "Jacob", "Amy", "Gary", "Kathleen", "Nicholas", "Angela", "Eric", "Shirley", "Jonathan", "Brenda",
+    "Stephen", "Emma", "Larry", "Anna", "Justin", "Pamela", "Scott", "Nicole", "Brandon", "Samantha",
+    "Benjamin", "Katherine", "Samuel", "Christine", "Gregory", "Helen", "Alexander", "Debra", "Patrick",
+    "Rachel", "Frank", "Carolyn", "Raymond", "Janet", "Jack", "Maria", "Dennis", "Catherine", "Jerry",
+    "Heather", "Tyler", "Diane", "Aaron", "Olivia", "Jose", "Julie", "Adam", "Joyce", "Nathan", "Victoria",
+    "Henry", "Ruth", "Zachary", "Virginia", "Douglas", "Lauren", "Peter", "Kelly", "Kyle", "Christina",
+    "Noah", "Joan", "Ethan", "Evelyn", "Jeremy", "Judith", "Walter", "Andrea", "Christian", "Hannah", "Keith",
+    "Megan", "Roger", "Cheryl", "Terry", "Jacqueline", "Austin", "Martha", "Sean", "Madison", "Gerald",
+    "Teresa", "Carl", "Gloria", "Harold", "Sara", "Dylan", "Janice", "Arthur", "Ann", "Lawrence", "Kathryn",
+    "Jordan", "Abigail", "Jesse", "Sophia", "Bryan", "Frances", "Billy", "Jean", "Bruce", "Alice", "Gabriel",
+    "Judy", "Joe", "Isabella", "Logan", "Julia", "Alan", "Grace", "Juan", "Amber", "Albert", "Denise",
+    "Willie", "Danielle", "Elijah", "Marilyn", "Wayne", "Beverly", "Randy", "Charlotte", "Vincent", "Natalie",
+    "Mason", "Theresa", "Roy", "Diana", "Ralph", "Brittany", "Bobby", "Doris", "Russell", "Kayla", "Bradley",
+    "Alexis", "Philip", "Lori", "Eugene", "Marie", "Amelia", "Leila", "Ines", "Aiko", "Mateo", "Priya",
+    "Omar", "Fatima", "Hiroshi", "Mei", "Arjun", "Chiara", "Lucas", "Ingrid", "Nikos", "Sofia", "Tariq",
+    "Yara", "Kwame", "Ngozi", "Lars", "Astrid", "Diego"
+]
+
+LAST_NAMES = [
+    "Smith", "Johnson", "Williams", "Brown", "Jones", "Garcia", "Miller", "Davis", "Rodriguez", "Martinez",
+    "Hernandez", "Lopez", "Gonzalez", "Wilson", "Anderson", "Thomas", "Taylor", "Moore", "Jackson", "Martin",
+    "Lee", "Perez", "Thompson", "White", "Harris", "Sanchez", "Clark", "Ramirez", "Lewis", "Robinson",
+    "Walker", "Young", "Allen", "King", "Wright", "Scott", "Torres", "Nguyen", "Hill", "Flores", "Green",
+    "Adams", "Nelson", "Baker", "Hall", "Rivera", "Campbell", "Mitchell", "Carter", "Roberts", "Gomez",
+    "Phillips", "Evans", "Turner", "Diaz", "Parker", "Cruz", "Edwards", "Collins", "Reyes", "Stewart",
+    "Morris", "Morales", "Murphy", "Cook", "Rogers", "Gutierrez", "Ortiz", "Morgan", "Cooper", "Peterson",
+    "Bailey", "Reed", "Kelly", "Howard", "Ramos", "Kim", "Cox", "Ward", "Richardson", "Watson", "Brooks",
+    "Chavez", "Wood", "James", "Bennett", "Gray", "Mendoza", "Ruiz", "Hughes", "Price", "Alvarez", "Castillo",
+    "Sanders", "Patel", "Myers", "Long", "Ross", "Foster", "Jimenez", "Powell", "Jenkins", "Perry", "Russell",
+    "Sullivan", "Bell", "Coleman", "Butler", "Henderson", "Barnes", "Gonzales", "Fisher", "Vasquez",
+    "Simmons", "Romero", "Jordan", "Patterson", "Alexander", "Hamilton", "Graham", "Reynolds", "Griffin",
+    "Wallace", "Moreno", "West", "Cole", "Hayes", "Bryant", "Herrera", "Gibson", "Ellis", "Tran", "Medina",
+    "Aguilar", "Stevens", "Murray", "Ford", "Castro", "Marshall", "Owens", "Harrison", "Fernandez",
+    "McDonald", "Woods", "Washington", "Kennedy", "Wells", "Vargas", "Henry", "Chen", "Freeman", "Webb",
+    "Tucker", "Guzman", "Burns", "Crawford", "Olson", "Simpson", "Porter", "Hunter", "Gordon", "Mendez",
+    "Silva", "Shaw", "Snyder", "Mason", "Dixon", "Munoz", "Hunt", "Hicks", "Holmes", "Palmer", "Wagner",
+    "Black", "Robertson", "Boyd", "Rose", "Stone", "Salazar", "Fox", "Warren", "Mills", "Meyer", "Rice",
+    "Schmidt", "Garza", "Daniels", "Ferguson", "Nichols", "Stephens", "Soto", "Weaver", "Ryan", "Gardner",
+    "Payne", "Grant", "Dunn", "Kelley", "Spencer", "Hawkins", "Arnold", "Pierce", "Vazquez", "Hansen",
+    "Peters", "Santos", "Hart", "Bradley", "Knight", "Elliott", "Cunningham", "Duncan", "Armstrong", "Hudson",
+    "Carroll", "Lane", "Riley", "Andrews", "Alvarado", "Ray", "Delgado", "Berry", "Perkins", "Hoffman",
+    "Johnston", "Matthews", "Pena", "Richards", "Contreras", "Willis", "Carpenter", "Lawrence", "Sandoval",
+    "Guerrero", "George", "Chapman", "Rios", "Estrada", "Ortega", "Watkins", "Greene", "Nunez", "Wheeler",
+    "Valdez", "Harper", "Burke", "Larson", "Santiago", "Maldonado", "Morrison", "Franklin", "Carlson",
+    "Austin", "Dominguez", "Carr", "Lawson", "Jacobs", "Obrien", "Lynch", "Singh", "Vega", "Bishop",
+    "Montgomery", "Oliver", "Jensen", "Harvey", "Williamson", "Gilbert", "Dean", "Sims", "Espinoza", "Howell",
+    "Li", "Wong", "Reid", "Hanson", "Le", "McCoy", "Garrett", "Burton", "Fuller", "Wang", "Weber", "Welch",
+    "Rojas", "Lucas", "Marquez", "Fields", "Park", "Yang", "Little", "Banks", "Padilla", "Day", "Walsh",
+    "Bowman", "Schultz", "Luna", "Fowler", "Mejia", "Davidson", "Acosta", "Brewer", "May", "Holland",
+    "Juarez", "Newman", "Pearson", "Curtis", "Cortez", "Douglas", "Schneider", "Joseph", "Barrett", "Navarro",
+    "Figueroa", "Keller", "Avila", "Wade", "Molina", "Stanley", "Hopkins", "Campos", "Barnett", "Bates",
+    "Chambers", "Caldwell", "Beck", "Lambert", "Miranda", "Byrd", "Craig", "Ayala", "Lowe", "Frazier",
+    "Powers", "Neal", "Leonard", "Gregory", "Carrillo", "Sutton", "Fleming", "Rhodes", "Shelton", "Schwartz",
+    "Norris", "Jennings", "Watts", "Duran", "Walters", "Cohen", "McDaniel", "Moran", "Parks", "Steele",
+    "Vaughn", "Becker", "Holt", "Deleon", "Barker", "Terry", "Hale", "Leon", "Fuentes", "Benson", "Haynes",
+    "Horton", "Miles", "Lyons", "Pham", "Graves", "Bush", "Thornton", "Wolfe", "Warner", "Cabrera"
+]
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One load: a name for the table, the path requested, and the search text (None: no `q`)."""
+
+    name: str
+    path: str
+    q: str | None = None
+
+
+def real_scenario(name: str, q: str | None) -> Scenario:
+    """A scenario against GET /api/v1/clients, with `q` when given."""
+    query = {"limit": str(PAGE_LIMIT)}
+    if q is not None:
+        query["q"] = q
+    return Scenario(name=name, path="/api/v1/clients?" + urllib.parse.urlencode(query), q=q)
+
+
+SCENARIOS = [
+    real_scenario("first page (no q)", None),
+    real_scenario("last-name prefix 'gar'", "gar"),
+    real_scenario("full last name 'hernandez'", "hernandez"),
+    real_scenario("full last name 'young'", "young"),
+    real_scenario("partial email 'olivia.br'", "olivia.br"),
+    real_scenario("phone digits '4827'", "4827"),
+    real_scenario("no match 'zzqx'", "zzqx"),
+]
+BARE = Scenario(name="bare FastAPI (ceiling)", path="/bare")
+
+
+@dataclass
+class Tally:
+    """What one load thread saw: a latency per request (ms, failures included) and the status of each."""
+
+    latencies_ms: list[float] = field(default_factory=list)
+    statuses: Counter[int] = field(default_factory=Counter)
+
+
+@dataclass(frozen=True)
+class Result:
+    """A scenario's figures."""
+
+    scenario: Scenario
+    requests: int
+    errors: int
+    seconds: float
+    p50_ms: float
+    p99_ms: float
+    statuses: dict[int, int]
+
+    @property
+    def rps(self) -> float:
+        return self.requests / self.seconds if self.seconds else 0.0
+
+
+def parse_args() -> argparse.Namespace:
+    """The command line."""
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--clients", type=int, default=100_000, help="clients to load")
+    parser.add_argument("--seconds", type=float, default=10.0, help="measured seconds per scenario")
+    parser.add_argument("--warmup", type=float, default=1.0, help="unmeasured seconds before each scenario")
+    parser.add_argument("--concurrency", type=int, default=8, help="client threads, one connection each")
+    parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes per server")
+    parser.add_argument("--max-requests", type=int, default=200_000, help="cap on requests per scenario")
+    parser.add_argument("--no-explain", action="store_true", help="skip EXPLAIN ANALYZE of each query shape")
+    return parser.parse_args()
+
+
+# --- database -------------------------------------------------------------------------------------------
+
+
+def recreate_database() -> None:
+    """Drop and create galvani_bench (only that database)."""
+    engine = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("DROP DATABASE IF EXISTS galvani_bench WITH (FORCE)"))
+            conn.execute(text("CREATE DATABASE galvani_bench"))
+    finally:
+        engine.dispose()
+
+
+def client_rows(count: int, rng: random.Random) -> list[dict[str, Any]]:
+    """`count` clients with varied names, unique emails and random phones and birth dates."""
+    firsts = rng.choices(FIRST_NAMES, cum_weights=_cum_weights(len(FIRST_NAMES)), k=count)
+    lasts = rng.choices(LAST_NAMES, cum_weights=_cum_weights(len(LAST_NAMES)), k=count)
+    oldest, span = date(1950, 1, 1), (date(2005, 12, 31) - date(1950, 1, 1)).days
+    rows = []
+    for i, (first, last) in enumerate(zip(firsts, lasts, strict=True)):
+        email = f"{first}.{last}.{i}@example.com".lower()
+        phone = f"+1 555 {rng.randrange(10_000_000):07d}"
+        rows.append({
+            "first_name": first, "last_name": last, "email": email, "phone": phone,
+            "date_of_birth": oldest + timedelta(days=rng.randrange(span + 1)),
+            "search_text": client_search_text(first_name=first, last_name=last, email=email, phone=phone),
+        })
+    return rows
+
+
+def _cum_weights(n: int) -> list[float]:
+    """Cumulative 1/sqrt(rank) weights: a few common names, a long tail of rare ones."""
+    total, cumulative = 0.0, []
+    for rank in range(1, n + 1):
+        total += 1 / math.sqrt(rank)
+        cumulative.append(total)
+    return cumulative
+
+
+def load_clients(engine: Engine, count: int) -> float:
+    """Insert `count` clients in batches; returns the seconds it took."""
+    started = time.perf_counter()
+    rows = client_rows(count, random.Random(SEED))
+    with engine.begin() as conn:
+        for start in range(0, len(rows), BATCH_SIZE):
+            conn.execute(insert(Client), rows[start:start + BATCH_SIZE])
+    return time.perf_counter() - started
+
+
+def vacuum_analyze(engine: Engine) -> None:
+    """VACUUM ANALYZE the clients, as autovacuum would have done on a settled table."""
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text("VACUUM ANALYZE clients"))
+
+
+def create_desk_user(engine: Engine, password: str) -> None:
+    """A front-desk account for the load generator to log in as."""
+    with Session(engine) as session, session.begin():
+        add_user(session, email=USER_EMAIL, password=password, full_name="Bench Desk", role=Role.FRONT_DESK)
+
+
+def postgres_version(engine: Engine) -> str:
+    """The server's version string."""
+    with engine.connect() as conn:
+        return str(conn.scalar(text("SHOW server_version")))
+
+
+def search_query(q: str | None) -> Select[tuple[Client]]:
+    """The statement api.services.clients.search runs for `q` (first page)."""
+    query = select(Client).where(Client.deleted_at.is_(None))
+    for term in search_terms(q):
+        query = query.where(Client.search_text.like(f"%{_escape_like(term)}%", escape="\\"))
+    return query.order_by(Client.last_name, Client.first_name, Client.id).limit(PAGE_LIMIT + 1).offset(0)
+
+
+def match_count(engine: Engine, q: str | None) -> int:
+    """How many live clients the search text matches."""
+    matching = search_query(q).order_by(None).limit(None).offset(None).subquery()
+    with engine.connect() as conn:
+        return int(conn.scalar(select(func.count()).select_from(matching)) or 0)
+
+
+def explain(engine: Engine, q: str | None, plan_cache_mode: str) -> str:
+    """EXPLAIN (ANALYZE, BUFFERS) of the search as a prepared statement (psycopg prepares repeated ones)."""
+    # PREPARE needs $1-style parameters, and EXECUTE takes its values as SQL literals.
+    dialect = engine.dialect.__class__(paramstyle="numeric_dollar")
+    compiled = search_query(q).compile(dialect=dialect)
+    values = ", ".join(
+        str(literal(compiled.params[name]).compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
+        for name in compiled.positiontup or ()
+    )
+    with engine.connect() as conn:
+        # psycopg itself: given no parameters it sends the text as is, '%' in the patterns included.
+        psycopg_conn = conn.connection.driver_connection
+        psycopg_conn.execute(f"SET plan_cache_mode = {plan_cache_mode}")
+        psycopg_conn.execute("PREPARE bench_search AS " + compiled.string)
+        try:
+            rows = psycopg_conn.execute(f"EXPLAIN (ANALYZE, BUFFERS) EXECUTE bench_search({values})").fetchall()
+            return "\n".join(row[0] for row in rows)
+        finally:
+            psycopg_conn.execute("DEALLOCATE bench_search")
+            psycopg_conn.execute("RESET plan_cache_mode")
+
+
+# --- servers --------------------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    """A TCP port on loopback that nothing listens on now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((LOOPBACK, 0))
+        return int(sock.getsockname()[1])
+
+
+def start_uvicorn(app_args: list[str], port: int, workers: int, env: dict[str, str],
+                  log_path: Path) -> subprocess.Popen[bytes]:
+    """uvicorn in its own process group, output to `log_path`."""
+    command = [sys.executable, "-m", "uvicorn", *app_args, "--host", LOOPBACK, "--port", str(port),
+               "--workers", str(workers), "--no-access-log", "--log-level", "warning"]
+    with log_path.open("wb") as log:
+        return subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+
+
+def stop_uvicorn(process: subprocess.Popen[bytes]) -> None:
+    """Terminate the server's process group (its workers too), then kill it if it lingers."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            process.wait(timeout=10)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def wait_until_ready(process: subprocess.Popen[bytes], port: int, path: str, log_path: Path) -> None:
+    """Poll `path` until it answers 200; fail with the server's log if it dies or the deadline passes."""
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode}:\n{log_path.read_text()}")
+        try:
+            status, _ = request_once(port, "GET", path)
+            if status == 200:
+                return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"server not ready on {path} after {READY_TIMEOUT_S}s:\n{log_path.read_text()}")
+
+
+def request_once(port: int, method: str, path: str, body: str | None = None,
+                 headers: dict[str, str] | None = None) -> tuple[int, bytes]:
+    """One request on a fresh loopback connection: status and body."""
+    conn = http.client.HTTPConnection(LOOPBACK, port, timeout=REQUEST_TIMEOUT_S)
+    try:
+        conn.request(method, path, body=body, headers=headers or {})
+        response = conn.getresponse()
+        return response.status, response.read()
+    finally:
+        conn.close()
+
+
+def log_in(port: int, password: str) -> str:
+    """A bearer token for the bench user."""
+    form = urllib.parse.urlencode({"username": USER_EMAIL, "password": password})
+    status, body = request_once(port, "POST", "/api/v1/auth/token", body=form,
+                                headers={"Content-Type": "application/x-www-form-urlencoded"})
+    if status != 200:
+        raise RuntimeError(f"log-in failed with {status}: {body[:300]!r}")
+    return str(json.loads(body)["access_token"])
+
+
+def app_env(data_dir: str) -> dict[str, str]:
+    """The environment the real app reads its settings from."""
+    env = dict(os.environ)
+    env.update({
+        "GALVANI_DATABASE_URL": BENCH_URL,
+        "GALVANI_DATA_DIR": data_dir,
+        "GALVANI_SECRET_KEY": secrets.token_urlsafe(36),  # 48 characters
+        "GALVANI_LOG_LEVEL": "WARNING",
+    })
+    return env
+
+
+# --- load -----------------------------------------------------------------------------------------------
+
+
+def run_load(port: int, scenario: Scenario, headers: dict[str, str], seconds: float, concurrency: int,
+             max_requests: int) -> Result:
+    """`concurrency` threads, each with one keep-alive connection, request until time or count runs out."""
+    per_thread = math.ceil(max_requests / concurrency)
+    tallies = [Tally() for _ in range(concurrency)]
+    started = time.perf_counter()
+    deadline = started + seconds
+    threads = [
+        threading.Thread(target=load_thread, args=(port, scenario.path, headers, deadline, per_thread, tally))
+        for tally in tallies
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return summarize(scenario, tallies, time.perf_counter() - started)
+
+
+def load_thread(port: int, path: str, headers: dict[str, str], deadline: float, max_count: int,
+                tally: Tally) -> None:
+    """Request `path` on one connection until the deadline or `max_count` requests."""
+    conn = http.client.HTTPConnection(LOOPBACK, port, timeout=REQUEST_TIMEOUT_S)
+    try:
+        while len(tally.latencies_ms) < max_count and time.perf_counter() < deadline:
+            started = time.perf_counter()
+            status = timed_get(conn, path, headers)
+            tally.latencies_ms.append((time.perf_counter() - started) * 1000)
+            tally.statuses[status] += 1
+    finally:
+        conn.close()
+
+
+def timed_get(conn: http.client.HTTPConnection, path: str, headers: dict[str, str]) -> int:
+    """GET `path` and read the body; the status, or 0 when the connection failed (it reconnects next)."""
+    try:
+        conn.request("GET", path, headers=headers)
+        response = conn.getresponse()
+        response.read()
+        return response.status
+    except (OSError, http.client.HTTPException):
+        conn.close()
+        return 0
+
+
+def summarize(scenario: Scenario, tallies: list[Tally], seconds: float) -> Result:
+    """Merge the threads' tallies into one result."""
+    latencies = sorted(ms for tally in tallies for ms in tally.latencies_ms)
+    statuses: Counter[int] = Counter()
+    for tally in tallies:
+        statuses.update(tally.statuses)
+    errors = sum(n for status, n in statuses.items() if status != 200)
+    return Result(scenario=scenario, requests=len(latencies), errors=errors, seconds=seconds,
+                  p50_ms=percentile(latencies, 0.50), p99_ms=percentile(latencies, 0.99),
+                  statuses=dict(statuses))
+
+
+def percentile(sorted_values: list[float], fraction: float) -> float:
+    """Nearest-rank percentile of already sorted values (NaN when there are none)."""
+    if not sorted_values:
+        return math.nan
+    return sorted_values[max(0, math.ceil(fraction * len(sorted_values)) - 1)]
+
+
+def measure(port: int, scenario: Scenario, headers: dict[str, str], args: argparse.Namespace) -> Result:
+    """A warm-up (discarded), then the measured run."""
+    if args.warmup > 0:
+        run_load(port, scenario, headers, args.warmup, args.concurrency, args.max_requests)
+    result = run_load(port, scenario, headers, args.seconds, args.concurrency, args.max_requests)
+    print(f"  {scenario.name:<30} {result.rps:8.1f} req/s  p50 {result.p50_ms:7.2f} ms  "
+          f"p99 {result.p99_ms:7.2f} ms  errors {result.errors}  statuses {result.statuses}", flush=True)
+    return result
+
+
+def check_page(port: int, scenario: Scenario, headers: dict[str, str], expected: int) -> None:
+    """One request, to be sure the endpoint answers 200 with the page the database says it should."""
+    status, body = request_once(port, "GET", scenario.path, headers=headers)
+    if status != 200:
+        raise RuntimeError(f"{scenario.name}: {status} {body[:300]!r}")
+    items = len(json.loads(body)["items"])
+    if items != min(expected, PAGE_LIMIT):
+        raise RuntimeError(f"{scenario.name}: {items} items, expected {min(expected, PAGE_LIMIT)}")
+
+
+# --- report ---------------------------------------------------------------------------------------------
+
+
+def print_table(results: list[Result], bare: Result, matches: dict[str, int]) -> None:
+    """The figures as a Markdown table, with real/bare ratios."""
+    print("\n| scenario | matching rows | req/s | p50 ms | p99 ms | errors | rps real/bare | p99 real/bare |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for result in results:
+        print(f"| {result.scenario.name} | {matches[result.scenario.name]} | {result.rps:.0f} | "
+              f"{result.p50_ms:.1f} | {result.p99_ms:.1f} | {result.errors} | "
+              f"{result.rps / bare.rps:.2f} | {result.p99_ms / bare.p99_ms:.1f} |")
+    print(f"| {bare.scenario.name} | - | {bare.rps:.0f} | {bare.p50_ms:.1f} | {bare.p99_ms:.1f} | "
+          f"{bare.errors} | 1.00 | 1.0 |")
+
+
+def print_machine(engine: Engine) -> None:
+    """What ran the benchmark, and how it was started."""
+    print(f"machine: nproc {os.cpu_count()}, Python {platform.python_version()}, "
+          f"PostgreSQL {postgres_version(engine)}, {platform.platform()}")
+    print(f"command: {shlex.join(sys.orig_argv)}", flush=True)
+
+
+def print_explains(engine: Engine) -> None:
+    """Each query shape's custom plan (values known) and generic plan (PostgreSQL may switch to it)."""
+    for scenario in SCENARIOS:
+        for mode in ("force_custom_plan", "force_generic_plan"):
+            print(f"\n--- EXPLAIN ANALYZE ({mode}): {scenario.name}\n{explain(engine, scenario.q, mode)}")
+
+
+# --- main -----------------------------------------------------------------------------------------------
+
+
+def prepare_database(count: int, password: str) -> tuple[Engine, dict[str, int]]:
+    """A fresh galvani_bench with `count` clients and the bench user; the matches of each scenario."""
+    recreate_database()
+    upgrade(BENCH_URL)
+    engine = create_engine(BENCH_URL)
+    print(f"loaded {count} clients in {load_clients(engine, count):.1f}s", flush=True)
+    vacuum_analyze(engine)
+    create_desk_user(engine, password)
+    matches = {scenario.name: match_count(engine, scenario.q) for scenario in SCENARIOS}
+    for name, n in matches.items():
+        print(f"  {name:<30} {n:6d} matching rows ({100 * n / count:.2f}%)")
+    return engine, matches
+
+
+def run_real(args: argparse.Namespace, tmp: Path, password: str, matches: dict[str, int]) -> list[Result]:
+    """Start the real app, log in, check and measure each search scenario, stop the app."""
+    port = free_port()
+    log_path = tmp / "real.log"
+    process = start_uvicorn(["--factory", "api.app:create_app"], port, args.workers,
+                            app_env(str(tmp / "data")), log_path)
+    try:
+        wait_until_ready(process, port, "/health", log_path)
+        headers = {"Authorization": f"Bearer {log_in(port, password)}"}
+        for scenario in SCENARIOS:
+            check_page(port, scenario, headers, matches[scenario.name])
+        print(f"real app on port {port}, {args.workers} worker(s):", flush=True)
+        return [measure(port, scenario, headers, args) for scenario in SCENARIOS]
+    finally:
+        stop_uvicorn(process)
+
+
+def run_bare(args: argparse.Namespace, tmp: Path) -> Result:
+    """Start the bare app, measure its one route, stop it."""
+    port = free_port()
+    log_path = tmp / "bare.log"
+    process = start_uvicorn(["--app-dir", str(BENCH_DIR), "bare_app:app"], port, args.workers,
+                            dict(os.environ), log_path)
+    try:
+        wait_until_ready(process, port, BARE.path, log_path)
+        print(f"bare app on port {port}, {args.workers} worker(s):", flush=True)
+        return measure(port, BARE, {}, args)
+    finally:
+        stop_uvicorn(process)
+
+
+def main() -> None:
+    """Load, measure, report."""
+    args = parse_args()
+    password = secrets.token_urlsafe(24)
+    engine, matches = prepare_database(args.clients, password)
+    try:
+        print_machine(engine)
+        with tempfile.TemporaryDirectory(prefix="galvani-bench-") as tmp:
+            results = run_real(args, Path(tmp), password, matches)
+            bare = run_bare(args, Path(tmp))
+        print_table(results, bare, matches)
+        if not args.no_explain:
+            print_explains(engine)
+    finally:
+        engine.dispose()
+
+
+if __name__ == "__main__":
+    main()
