@@ -5,7 +5,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -19,6 +19,9 @@ from db.models.client import client_search_text, phone_digits
 
 RECORD = "client"
 REQUIRED_FIELDS = ("first_name", "last_name", "date_of_birth")
+NAME_ORDER = (Client.last_name, Client.first_name, Client.id)
+# Up to this many matches are collected and sorted; beyond it the name index is walked instead.
+MATCH_CAP = 5000
 _PHONE_LIKE = re.compile(r"^[\d\s()+\-.]*\d{3}[\d\s()+\-.]*$")
 
 
@@ -49,17 +52,49 @@ def get_live(session: Session, *, client_id: uuid.UUID) -> Client:
 
 
 def search(session: Session, *, actor: Actor, q: str | None, limit: int, offset: int) -> tuple[Sequence[Client], bool]:
-    """Live clients whose name, email or phone contains every word of `q`; with whether more follow."""
-    query = select(Client).where(Client.deleted_at.is_(None))
-    for term in search_terms(q):
-        # The pattern is built here, not in SQL, so PostgreSQL's trigram index can serve it.
-        query = query.where(Client.search_text.like(f"%{_escape_like(term)}%", escape="\\"))
-    query = query.order_by(Client.last_name, Client.first_name, Client.id).limit(limit + 1).offset(offset)
-    found = session.scalars(query).all()
-    page = found[:limit]
+    """Live clients whose name, email or phone contains every word of `q`, by name; with whether more follow."""
+    ids = _page_ids(session, search_terms(q), limit=limit + 1, offset=offset)
+    by_id = {c.id: c for c in session.scalars(select(Client).where(Client.id.in_(ids)))} if ids else {}
+    page = [by_id[i] for i in ids[:limit]]
     audit.record_reads(session, actor=actor, action="client.list", record_type=RECORD,
                        record_ids=(c.id for c in page))
-    return page, len(found) > limit
+    return page, len(ids) > limit
+
+
+def _page_ids(session: Session, terms: list[str], *, limit: int, offset: int) -> Sequence[uuid.UUID]:
+    """The ids of one page in name order, read so that PostgreSQL touches few rows whatever the terms."""
+    conditions = [Client.deleted_at.is_(None), *(_contains(term) for term in terms)]
+    if terms:
+        ids = _page_among_matches(session, conditions, limit=limit, offset=offset)
+        if ids is not None:
+            return ids
+    # No terms, or terms so common that walking the name index (which carries search_text) fills a page fast.
+    query = select(Client.id).where(*conditions).order_by(*NAME_ORDER).limit(limit).offset(offset)
+    return session.scalars(query).all()
+
+
+def _page_among_matches(session: Session, conditions: list[ColumnElement[bool]], *, limit: int,
+                        offset: int) -> Sequence[uuid.UUID] | None:
+    """A page out of every match, found through the trigram index and sorted; None past MATCH_CAP matches.
+
+    Left to itself, PostgreSQL may walk the name index for rare terms too, and a full last name's
+    matches sit together at one point of the alphabet: it would test every client before them.
+    """
+    matching = (select(Client.id, *NAME_ORDER[:2]).where(*conditions).limit(MATCH_CAP + 1)
+                .cte("matching").prefix_with("MATERIALIZED"))
+    total = select(func.count()).select_from(matching).scalar_subquery()
+    rows = session.execute(
+        select(matching.c.id, total.label("total"))
+        .order_by(matching.c.last_name, matching.c.first_name, matching.c.id).limit(limit).offset(offset)
+    ).all()
+    if (rows and rows[0].total > MATCH_CAP) or (not rows and offset):  # past the cap, or cannot tell
+        return None
+    return [row.id for row in rows]
+
+
+def _contains(term: str) -> ColumnElement[bool]:
+    # The pattern is built here, not in SQL, so PostgreSQL's trigram index can serve it.
+    return Client.search_text.like(f"%{_escape_like(term)}%", escape="\\")
 
 
 def search_terms(q: str | None) -> list[str]:

@@ -73,6 +73,17 @@ def test_search_by_name_email_or_phone(client: TestClient, front_desk: dict[str,
 
 
 @pytest.mark.usefixtures("directory")
+@pytest.mark.parametrize("cap", [2, 5000])  # 2: more matches than the cap, so the name index is walked
+def test_search_pages_are_the_same_either_way(client: TestClient, front_desk: dict[str, str],
+                                              monkeypatch: pytest.MonkeyPatch, cap: int) -> None:
+    monkeypatch.setattr("api.services.clients.MATCH_CAP", cap)
+    assert names(search(client, front_desk, q="ra")) == ["Marie Curie", "Rosalind Franklin", "Grace Hopper"]
+    second = search(client, front_desk, q="ra", limit=2, offset=2)
+    assert (names(second), second["has_more"]) == (["Grace Hopper"], False)
+    assert search(client, front_desk, q="ra", offset=10)["items"] == []
+
+
+@pytest.mark.usefixtures("directory")
 def test_pagination(client: TestClient, front_desk: dict[str, str]) -> None:
     first = search(client, front_desk, limit=3)
     rest = search(client, front_desk, limit=3, offset=3)
