@@ -1,12 +1,13 @@
 """Client search benchmark (issue 2): GET /api/v1/clients over N clients, against a bare-app ceiling.
 
 Recreates the `galvani_bench` PostgreSQL database, loads N clients, starts the real app and a bare
-FastAPI app under uvicorn, drives both with a threaded keep-alive HTTP client on loopback, and prints
-requests/s, p50 and p99 per query shape with the real/bare ratios, then EXPLAIN ANALYZE per shape
-(custom and generic plan: psycopg prepares statements it runs repeatedly). The galvani_bench database
-is left in place afterwards, to look at with psql.
+FastAPI app under uvicorn, drives both with a threaded keep-alive HTTP client on loopback at each
+concurrency level, and prints per level a table of requests/s, p50 and p99 per query shape with the
+real/bare ratios at that level. The galvani_bench database is left in place afterwards, to look at
+with psql.
 
-    .venv/bin/python bench/clients_search.py --clients 100000 --seconds 10 --concurrency 8 --workers 1
+    .venv/bin/python bench/clients_search.py                      # 100,000 clients, concurrency 1,4,8
+    .venv/bin/python bench/clients_search.py --workers 2 --concurrency 8
 """
 
 import argparse
@@ -32,10 +33,10 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, Select, create_engine, func, insert, literal, select, text
+from sqlalchemy import Engine, create_engine, insert, text
 from sqlalchemy.orm import Session
 
-from api.services.clients import _escape_like, search_terms
+from api.services.clients import search_terms
 from api.services.users import add as add_user
 from db.migrate import upgrade
 from db.models import Client, Role
@@ -145,6 +146,7 @@ SCENARIOS = [
     real_scenario("partial email 'olivia.br'", "olivia.br"),
     real_scenario("phone digits '4827'", "4827"),
     real_scenario("no match 'zzqx'", "zzqx"),
+    real_scenario("nearly everyone 'com'", "com"),
 ]
 BARE = Scenario(name="bare FastAPI (ceiling)", path="/bare")
 
@@ -159,9 +161,10 @@ class Tally:
 
 @dataclass(frozen=True)
 class Result:
-    """A scenario's figures."""
+    """A scenario's figures at one concurrency level."""
 
     scenario: Scenario
+    concurrency: int
     requests: int
     errors: int
     seconds: float
@@ -179,13 +182,24 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--clients", type=int, default=100_000, help="clients to load")
-    parser.add_argument("--seconds", type=float, default=10.0, help="measured seconds per scenario")
-    parser.add_argument("--warmup", type=float, default=1.0, help="unmeasured seconds before each scenario")
-    parser.add_argument("--concurrency", type=int, default=8, help="client threads, one connection each")
+    parser.add_argument("--seconds", type=float, default=5.0, help="measured seconds per scenario and level")
+    parser.add_argument("--warmup", type=float, default=1.0, help="unmeasured seconds before each measurement")
+    parser.add_argument("--concurrency", type=concurrency_levels, default=[1, 4, 8],
+                        help="comma-separated client thread counts, one connection each (default 1,4,8)")
     parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes per server")
-    parser.add_argument("--max-requests", type=int, default=200_000, help="cap on requests per scenario")
-    parser.add_argument("--no-explain", action="store_true", help="skip EXPLAIN ANALYZE of each query shape")
+    parser.add_argument("--max-requests", type=int, default=200_000, help="cap on requests per measurement")
     return parser.parse_args()
+
+
+def concurrency_levels(value: str) -> list[int]:
+    """'1,4,8' as [1, 4, 8]: positive, no repeats, in the order given."""
+    try:
+        levels = [int(part) for part in value.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a comma-separated list of integers: {value!r}") from None
+    if not levels or min(levels) < 1 or len(set(levels)) != len(levels):
+        raise argparse.ArgumentTypeError(f"give distinct positive integers: {value!r}")
+    return levels
 
 
 # --- database -------------------------------------------------------------------------------------------
@@ -256,41 +270,12 @@ def postgres_version(engine: Engine) -> str:
         return str(conn.scalar(text("SHOW server_version")))
 
 
-def search_query(q: str | None) -> Select[tuple[Client]]:
-    """The statement api.services.clients.search runs for `q` (first page)."""
-    query = select(Client).where(Client.deleted_at.is_(None))
-    for term in search_terms(q):
-        query = query.where(Client.search_text.like(f"%{_escape_like(term)}%", escape="\\"))
-    return query.order_by(Client.last_name, Client.first_name, Client.id).limit(PAGE_LIMIT + 1).offset(0)
-
-
 def match_count(engine: Engine, q: str | None) -> int:
-    """How many live clients the search text matches."""
-    matching = search_query(q).order_by(None).limit(None).offset(None).subquery()
+    """How many live clients' search_text contains every term (plain SQL, independent of the service)."""
+    sql = text("SELECT count(*) FROM clients WHERE deleted_at IS NULL AND NOT EXISTS"
+               " (SELECT 1 FROM unnest(CAST(:terms AS text[])) AS term WHERE strpos(search_text, term) = 0)")
     with engine.connect() as conn:
-        return int(conn.scalar(select(func.count()).select_from(matching)) or 0)
-
-
-def explain(engine: Engine, q: str | None, plan_cache_mode: str) -> str:
-    """EXPLAIN (ANALYZE, BUFFERS) of the search as a prepared statement (psycopg prepares repeated ones)."""
-    # PREPARE needs $1-style parameters, and EXECUTE takes its values as SQL literals.
-    dialect = engine.dialect.__class__(paramstyle="numeric_dollar")
-    compiled = search_query(q).compile(dialect=dialect)
-    values = ", ".join(
-        str(literal(compiled.params[name]).compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
-        for name in compiled.positiontup or ()
-    )
-    with engine.connect() as conn:
-        # psycopg itself: given no parameters it sends the text as is, '%' in the patterns included.
-        psycopg_conn = conn.connection.driver_connection
-        psycopg_conn.execute(f"SET plan_cache_mode = {plan_cache_mode}")
-        psycopg_conn.execute("PREPARE bench_search AS " + compiled.string)
-        try:
-            rows = psycopg_conn.execute(f"EXPLAIN (ANALYZE, BUFFERS) EXECUTE bench_search({values})").fetchall()
-            return "\n".join(row[0] for row in rows)
-        finally:
-            psycopg_conn.execute("DEALLOCATE bench_search")
-            psycopg_conn.execute("RESET plan_cache_mode")
+        return int(conn.scalar(sql, {"terms": search_terms(q)}) or 0)
 
 
 # --- servers --------------------------------------------------------------------------------------------
@@ -395,7 +380,7 @@ def run_load(port: int, scenario: Scenario, headers: dict[str, str], seconds: fl
         thread.start()
     for thread in threads:
         thread.join()
-    return summarize(scenario, tallies, time.perf_counter() - started)
+    return summarize(scenario, concurrency, tallies, time.perf_counter() - started)
 
 
 def load_thread(port: int, path: str, headers: dict[str, str], deadline: float, max_count: int,
@@ -424,14 +409,15 @@ def timed_get(conn: http.client.HTTPConnection, path: str, headers: dict[str, st
         return 0
 
 
-def summarize(scenario: Scenario, tallies: list[Tally], seconds: float) -> Result:
+def summarize(scenario: Scenario, concurrency: int, tallies: list[Tally], seconds: float) -> Result:
     """Merge the threads' tallies into one result."""
     latencies = sorted(ms for tally in tallies for ms in tally.latencies_ms)
     statuses: Counter[int] = Counter()
     for tally in tallies:
         statuses.update(tally.statuses)
     errors = sum(n for status, n in statuses.items() if status != 200)
-    return Result(scenario=scenario, requests=len(latencies), errors=errors, seconds=seconds,
+    return Result(scenario=scenario, concurrency=concurrency, requests=len(latencies), errors=errors,
+                  seconds=seconds,
                   p50_ms=percentile(latencies, 0.50), p99_ms=percentile(latencies, 0.99),
                   statuses=dict(statuses))
 
@@ -443,12 +429,13 @@ def percentile(sorted_values: list[float], fraction: float) -> float:
     return sorted_values[max(0, math.ceil(fraction * len(sorted_values)) - 1)]
 
 
-def measure(port: int, scenario: Scenario, headers: dict[str, str], args: argparse.Namespace) -> Result:
-    """A warm-up (discarded), then the measured run."""
+def measure(port: int, scenario: Scenario, headers: dict[str, str], concurrency: int,
+            args: argparse.Namespace) -> Result:
+    """A warm-up (discarded), then the measured run, both with `concurrency` requests in flight."""
     if args.warmup > 0:
-        run_load(port, scenario, headers, args.warmup, args.concurrency, args.max_requests)
-    result = run_load(port, scenario, headers, args.seconds, args.concurrency, args.max_requests)
-    print(f"  {scenario.name:<30} {result.rps:8.1f} req/s  p50 {result.p50_ms:7.2f} ms  "
+        run_load(port, scenario, headers, args.warmup, concurrency, args.max_requests)
+    result = run_load(port, scenario, headers, args.seconds, concurrency, args.max_requests)
+    print(f"  c={concurrency:<3} {scenario.name:<30} {result.rps:8.1f} req/s  p50 {result.p50_ms:7.2f} ms  "
           f"p99 {result.p99_ms:7.2f} ms  errors {result.errors}  statuses {result.statuses}", flush=True)
     return result
 
@@ -466,8 +453,9 @@ def check_page(port: int, scenario: Scenario, headers: dict[str, str], expected:
 # --- report ---------------------------------------------------------------------------------------------
 
 
-def print_table(results: list[Result], bare: Result, matches: dict[str, int]) -> None:
-    """The figures as a Markdown table, with real/bare ratios."""
+def print_table(results: list[Result], bare: Result, matches: dict[str, int], workers: int) -> None:
+    """One concurrency level's figures as a Markdown table, with ratios to the bare app at that level."""
+    print(f"\nconcurrency {bare.concurrency}, {workers} worker(s):")
     print("\n| scenario | matching rows | req/s | p50 ms | p99 ms | errors | rps real/bare | p99 real/bare |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for result in results:
@@ -483,13 +471,6 @@ def print_machine(engine: Engine) -> None:
     print(f"machine: nproc {os.cpu_count()}, Python {platform.python_version()}, "
           f"PostgreSQL {postgres_version(engine)}, {platform.platform()}")
     print(f"command: {shlex.join(sys.orig_argv)}", flush=True)
-
-
-def print_explains(engine: Engine) -> None:
-    """Each query shape's custom plan (values known) and generic plan (PostgreSQL may switch to it)."""
-    for scenario in SCENARIOS:
-        for mode in ("force_custom_plan", "force_generic_plan"):
-            print(f"\n--- EXPLAIN ANALYZE ({mode}): {scenario.name}\n{explain(engine, scenario.q, mode)}")
 
 
 # --- main -----------------------------------------------------------------------------------------------
@@ -509,8 +490,9 @@ def prepare_database(count: int, password: str) -> tuple[Engine, dict[str, int]]
     return engine, matches
 
 
-def run_real(args: argparse.Namespace, tmp: Path, password: str, matches: dict[str, int]) -> list[Result]:
-    """Start the real app, log in, check and measure each search scenario, stop the app."""
+def run_real(args: argparse.Namespace, tmp: Path, password: str,
+             matches: dict[str, int]) -> dict[int, list[Result]]:
+    """Start the real app, log in, check each search scenario, measure all of them at each level, stop it."""
     port = free_port()
     log_path = tmp / "real.log"
     process = start_uvicorn(["--factory", "api.app:create_app"], port, args.workers,
@@ -521,13 +503,14 @@ def run_real(args: argparse.Namespace, tmp: Path, password: str, matches: dict[s
         for scenario in SCENARIOS:
             check_page(port, scenario, headers, matches[scenario.name])
         print(f"real app on port {port}, {args.workers} worker(s):", flush=True)
-        return [measure(port, scenario, headers, args) for scenario in SCENARIOS]
+        return {level: [measure(port, scenario, headers, level, args) for scenario in SCENARIOS]
+                for level in args.concurrency}
     finally:
         stop_uvicorn(process)
 
 
-def run_bare(args: argparse.Namespace, tmp: Path) -> Result:
-    """Start the bare app, measure its one route, stop it."""
+def run_bare(args: argparse.Namespace, tmp: Path) -> dict[int, Result]:
+    """Start the bare app, measure its one route at each level, stop it."""
     port = free_port()
     log_path = tmp / "bare.log"
     process = start_uvicorn(["--app-dir", str(BENCH_DIR), "bare_app:app"], port, args.workers,
@@ -535,7 +518,7 @@ def run_bare(args: argparse.Namespace, tmp: Path) -> Result:
     try:
         wait_until_ready(process, port, BARE.path, log_path)
         print(f"bare app on port {port}, {args.workers} worker(s):", flush=True)
-        return measure(port, BARE, {}, args)
+        return {level: measure(port, BARE, {}, level, args) for level in args.concurrency}
     finally:
         stop_uvicorn(process)
 
@@ -550,9 +533,8 @@ def main() -> None:
         with tempfile.TemporaryDirectory(prefix="galvani-bench-") as tmp:
             results = run_real(args, Path(tmp), password, matches)
             bare = run_bare(args, Path(tmp))
-        print_table(results, bare, matches)
-        if not args.no_explain:
-            print_explains(engine)
+        for level in args.concurrency:
+            print_table(results[level], bare[level], matches, args.workers)
     finally:
         engine.dispose()
 
