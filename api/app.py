@@ -7,7 +7,19 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from api.body_limit import BodySizeLimit
 from api.errors import install_error_handlers
-from api.routes import audit, auth, clients, clinic_settings, health, screening_rules, screenings, users
+from api.routes import (
+    audit,
+    auth,
+    clients,
+    clinic_settings,
+    health,
+    protocols,
+    rooms,
+    screening_rules,
+    screenings,
+    series,
+    users,
+)
 from db.session import make_engine, make_session_factory
 from db.settings import Settings, get_settings
 from web import pages
@@ -40,6 +52,7 @@ def create_app(settings: Settings | None = None, session_factory: sessionmaker[S
 
 def _api_router() -> APIRouter:
     router = APIRouter()
-    for module in (auth, users, clients, screenings, screening_rules, audit, clinic_settings):
+    for module in (auth, users, clients, screenings, screening_rules, protocols, rooms, series, audit,
+                   clinic_settings):
         router.include_router(module.router)
     return router

@@ -11,8 +11,10 @@ from sqlalchemy.orm import Session
 from api.actor import Actor, Origin
 from api.errors import Forbidden, NotAuthenticated
 from api.permissions import Permission, allows, denied_message
+from api.schemas.clinic_settings import ClinicSettings
+from api.schemas.screening_rules import RuleParameters
 from api.security import read_access_token
-from api.services import clinic_settings
+from api.services import clinic_settings, rule_sets
 from db.models import User
 from db.settings import Settings
 
@@ -104,6 +106,29 @@ def get_clinic_today(session: SessionDep, settings: SettingsDep) -> date:
 
 
 ClinicToday = Annotated[date, Depends(get_clinic_today)]
+
+
+ProtocolsReader = Annotated[Actor, Depends(require(Permission.PROTOCOLS_READ))]
+ProtocolDrafter = Annotated[Actor, Depends(require(Permission.PROTOCOLS_DRAFT))]
+ProtocolApprover = Annotated[Actor, Depends(require(Permission.PROTOCOLS_APPROVE))]
+ResourcesReader = Annotated[Actor, Depends(require(Permission.RESOURCES_READ))]
+ResourcesManager = Annotated[Actor, Depends(require(Permission.RESOURCES_MANAGE))]
+BookingsReader = Annotated[Actor, Depends(require(Permission.BOOKINGS_READ))]
+BookingsWriter = Annotated[Actor, Depends(require(Permission.BOOKINGS_WRITE))]
+
+
+def get_clinic(session: SessionDep, settings: SettingsDep) -> ClinicSettings:
+    """The clinic's settings in force."""
+    return clinic_settings.current(session, default_timezone=settings.clinic_timezone)[0]
+
+
+def get_rules(session: SessionDep) -> RuleParameters:
+    """The screening rules in force (they hold the zone caps)."""
+    return rule_sets.parameters(rule_sets.current(session))
+
+
+ClinicDep = Annotated[ClinicSettings, Depends(get_clinic)]
+RulesDep = Annotated[RuleParameters, Depends(get_rules)]
 
 
 def sees_health_data(actor: Actor) -> bool:

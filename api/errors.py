@@ -16,6 +16,7 @@ class AppError(Exception):
     def __init__(self, detail: str) -> None:
         super().__init__(detail)
         self.detail = detail
+        self.extra: dict[str, Any] = {}  # more of the body beside detail, e.g. every conflict of a booking
 
 
 class NotAuthenticated(AppError):
@@ -52,7 +53,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
 
 async def _app_error(_request: Request, exc: AppError) -> JSONResponse:
-    body: dict[str, Any] = {"detail": exc.detail}
+    body: dict[str, Any] = {"detail": exc.detail, **exc.extra}
     headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, NotAuthenticated) else None
     if isinstance(exc, InvalidInput):
         body["errors"] = [{"field": exc.field, "message": exc.message}]

@@ -23,6 +23,13 @@ class Permission(StrEnum):
     APPROVALS_REVOKE = "approvals:revoke"
     RULES_READ = "rules:read"
     RULES_WRITE = "rules:write"
+    PROTOCOLS_READ = "protocols:read"
+    PROTOCOLS_DRAFT = "protocols:draft"
+    PROTOCOLS_APPROVE = "protocols:approve"  # and withdraw
+    RESOURCES_READ = "resources:read"  # rooms and devices
+    RESOURCES_MANAGE = "resources:manage"
+    BOOKINGS_READ = "bookings:read"
+    BOOKINGS_WRITE = "bookings:write"  # book, reschedule, cancel
 
 
 _EVERY_ROLE = {
@@ -33,16 +40,23 @@ _EVERY_ROLE = {
     Permission.SCREENING_OUTCOMES_READ,
     Permission.ELIGIBILITY_CHECK,
     Permission.RULES_READ,
+    Permission.PROTOCOLS_READ,
+    Permission.RESOURCES_READ,
+    Permission.BOOKINGS_READ,
+    Permission.BOOKINGS_WRITE,
 }
 # Those who see health data: the screening answers and the approvals.
 _HEALTH_DATA = {Permission.SCREENINGS_WRITE, Permission.SCREENING_ANSWERS_READ, Permission.APPROVALS_READ}
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
-    # Admins run the clinic's system, not its treatments: they neither record nor revoke approvals.
-    Role.ADMIN: frozenset(Permission) - {Permission.APPROVALS_RECORD, Permission.APPROVALS_REVOKE},
-    Role.MEDICAL_DIRECTOR: frozenset(_EVERY_ROLE | _HEALTH_DATA
-                                     | {Permission.APPROVALS_RECORD, Permission.APPROVALS_REVOKE}),
-    Role.ESTHETICIAN: frozenset(_EVERY_ROLE | _HEALTH_DATA | {Permission.APPROVALS_RECORD}),
+    # Admins run the clinic's system, not its treatments: no approvals, no protocols of their own.
+    Role.ADMIN: frozenset(Permission) - {Permission.APPROVALS_RECORD, Permission.APPROVALS_REVOKE,
+                                         Permission.PROTOCOLS_DRAFT, Permission.PROTOCOLS_APPROVE},
+    Role.MEDICAL_DIRECTOR: frozenset(_EVERY_ROLE | _HEALTH_DATA | {
+        Permission.APPROVALS_RECORD, Permission.APPROVALS_REVOKE, Permission.PROTOCOLS_DRAFT,
+        Permission.PROTOCOLS_APPROVE}),
+    Role.ESTHETICIAN: frozenset(_EVERY_ROLE | _HEALTH_DATA | {Permission.APPROVALS_RECORD,
+                                                              Permission.PROTOCOLS_DRAFT}),
     # The front desk registers clients, so it also removes duplicate registrations; it never sees health data.
     Role.FRONT_DESK: frozenset(_EVERY_ROLE | {Permission.CLIENTS_DELETE}),
 }
@@ -57,6 +71,9 @@ DENIED_MESSAGES = {
     Permission.APPROVALS_RECORD: "Only an esthetician or a medical director can record a physician's approval.",
     Permission.APPROVALS_REVOKE: "Only a medical director can revoke a physician's approval.",
     Permission.RULES_WRITE: "Only an admin can change the screening rules.",
+    Permission.PROTOCOLS_DRAFT: "Only an esthetician or a medical director can write a protocol.",
+    Permission.PROTOCOLS_APPROVE: "Only a medical director can approve or withdraw a protocol.",
+    Permission.RESOURCES_MANAGE: "Only an admin can add or change rooms and devices.",
 }
 
 

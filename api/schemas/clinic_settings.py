@@ -6,6 +6,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from api.schemas.common import partial_of
+
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
 
@@ -51,6 +53,22 @@ def _check_timezone(value: str) -> str:
 TimeZoneName = Annotated[str, StringConstraints(min_length=1, max_length=64), AfterValidator(_check_timezone)]
 
 
+class CurrentLimits(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    max_current_ua: int = Field(600, ge=10, le=600, description="The clinic's highest step current, µA")
+    tolerance_percent: int = Field(10, ge=0, le=20, description="Device hard cap above the step's current")
+
+
+class Cadence(BaseModel):
+    """How often one client may be treated (shared/domain.md: overuse harms results)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    min_hours_between_sessions: int = Field(48, ge=0, le=336)
+    max_sessions_per_7_days: int = Field(3, ge=1, le=7)
+
+
 class ClinicSettings(BaseModel):
     """The whole settings document as stored."""
 
@@ -58,15 +76,16 @@ class ClinicSettings(BaseModel):
 
     timezone: TimeZoneName = "UTC"
     opening_hours: OpeningHours = Field(default_factory=OpeningHours)
+    preparation_minutes: int = Field(30, ge=0, le=180, description="Cleansing, gel, aftercare around the output")
+    buffer_minutes: int = Field(0, ge=0, le=60, description="Room turnover after each appointment")
+    current_limits: CurrentLimits = Field(default_factory=CurrentLimits)
+    cadence: Cadence = Field(default_factory=Cadence)
+    modes: list[Annotated[str, StringConstraints(pattern=r"^[A-Z][A-Z_]{1,19}$")]] = Field(
+        default_factory=lambda: ["LIFT", "TIGHTEN", "INFUSE"], min_length=1, max_length=20)
 
 
-class ClinicSettingsUpdate(BaseModel):
-    """A change: the fields given replace the current ones, the others stay as they are."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    timezone: TimeZoneName | None = None
-    opening_hours: OpeningHours | None = None
+# A change: the fields given replace the current ones, the others stay as they are.
+ClinicSettingsUpdate = partial_of(ClinicSettings, "ClinicSettingsUpdate")
 
 
 class ClinicSettingsRead(ClinicSettings):

@@ -3,7 +3,7 @@
 import re
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints, create_model
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
@@ -27,3 +27,9 @@ class StrictInput(BaseModel):
 
 class Output(BaseModel):
     model_config = ConfigDict(from_attributes=True)
+
+
+def partial_of(model: type[BaseModel], name: str) -> type[BaseModel]:
+    """A change to `model`: every field optional, unknown ones refused; bounds are checked on the merged whole."""
+    fields = {field_name: (field.annotation | None, None) for field_name, field in model.model_fields.items()}
+    return create_model(name, __config__=ConfigDict(extra="forbid"), **fields)  # type: ignore[call-overload, no-any-return]

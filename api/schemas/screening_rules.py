@@ -2,8 +2,9 @@
 
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, ConfigDict, Field
 
+from api.schemas.common import partial_of
 from db.vocabulary import Zone
 
 
@@ -42,11 +43,7 @@ class RuleParameters(BaseModel):
 
 
 # A change names only the parameters it changes; the merged result is checked against RuleParameters' bounds.
-RuleParametersUpdate = create_model(
-    "RuleParametersUpdate",
-    __config__=ConfigDict(extra="forbid"),
-    **{name: (field.annotation | None, None) for name, field in RuleParameters.model_fields.items()},  # type: ignore[call-overload]
-)
+RuleParametersUpdate = partial_of(RuleParameters, "RuleParametersUpdate")
 
 
 class RuleSetRead(BaseModel):

@@ -1,12 +1,13 @@
 """The clinic's settings document: defaults until an admin saves it, then the saved version."""
 
 from datetime import date, datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
 from api.actor import Actor
-from api.schemas.clinic_settings import ClinicSettings, ClinicSettingsUpdate
+from api.schemas.clinic_settings import ClinicSettings
 from api.services import audit
 from db.models import ClinicSettingsRecord
 from db.models.clinic_settings import SETTINGS_ROW_ID
@@ -24,11 +25,10 @@ def _as_settings(record: ClinicSettingsRecord | None, *, default_timezone: str) 
     return ClinicSettings.model_validate(record.data)
 
 
-def change(session: Session, *, actor: Actor, data: ClinicSettingsUpdate,
+def change(session: Session, *, actor: Actor, changes: dict[str, Any],
            default_timezone: str) -> tuple[ClinicSettings, datetime | None]:
     """Replace the fields given; the others keep their current value."""
     record = session.get(ClinicSettingsRecord, SETTINGS_ROW_ID, with_for_update=True)
-    changes = data.model_dump(exclude_unset=True)
     merged = ClinicSettings.model_validate(
         _as_settings(record, default_timezone=default_timezone).model_dump() | changes)
     if record is None:

@@ -1,12 +1,23 @@
 """All tables; importing this package registers them on Base.metadata."""
 
 from db.models.audit import AuditEvent
+from db.models.booking import (
+    Appointment,
+    AppointmentStatus,
+    Device,
+    DeviceStatus,
+    Protocol,
+    ProtocolStatus,
+    Room,
+    Series,
+)
 from db.models.client import Client
 from db.models.clinic_settings import ClinicSettingsRecord
 from db.models.screening import PhysicianApproval, Screening, ScreeningRuleSet
 from db.models.user import Role, User
 
 __all__ = [
+    "Appointment", "AppointmentStatus", "Device", "DeviceStatus", "Protocol", "ProtocolStatus", "Room", "Series",
     "AuditEvent", "Client", "ClinicSettingsRecord", "PhysicianApproval", "Role", "Screening", "ScreeningRuleSet",
     "User",
 ]

@@ -12,6 +12,10 @@ def test_defaults_every_day_eight_to_eight_in_the_configured_zone(client: TestCl
     assert body["timezone"] == "Europe/London"  # GALVANI_CLINIC_TIMEZONE in the test settings
     assert body["opening_hours"] == {day: {"open": "08:00:00", "close": "20:00:00"} for day in WEEKDAYS}
     assert body["updated_at"] is None
+    assert (body["preparation_minutes"], body["buffer_minutes"]) == (30, 0)
+    assert body["current_limits"] == {"max_current_ua": 600, "tolerance_percent": 10}
+    assert body["cadence"] == {"min_hours_between_sessions": 48, "max_sessions_per_7_days": 3}
+    assert body["modes"] == ["LIFT", "TIGHTEN", "INFUSE"]
 
 
 def test_admin_changes_some_fields_and_the_rest_stay(client: TestClient, admin: dict[str, str],
@@ -43,6 +47,11 @@ def test_bad_settings_are_refused_and_nothing_changes(client: TestClient, admin:
         ({"opening_hours": {"funday": None}}, "opening_hours.funday"),
         ({"opening_hours": {"monday": {"open": "08:00"}}}, "opening_hours.monday.close"),
         ({"currency": "EUR"}, "currency"),
+        ({"current_limits": {"max_current_ua": 900}}, "current_limits.max_current_ua"),
+        ({"cadence": {"max_sessions_per_7_days": 0}}, "cadence.max_sessions_per_7_days"),
+        ({"preparation_minutes": -5}, "preparation_minutes"),
+        ({"modes": ["lift"]}, "modes.0"),
+        ({"modes": []}, "modes"),
     ]
     for body, field in cases:
         response = client.put(URL, headers=admin, json=body)

@@ -1,5 +1,7 @@
 """The role matrix: every role against every endpoint, written out here independently of api/permissions.py."""
 
+import json
+import re
 import uuid
 from typing import Any
 
@@ -9,12 +11,15 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from db.models import Role
+from tests.api.clinic import STEP, add_room, approved_protocol, new_client, ok
 from tests.api.test_screening_engine import NOTHING
 from tests.conftest import add_user, bearer
 
 ALL = frozenset(Role)
 ADMIN = frozenset({Role.ADMIN})
 CLINICAL = frozenset({Role.ADMIN, Role.MEDICAL_DIRECTOR, Role.ESTHETICIAN})  # may see health data
+WRITERS = frozenset({Role.MEDICAL_DIRECTOR, Role.ESTHETICIAN})  # of protocols
+DIRECTOR = frozenset({Role.MEDICAL_DIRECTOR})
 
 # (method, path) -> roles allowed. Paths are the OpenAPI templates.
 MATRIX: dict[tuple[str, str], frozenset[Role]] = {
@@ -41,6 +46,24 @@ MATRIX: dict[tuple[str, str], frozenset[Role]] = {
     ("GET", "/api/v1/screening-rules"): ALL,
     ("GET", "/api/v1/screening-rules/{version}"): ALL,
     ("PUT", "/api/v1/screening-rules"): ADMIN,
+    ("POST", "/api/v1/protocols"): WRITERS,
+    ("GET", "/api/v1/protocols"): ALL,
+    ("GET", "/api/v1/protocols/{protocol_id}"): ALL,
+    ("PATCH", "/api/v1/protocols/{protocol_id}"): WRITERS,
+    ("POST", "/api/v1/protocols/{protocol_id}/approve"): DIRECTOR,
+    ("POST", "/api/v1/protocols/{protocol_id}/withdraw"): DIRECTOR,
+    ("POST", "/api/v1/rooms"): ADMIN,
+    ("GET", "/api/v1/rooms"): ALL,
+    ("POST", "/api/v1/devices"): ADMIN,
+    ("GET", "/api/v1/devices"): ALL,
+    ("GET", "/api/v1/devices/{device_id}"): ALL,
+    ("PATCH", "/api/v1/devices/{device_id}"): ADMIN,
+    ("POST", "/api/v1/series"): ALL,
+    ("GET", "/api/v1/series"): ALL,
+    ("GET", "/api/v1/series/{series_id}"): ALL,
+    ("GET", "/api/v1/appointments"): ALL,
+    ("PATCH", "/api/v1/appointments/{appointment_id}"): ALL,
+    ("POST", "/api/v1/appointments/{appointment_id}/cancel"): ALL,
 }
 PUBLIC = {("POST", "/api/v1/auth/token"), ("GET", "/health")}
 
@@ -66,36 +89,82 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/api/v1/clients/{client_id}/physician-approvals"): APPROVAL,
     ("POST", "/api/v1/clients/{client_id}/physician-approvals/{approval_id}/revoke"): {"reason": "withdrawn"},
     ("PUT", "/api/v1/screening-rules"): {"retinol_deferral_days": 3},
+    ("POST", "/api/v1/protocols"): {"name": "Lift", "steps": [STEP]},
+    ("PATCH", "/api/v1/protocols/{protocol_id}"): {"name": "Lift again"},
+    ("POST", "/api/v1/protocols/{protocol_id}/withdraw"): {"reason": "recall"},
+    ("POST", "/api/v1/rooms"): {"name": "{unique}"},
+    ("POST", "/api/v1/devices"): {"serial": "{unique}", "room_id": "{room_id}", "probe_area_cm2": 0.5},
+    ("PATCH", "/api/v1/devices/{device_id}"): {"status": "out_of_service"},
+    ("POST", "/api/v1/series"): {"client_id": "{client_id}", "protocol_id": "{approved_id}",
+                                 "esthetician_id": "{esthetician_id}", "room_id": "{room_id}",
+                                 "start_at": "2027-02-01T10:00:00+00:00",
+                                 "plan": {"intensive": {"sessions": 1, "per_week": 1}}},
+    ("PATCH", "/api/v1/appointments/{appointment_id}"): {},
+    ("POST", "/api/v1/appointments/{appointment_id}/cancel"): {"scope": "this"},
 }
 
+# Where a path's id must be of a particular kind of record.
+PATH_IDS = {("POST", "/api/v1/protocols/{protocol_id}/withdraw"): {"protocol_id": "approved_id"}}
 
-def _valid_call(endpoint: tuple[str, str], client: TestClient, owner: dict[str, str], clinician: dict[str, str],
+
+def _valid_call(endpoint: tuple[str, str], client: TestClient, as_role: dict[Role, dict[str, str]],
                 db: Session) -> tuple[str, str, dict[str, Any] | None]:
-    """A request that succeeds for an allowed role: real ids, valid bodies."""
+    """A request that succeeds for an allowed role: real ids (made by those allowed to), valid bodies."""
     method, path = endpoint
-    if "{client_id}" in path:
-        made = client.post("/api/v1/clients", headers=owner, json={
-            "first_name": "Matrix", "last_name": "Client", "date_of_birth": "1990-01-01",
-            "email": f"{uuid.uuid4().hex[:10]}@example.com"})
-        path = path.replace("{client_id}", made.json()["id"])
-    if "{approval_id}" in path:
-        approval = client.post(path.split("/physician-approvals")[0] + "/physician-approvals",
-                               headers=clinician, json=APPROVAL)
-        path = path.replace("{approval_id}", approval.json()["id"])
-    if "{user_id}" in path:
-        path = path.replace("{user_id}", str(add_user(db, Role.ESTHETICIAN).id))
-    path = path.replace("{version}", "1")
-    body = BODIES.get(endpoint)
-    if body and "email" in body:
-        body = body | {"email": body["email"].replace("{unique}", uuid.uuid4().hex[:10])}
+    ids = _Ids(client, as_role, db)
+    meaning = PATH_IDS.get(endpoint, {})
+    for name in re.findall(r"{(\w+)}", path):
+        path = path.replace("{" + name + "}", ids[meaning.get(name, name)])
+    body = json.loads(re.sub(r"{(\w+)}", lambda m: ids[m.group(1)], json.dumps(BODIES.get(endpoint))))
     return method, path, body
+
+
+class _Ids(dict[str, str]):
+    """Makes each id the first time a path or body asks for it."""
+
+    def __init__(self, client: TestClient, as_role: dict[Role, dict[str, str]], db: Session) -> None:
+        super().__init__()
+        self.client, self.as_role, self.db = client, as_role, db
+
+    def __missing__(self, name: str) -> str:
+        self[name] = value = self._make(name)
+        return value
+
+    def _make(self, name: str) -> str:
+        admin, director = self.as_role[Role.ADMIN], self.as_role[Role.MEDICAL_DIRECTOR]
+        makers = {
+            "unique": lambda: uuid.uuid4().hex[:10],
+            "version": lambda: "1",
+            "client_id": lambda: new_client(self.client, admin, "Matrix"),
+            "user_id": lambda: str(add_user(self.db, Role.ESTHETICIAN).id),
+            "esthetician_id": lambda: str(add_user(self.db, Role.ESTHETICIAN).id),
+            "approval_id": lambda: self.client.post(f"/api/v1/clients/{self['client_id']}/physician-approvals",
+                                                    headers=director, json=APPROVAL).json()["id"],
+            "room_id": lambda: add_room(self.client, admin, self["unique"]),
+            "device_id": lambda: self.client.get("/api/v1/devices", headers=admin,
+                                                 params={"room_id": self["room_id"]}).json()[0]["id"],
+            "protocol_id": lambda: self.client.post("/api/v1/protocols", headers=director,
+                                                    json={"name": "Draft", "steps": [STEP]}).json()["id"],
+            "approved_id": lambda: approved_protocol(self.client, self.as_role)["id"],
+            "series_id": lambda: self._series()["id"],
+            "appointment_id": lambda: self._series()["appointments"][0]["id"],
+        }
+        return makers[name]()
+
+    def _series(self) -> dict[str, Any]:
+        if "series" not in self.__dict__:
+            body = json.loads(re.sub(r"{(\w+)}", lambda m: self[m.group(1)],
+                                     json.dumps(BODIES[("POST", "/api/v1/series")])))
+            self.__dict__["series"] = ok(self.client.post("/api/v1/series", headers=self.as_role[Role.ADMIN],
+                                                          json=body), 201)
+        return self.__dict__["series"]  # type: ignore[no-any-return]
 
 
 @pytest.mark.parametrize("role", list(Role), ids=lambda r: r.value)
 @pytest.mark.parametrize("endpoint", list(MATRIX), ids=lambda e: f"{e[0]} {e[1]}")
 def test_role_matrix(endpoint: tuple[str, str], role: Role, client: TestClient,
                      as_role: dict[Role, dict[str, str]], db: Session) -> None:
-    method, path, body = _valid_call(endpoint, client, as_role[Role.ADMIN], as_role[Role.MEDICAL_DIRECTOR], db)
+    method, path, body = _valid_call(endpoint, client, as_role, db)
     response = client.request(method, path, headers=as_role[role], json=body)
     if role in MATRIX[endpoint]:
         assert 200 <= response.status_code < 300, response.text
@@ -107,9 +176,7 @@ def test_role_matrix(endpoint: tuple[str, str], role: Role, client: TestClient,
 @pytest.mark.parametrize("endpoint", list(MATRIX), ids=lambda e: f"{e[0]} {e[1]}")
 def test_every_endpoint_needs_a_token(endpoint: tuple[str, str], client: TestClient) -> None:
     method, path = endpoint
-    for name in ("{client_id}", "{user_id}", "{approval_id}"):
-        path = path.replace(name, str(uuid.uuid4()))
-    path = path.replace("{version}", "1")
+    path = re.sub(r"{\w+}", lambda m: "1" if m.group(0) == "{version}" else str(uuid.uuid4()), path)
     response = client.request(method, path)
     assert response.status_code == 401
     assert response.headers["www-authenticate"] == "Bearer"

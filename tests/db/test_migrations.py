@@ -16,7 +16,7 @@ from db.session import make_engine
 from tests.services import fresh_postgres_database
 
 APP_TABLES = {"users", "clients", "audit_events", "clinic_settings", "screening_rule_sets", "screenings",
-              "physician_approvals"}
+              "physician_approvals", "protocols", "rooms", "devices", "series", "appointments"}
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

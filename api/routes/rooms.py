@@ -1,0 +1,62 @@
+"""Rooms and devices."""
+
+import uuid
+
+from fastapi import APIRouter, status
+
+from api.deps import ResourcesManager, ResourcesReader, SessionDep
+from api.schemas.protocols import AppointmentBrief
+from api.schemas.rooms import (
+    DeviceChanged,
+    DeviceCreate,
+    DeviceRead,
+    DeviceRegistered,
+    DeviceUpdate,
+    RoomCreate,
+    RoomRead,
+)
+from api.services import rooms
+
+router = APIRouter(tags=["rooms and devices"])
+
+
+@router.post("/rooms", status_code=status.HTTP_201_CREATED)
+def create_room(data: RoomCreate, session: SessionDep, actor: ResourcesManager) -> RoomRead:
+    """Add a treatment room (admin)."""
+    return RoomRead.model_validate(rooms.create_room(session, actor=actor, data=data))
+
+
+@router.get("/rooms")
+def list_rooms(session: SessionDep, _actor: ResourcesReader) -> list[RoomRead]:
+    """Every room, by name."""
+    return [RoomRead.model_validate(r) for r in rooms.list_rooms(session)]
+
+
+@router.post("/devices", status_code=status.HTTP_201_CREATED)
+def register_device(data: DeviceCreate, session: SessionDep, actor: ResourcesManager) -> DeviceRegistered:
+    """Register a device into a room (admin); its MQTT password is in this answer and nowhere else."""
+    device, password = rooms.register_device(session, actor=actor, data=data)
+    return DeviceRegistered(**DeviceRead.model_validate(device).model_dump(), mqtt_password=password)
+
+
+@router.get("/devices")
+def list_devices(session: SessionDep, _actor: ResourcesReader, room_id: uuid.UUID | None = None) -> list[DeviceRead]:
+    """Every device, with its live state."""
+    return [DeviceRead.model_validate(d) for d in rooms.list_devices(session, room_id=room_id)]
+
+
+@router.get("/devices/{device_id}")
+def read_device(device_id: uuid.UUID, session: SessionDep, _actor: ResourcesReader) -> DeviceRead:
+    """One device, with its live state."""
+    return DeviceRead.model_validate(rooms.get_device(session, device_id=device_id))
+
+
+@router.patch("/devices/{device_id}")
+def change_device(device_id: uuid.UUID, data: DeviceUpdate, session: SessionDep,
+                  actor: ResourcesManager) -> DeviceChanged:
+    """Move a device, take it out of service or revoke it (admin); lists appointments that lost it."""
+    device, affected = rooms.change_device(session, actor=actor, device_id=device_id, room_id=data.room_id,
+                                           status=data.status)
+    return DeviceChanged(device=DeviceRead.model_validate(device),
+                         appointments_to_rebook=[AppointmentBrief.model_validate(a, from_attributes=True)
+                                                 for a in affected])

@@ -1,0 +1,186 @@
+"""Series and appointments: book, list, reschedule, cancel. Everything is checked again on every change."""
+
+import uuid
+from collections.abc import Sequence
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from api.actor import Actor
+from api.errors import Conflict, NotFound
+from api.schemas.clinic_settings import ClinicSettings
+from api.schemas.series import SeriesCreate
+from api.services import audit
+from api.services.booking import (
+    BookingConflict,
+    Slot,
+    appointment_length,
+    bookable_esthetician,
+    bookable_protocol,
+    check_cadence,
+    check_slot,
+    insert_appointments,
+    lock_client,
+    screened,
+)
+from api.services.scheduling import session_starts
+from db.base import utcnow
+from db.models import Appointment, AppointmentStatus, Series
+
+ALTERNATIVE_STEP = timedelta(minutes=15)
+ALTERNATIVE_DAYS = (0, 1, -1, 2, -2, 3, -3)
+
+
+def book(session: Session, *, actor: Actor, data: SeriesCreate, clinic: ClinicSettings, today: date) -> Series:
+    """Book every session of the plan in one transaction, or none and say what conflicts."""
+    zone = ZoneInfo(clinic.timezone)
+    client = lock_client(session, client_id=data.client_id)
+    protocol = bookable_protocol(session, protocol_id=data.protocol_id)
+    esthetician = bookable_esthetician(session, user_id=data.esthetician_id)
+    screen = screened(session, client_id=client.id, today=today)
+    length, occupied = appointment_length(protocol, clinic)
+    slots = [Slot(sequence=n, start_at=start, end_at=start + length, occupied_until=start + occupied)
+             for n, start in enumerate(session_starts(data.start_at, data.plan, zone), start=1)]
+    context = {"room_id": data.room_id, "esthetician": esthetician, "client": client, "protocol": protocol,
+               "clinic": clinic, "zone": zone, "screen": screen}
+    for slot in slots:
+        check_slot(session, slot, **context)  # type: ignore[arg-type]
+    check_cadence(session, slots, client=client, clinic=clinic)
+    if any(slot.problems for slot in slots):
+        proposals = _alternatives(session, slots, context) if data.alternatives else None
+        raise BookingConflict(slots, zone, proposals)
+    series = Series(client_id=client.id, protocol_id=protocol.id, esthetician_id=esthetician.id, room_id=data.room_id,
+                    plan=data.plan.model_dump(mode="json"), created_by_id=actor.user.id)
+    session.add(series)
+    session.flush()
+    insert_appointments(session, [_appointment(series, slot) for slot in slots])
+    audit.record(session, actor=actor, action="series.book", record_type="series", record_id=series.id,
+                 detail={"client_id": str(client.id), "appointments": len(slots)})
+    return series
+
+
+def _appointment(series: Series, slot: Slot) -> Appointment:
+    assert slot.room_id is not None and slot.device is not None  # a slot without problems has both
+    return Appointment(series_id=series.id, sequence=slot.sequence, client_id=series.client_id,
+                       protocol_id=series.protocol_id, esthetician_id=series.esthetician_id, room_id=slot.room_id,
+                       device_id=slot.device.id, start_at=slot.start_at, end_at=slot.end_at,
+                       occupied_until=slot.occupied_until, status=AppointmentStatus.BOOKED,
+                       awaiting_screening=slot.awaiting_screening)
+
+
+def _alternatives(session: Session, slots: list[Slot], context: dict[str, object]) -> dict[int, datetime]:
+    """For each conflicting slot, the nearest start (same day first, then up to 3 days away) that fits."""
+    kept = [s for s in slots if not s.problems]
+    found: dict[int, datetime] = {}
+    for slot in (s for s in slots if s.problems):
+        for start in _candidate_starts(slot.start_at):
+            trial = Slot(sequence=slot.sequence, start_at=start, end_at=start + (slot.end_at - slot.start_at),
+                         occupied_until=start + (slot.occupied_until - slot.start_at))
+            check_slot(session, trial, **context)  # type: ignore[arg-type]
+            check_cadence(session, [trial], client=context["client"], clinic=context["clinic"],  # type: ignore[arg-type]
+                          planned=[k.start_at for k in kept])
+            if not trial.problems:
+                found[slot.sequence] = start
+                kept.append(trial)
+                break
+    return found
+
+
+def _candidate_starts(wanted: datetime) -> list[datetime]:
+    steps = int(timedelta(hours=12) / ALTERNATIVE_STEP)
+    same_day_first = [wanted + ALTERNATIVE_STEP * k * sign for k in range(1, steps) for sign in (1, -1)]
+    other_days = [wanted + timedelta(days=d) + ALTERNATIVE_STEP * k * sign for d in ALTERNATIVE_DAYS[1:]
+                  for k in range(0, steps) for sign in (1, -1)]
+    return same_day_first + other_days
+
+
+def get(session: Session, *, series_id: uuid.UUID) -> tuple[Series, Sequence[Appointment]]:
+    series = session.get(Series, series_id)
+    if series is None:
+        raise NotFound("There is no series with this id.")
+    appointments = session.scalars(select(Appointment).where(Appointment.series_id == series_id)
+                                   .order_by(Appointment.sequence)).all()
+    return series, appointments
+
+
+def list_series(session: Session, *, client_id: uuid.UUID | None) -> Sequence[Series]:
+    query = select(Series).order_by(Series.created_at.desc())
+    if client_id is not None:
+        query = query.where(Series.client_id == client_id)
+    return session.scalars(query.limit(500)).all()
+
+
+def list_appointments(session: Session, *, start: datetime | None, end: datetime | None, room_id: uuid.UUID | None,
+                      esthetician_id: uuid.UUID | None, client_id: uuid.UUID | None,
+                      status: AppointmentStatus | None, limit: int) -> Sequence[Appointment]:
+    """Appointments starting in [start, end), by time, filtered by room, esthetician, client and status."""
+    query = select(Appointment).order_by(Appointment.start_at, Appointment.id).limit(limit)
+    equal = {Appointment.room_id: room_id, Appointment.esthetician_id: esthetician_id,
+             Appointment.client_id: client_id, Appointment.status: status}
+    query = query.where(*(column == value for column, value in equal.items() if value is not None))
+    if start is not None:
+        query = query.where(Appointment.start_at >= start)
+    if end is not None:
+        query = query.where(Appointment.start_at < end)
+    return session.scalars(query).all()
+
+
+def get_appointment(session: Session, *, appointment_id: uuid.UUID) -> Appointment:
+    appointment = session.get(Appointment, appointment_id)
+    if appointment is None:
+        raise NotFound("There is no appointment with this id.")
+    return appointment
+
+
+def reschedule(session: Session, *, actor: Actor, appointment_id: uuid.UUID, start_at: datetime | None,
+               room_id: uuid.UUID | None, esthetician_id: uuid.UUID | None, clinic: ClinicSettings,
+               today: date) -> Appointment:
+    """Move one appointment (time, room or esthetician); every rule is checked again, as for a new booking."""
+    appointment = get_appointment(session, appointment_id=appointment_id)
+    if appointment.status != AppointmentStatus.BOOKED:
+        raise Conflict(f"This appointment is {appointment.status.value}; only a booked one can be moved.")
+    zone = ZoneInfo(clinic.timezone)
+    client = lock_client(session, client_id=appointment.client_id)
+    protocol = bookable_protocol(session, protocol_id=appointment.protocol_id)
+    esthetician = bookable_esthetician(session, user_id=esthetician_id or appointment.esthetician_id)
+    length, occupied = appointment_length(protocol, clinic)
+    start = start_at or appointment.start_at
+    slot = Slot(sequence=appointment.sequence, start_at=start, end_at=start + length, occupied_until=start + occupied)
+    check_slot(session, slot, room_id=room_id or appointment.room_id, esthetician=esthetician, client=client,
+               protocol=protocol, clinic=clinic, zone=zone, screen=screened(session, client_id=client.id, today=today),
+               ignore=appointment.id)
+    check_cadence(session, [slot], client=client, clinic=clinic, ignore=appointment.id)
+    if slot.problems:
+        raise BookingConflict([slot], zone)
+    appointment.start_at, appointment.end_at = slot.start_at, slot.end_at
+    appointment.occupied_until = slot.occupied_until
+    appointment.room_id, appointment.device_id = slot.room_id, slot.device.id  # type: ignore[assignment, union-attr]
+    appointment.esthetician_id = esthetician.id
+    appointment.awaiting_screening = slot.awaiting_screening
+    insert_appointments(session, [])  # flush: the exclusion constraints judge the move too
+    audit.record(session, actor=actor, action="appointment.reschedule", record_type="appointment",
+                 record_id=appointment.id)
+    return appointment
+
+
+def cancel(session: Session, *, actor: Actor, appointment_id: uuid.UUID, rest_of_series: bool,
+           reason: str) -> list[Appointment]:
+    """Cancel one appointment, or it and every later booked one of its series."""
+    appointment = get_appointment(session, appointment_id=appointment_id)
+    if appointment.status != AppointmentStatus.BOOKED:
+        raise Conflict(f"This appointment is already {appointment.status.value}.")
+    targets = [appointment]
+    if rest_of_series:
+        targets = list(session.scalars(select(Appointment).where(
+            Appointment.series_id == appointment.series_id, Appointment.status == AppointmentStatus.BOOKED,
+            Appointment.sequence >= appointment.sequence).order_by(Appointment.sequence)))
+    now = utcnow()
+    for target in targets:
+        target.status = AppointmentStatus.CANCELLED
+        target.cancelled_at, target.cancelled_by_id, target.cancel_reason = now, actor.user.id, reason or None
+    session.flush()
+    audit.record(session, actor=actor, action="appointment.cancel", record_type="appointment",
+                 record_id=appointment.id, detail={"cancelled": len(targets)})
+    return targets

@@ -1,0 +1,276 @@
+"""Booking whole series: plans, conflicts, cadence at its boundaries, clock changes, screening, rescheduling."""
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from db.models import Appointment, Role, User
+from tests.api.clinic import STEP, add_room, approved_protocol, new_client, ok
+from tests.api.test_screening_engine import NOTHING
+
+LONDON = ZoneInfo("Europe/London")
+TWELVE = {"intensive": {"sessions": 12, "per_week": 2}, "maintenance": {"sessions": 3, "interval_weeks": 4}}
+
+
+def next_monday(weeks: int = 1) -> date:
+    today = datetime.now(LONDON).date()
+    return today + timedelta(days=7 - today.weekday() + 7 * (weeks - 1))
+
+
+def at(day: date, hour: int, minute: int = 0, zone: ZoneInfo = LONDON) -> str:
+    return datetime.combine(day, time(hour, minute), tzinfo=zone).isoformat()
+
+
+@dataclass
+class Clinic:
+    http: TestClient
+    as_role: dict[Role, dict[str, str]]
+    room: str
+    protocol: dict[str, Any]
+    client: str
+    esthetician: str
+
+    def book(self, start: str, plan: dict | None = None, status: int = 201, **fields: Any) -> Any:
+        body = {"client_id": self.client, "protocol_id": self.protocol["id"], "esthetician_id": self.esthetician,
+                "room_id": self.room, "start_at": start, "plan": plan or {"intensive": {"sessions": 1, "per_week": 1}}}
+        return ok(self.http.post("/api/v1/series", headers=self.as_role[Role.FRONT_DESK], json=body | fields), status)
+
+    def screen(self, **answers: Any) -> Any:
+        return ok(self.http.post(f"/api/v1/clients/{self.client}/screenings", headers=self.as_role[Role.ESTHETICIAN],
+                                 json={"answers": NOTHING | answers}), 201)
+
+
+@pytest.fixture
+def clinic(client: TestClient, as_role: dict[Role, dict[str, str]], staff: dict[Role, User]) -> Clinic:
+    return Clinic(http=client, as_role=as_role, room=add_room(client, as_role[Role.ADMIN]),
+                  protocol=approved_protocol(client, as_role), client=new_client(client, as_role[Role.FRONT_DESK]),
+                  esthetician=str(staff[Role.ESTHETICIAN].id))
+
+
+def reasons(conflict: dict[str, Any]) -> list[tuple[int, str]]:
+    return [(c["sequence"], r["code"]) for c in conflict["conflicts"] for r in c["reasons"]]
+
+
+def test_a_twelve_session_series_with_maintenance(clinic: Clinic) -> None:
+    monday = next_monday()
+    series = clinic.book(at(monday, 10), TWELVE)
+    starts = [datetime.fromisoformat(a["start_at"]) for a in series["appointments"]]
+    assert len(starts) == 15
+    assert [s.date() - monday for s in starts[:4]] == [timedelta(days=d) for d in (0, 3, 7, 10)]  # Mon, Thu
+    assert starts[12] - starts[11] == starts[13] - starts[12] == timedelta(weeks=4)  # maintenance, local time kept
+    assert all(s.astimezone(LONDON).time() == time(10) for s in starts)
+    first = series["appointments"][0]
+    assert datetime.fromisoformat(first["end_at"]) - starts[0] == timedelta(minutes=35)  # 5 min output + 30 prep
+    assert {a["status"] for a in series["appointments"]} == {"booked"}
+    assert all(a["awaiting_screening"] for a in series["appointments"])  # no screening yet: booked by phone
+
+
+def test_screening_validity_marks_later_sessions_as_awaiting(clinic: Clinic) -> None:
+    clinic.screen()
+    series = clinic.book(at(next_monday(), 10), TWELVE)
+    valid_until = datetime.now(LONDON).date() + timedelta(days=30)
+    for appointment in series["appointments"]:
+        day = datetime.fromisoformat(appointment["start_at"]).date()
+        assert appointment["awaiting_screening"] == (day > valid_until)
+
+
+def test_every_conflicting_session_is_listed_and_nothing_is_booked(clinic: Clinic, db: Session) -> None:
+    monday = next_monday()
+    clinic.book(at(monday + timedelta(days=7), 10))  # will collide with the 3rd session
+    other = new_client(clinic.http, clinic.as_role[Role.FRONT_DESK], "Bea")
+    before = db.scalar(select(func.count()).select_from(Appointment))
+    conflict = clinic.book(at(monday, 10), TWELVE, client_id=other, status=409)
+    assert conflict["detail"] == "1 of 15 sessions cannot be booked; nothing was booked."
+    assert reasons(conflict) == [(3, "room_busy"), (3, "device_busy"), (3, "esthetician_busy")]
+    assert db.scalar(select(func.count()).select_from(Appointment)) == before
+
+
+def test_the_clients_cadence_across_series(clinic: Clinic) -> None:
+    monday = next_monday()
+    clinic.book(at(monday, 10))
+    assert reasons(clinic.book(at(monday + timedelta(days=1), 10), status=409)) == [(1, "cadence")]
+    clinic.book(at(monday + timedelta(days=2), 10))  # exactly 48 h later: allowed
+    assert reasons(clinic.book(at(monday - timedelta(days=2), 10, 1), status=409)) == [(1, "cadence")]  # 47 h 59
+
+
+def test_at_most_three_in_any_seven_days(clinic: Clinic) -> None:
+    monday = next_monday()
+    clinic.book(at(monday, 10), {"intensive": {"sessions": 3, "per_week": 3}})  # Mon, Wed, Fri
+    conflict = clinic.book(at(monday + timedelta(days=6), 20 - 1), status=409)  # Sunday: 4 in 7 days
+    assert reasons(conflict) == [(1, "cadence")]
+    assert "4 sessions in the 7 days" in conflict["conflicts"][0]["reasons"][0]["message"]
+    clinic.book(at(monday + timedelta(days=7), 10))  # next Monday 10:00: the window from Monday 10:00 has closed
+
+
+def test_a_plan_that_breaks_the_cadence_by_itself(clinic: Clinic) -> None:
+    ok(clinic.http.put("/api/v1/settings", headers=clinic.as_role[Role.ADMIN],
+                       json={"cadence": {"min_hours_between_sessions": 72}}))
+    conflict = clinic.book(at(next_monday(), 10), {"intensive": {"sessions": 3, "per_week": 3}}, status=409)
+    assert [c["sequence"] for c in conflict["conflicts"]] == [1, 2, 3]
+
+
+def test_opening_hours(clinic: Clinic) -> None:
+    monday = next_monday()
+    conflict = clinic.book(at(monday, 19, 30), status=409)  # ends 20:05, after closing
+    assert reasons(conflict) == [(1, "clinic_hours")]
+    clinic.book(at(monday, 19, 25))  # ends 20:00 exactly
+    ok(clinic.http.put("/api/v1/settings", headers=clinic.as_role[Role.ADMIN],
+                       json={"opening_hours": {"wednesday": None}}))
+    closed = clinic.book(at(monday + timedelta(days=2), 10), status=409)
+    assert "closed on Wednesdays" in closed["conflicts"][0]["reasons"][0]["message"]
+
+
+@pytest.mark.parametrize(("zone", "first", "utc_hours"), [
+    # Europe/London goes to summer time on 28 March 2027 and back on 31 October 2027.
+    ("Europe/London", date(2027, 3, 22), [10, 9, 9]),
+    ("Europe/London", date(2027, 10, 25), [9, 10, 10]),
+    # America/New_York goes to summer time on 14 March 2027 and back on 7 November 2027.
+    ("America/New_York", date(2027, 3, 8), [15, 14, 14]),
+    ("America/New_York", date(2027, 11, 1), [14, 15, 15]),
+])
+def test_weekly_ten_oclock_stays_ten_oclock_across_clock_changes(clinic: Clinic, zone: str, first: date,
+                                                                  utc_hours: list[int]) -> None:
+    ok(clinic.http.put("/api/v1/settings", headers=clinic.as_role[Role.ADMIN], json={"timezone": zone}))
+    series = clinic.book(at(first, 10, zone=ZoneInfo(zone)), {"intensive": {"sessions": 3, "per_week": 1}})
+    starts = [datetime.fromisoformat(a["start_at"]) for a in series["appointments"]]
+    assert [s.astimezone(ZoneInfo(zone)).time() for s in starts] == [time(10)] * 3
+    assert [s.astimezone(ZoneInfo("UTC")).hour for s in starts] == utc_hours
+
+
+def test_times_that_do_not_exist_or_happen_twice(clinic: Clinic) -> None:
+    night = {day: {"open": "00:00", "close": "23:59"} for day in ("sunday", "monday")}
+    ok(clinic.http.put("/api/v1/settings", headers=clinic.as_role[Role.ADMIN], json={"opening_hours": night}))
+    # Sunday 21 March 2027 01:30; a week later 01:30 does not exist (clocks jump 01:00 -> 02:00): 02:30 BST.
+    spring = clinic.book(at(date(2027, 3, 21), 1, 30), {"intensive": {"sessions": 2, "per_week": 1}})
+    second = datetime.fromisoformat(spring["appointments"][1]["start_at"])
+    assert (second.astimezone(LONDON).time(), second.utcoffset()) == (time(2, 30), timedelta(hours=1))
+    # Sunday 31 October 2027 01:30 happens twice (02:00 BST -> 01:00 GMT): the first, 00:30 UTC.
+    other = new_client(clinic.http, clinic.as_role[Role.FRONT_DESK], "Cy")
+    autumn = clinic.book(at(date(2027, 10, 24), 1, 30), {"intensive": {"sessions": 2, "per_week": 1}},
+                         client_id=other)
+    second = datetime.fromisoformat(autumn["appointments"][1]["start_at"])
+    assert second.astimezone(ZoneInfo("UTC")).time() == time(0, 30)
+
+
+def test_screening_gates(clinic: Clinic) -> None:
+    clinic.screen(epilepsy=True)
+    refused = clinic.book(at(next_monday(), 10), status=409)
+    assert "contraindicated" in refused["detail"] and "Epilepsy" in refused["detail"]
+    clinic.screen(pregnant=True)
+    assert "physician_approval_required" in clinic.book(at(next_monday(), 10), status=409)["detail"]
+
+
+def test_a_deferred_client_only_from_eligible_from(clinic: Clinic) -> None:
+    today = datetime.now(LONDON).date()
+    screening = clinic.screen(chemical_peel_last_on=(today - timedelta(days=1)).isoformat())  # until today + 13
+    eligible = date.fromisoformat(screening["eligible_from"])
+    conflict = clinic.book(at(eligible - timedelta(days=1), 10), status=409)
+    assert reasons(conflict) == [(1, "screening_deferred")]
+    clinic.book(at(eligible, 10))
+
+
+def test_an_excluded_zone_refuses_protocols_that_touch_it(clinic: Clinic) -> None:
+    today = datetime.now(LONDON).date()
+    clinic.screen(botox_last_on=today.isoformat(), botox_zones=["cheeks"])  # excluded for 14 days
+    conflict = clinic.book(at(today + timedelta(days=13), 10), status=409)
+    assert reasons(conflict) == [(1, "excluded_zone")]
+    assert "cheeks" in conflict["conflicts"][0]["reasons"][0]["message"]
+    forehead = approved_protocol(clinic.http, clinic.as_role, steps=[STEP | {"zone": "forehead"}])
+    clinic.book(at(today + timedelta(days=13), 10), protocol_id=forehead["id"])  # another zone is fine
+
+
+def test_only_approved_protocols_and_real_estheticians(clinic: Clinic, staff: dict[Role, User]) -> None:
+    draft = ok(clinic.http.post("/api/v1/protocols", headers=clinic.as_role[Role.MEDICAL_DIRECTOR],
+                                json={"name": "Draft", "steps": [STEP]}), 201)
+    refused = clinic.book(at(next_monday(), 10), protocol_id=draft["id"], status=422)
+    assert refused["errors"][0]["field"] == "protocol_id" and "draft" in refused["detail"]
+    not_esthetician = clinic.book(at(next_monday(), 10), esthetician_id=str(staff[Role.FRONT_DESK].id), status=422)
+    assert not_esthetician["errors"][0]["field"] == "esthetician_id"
+
+
+def test_withdrawn_protocol_lists_its_appointments_and_cannot_be_booked(clinic: Clinic) -> None:
+    series = clinic.book(at(next_monday(), 10), {"intensive": {"sessions": 2, "per_week": 2}})
+    withdrawn = ok(clinic.http.post(f"/api/v1/protocols/{clinic.protocol['id']}/withdraw",
+                                    headers=clinic.as_role[Role.MEDICAL_DIRECTOR], json={"reason": "recall"}))
+    assert [a["id"] for a in withdrawn["appointments_to_rebook"]] == [a["id"] for a in series["appointments"]]
+    assert clinic.book(at(next_monday(3), 10), status=422)["errors"][0]["field"] == "protocol_id"
+
+
+def test_current_density_on_the_rooms_device(clinic: Clinic) -> None:
+    small = add_room(clinic.http, clinic.as_role[Role.ADMIN], "Small probes", probe_area_cm2=0.05)
+    conflict = clinic.book(at(next_monday(), 10), room_id=small, status=409)  # 200 µA / 0.05 cm² = 4 mA/cm²
+    assert reasons(conflict) == [(1, "current_density")]
+    assert "4.00 mA/cm²" in conflict["conflicts"][0]["reasons"][0]["message"]
+
+
+def test_any_room_with_a_free_device(clinic: Clinic) -> None:
+    second_room = add_room(clinic.http, clinic.as_role[Role.ADMIN], "Room 2")
+    monday = next_monday()
+    other = new_client(clinic.http, clinic.as_role[Role.FRONT_DESK], "Bea")
+    ok(clinic.http.post("/api/v1/users", headers=clinic.as_role[Role.ADMIN], json={
+        "email": "second@clinic.example.com", "password": "long-enough-pw", "full_name": "Second",
+        "role": "esthetician"}), 201)
+    second_esthetician = [u for u in ok(clinic.http.get("/api/v1/users", headers=clinic.as_role[Role.ADMIN]))
+                          if u["email"] == "second@clinic.example.com"][0]["id"]
+    clinic.book(at(monday, 10))  # takes Room 1
+    series = clinic.book(at(monday, 10), room_id=None, client_id=other, esthetician_id=second_esthetician)
+    assert series["appointments"][0]["room_id"] == second_room and series["room_id"] is None
+
+
+def test_alternatives_for_the_conflicting_sessions(clinic: Clinic) -> None:
+    monday = next_monday()
+    other = new_client(clinic.http, clinic.as_role[Role.FRONT_DESK], "Bea")
+    clinic.book(at(monday, 10), client_id=other)
+    conflict = clinic.book(at(monday, 10), alternatives=True, status=409)
+    proposed = conflict["conflicts"][0]["alternative_start_at"]
+    # On the quarter-hour grid: 10:45, the first start after the other client's 10:00-10:35 is over.
+    assert datetime.fromisoformat(proposed) == datetime.fromisoformat(at(monday, 10, 45))
+    clinic.book(proposed)  # the proposal is really free
+
+
+def test_list_reschedule_and_cancel(clinic: Clinic) -> None:
+    monday = next_monday()
+    series = clinic.book(at(monday, 10), {"intensive": {"sessions": 4, "per_week": 2}})
+    desk = clinic.as_role[Role.FRONT_DESK]
+    day = ok(clinic.http.get("/api/v1/appointments", headers=desk, params={
+        "start": at(monday, 0), "end": at(monday + timedelta(days=1), 0), "room_id": clinic.room}))
+    assert [a["id"] for a in day] == [series["appointments"][0]["id"]]
+    by_client = ok(clinic.http.get("/api/v1/appointments", headers=desk, params={"client_id": clinic.client}))
+    assert len(by_client) == 4
+
+    second = series["appointments"][1]
+    moved = ok(clinic.http.patch(f"/api/v1/appointments/{second['id']}", headers=desk,
+                                 json={"start_at": at(monday + timedelta(days=3), 14)}))
+    assert datetime.fromisoformat(moved["start_at"]) == datetime.fromisoformat(at(monday + timedelta(days=3), 14))
+    too_close = clinic.http.patch(f"/api/v1/appointments/{second['id']}", headers=desk,
+                                  json={"start_at": at(monday + timedelta(days=1), 10)})
+    assert too_close.status_code == 409 and reasons(too_close.json()) == [(2, "cadence")]
+
+    cancelled = ok(clinic.http.post(f"/api/v1/appointments/{second['id']}/cancel", headers=desk,
+                                    json={"scope": "rest_of_series", "reason": "moving away"}))
+    assert [a["sequence"] for a in cancelled["cancelled"]] == [2, 3, 4]
+    assert {a["status"] for a in cancelled["cancelled"]} == {"cancelled"}
+    again = clinic.http.post(f"/api/v1/appointments/{second['id']}/cancel", headers=desk, json={})
+    assert again.status_code == 409
+    clinic.book(at(monday + timedelta(days=3), 10))  # the freed time can be booked again
+
+
+@pytest.mark.parametrize(("change", "field"), [
+    ({"start_at": "2027-01-01T10:00:00"}, "start_at"),
+    ({"plan": {"intensive": {"sessions": 0, "per_week": 2}}}, "plan.intensive.sessions"),
+    ({"plan": {"intensive": {"sessions": 12, "per_week": 4}}}, "plan.intensive.per_week"),
+    ({"plan": {"intensive": {"sessions": 12, "per_week": 2}, "maintenance": {"sessions": 3}}},
+     "plan.maintenance.interval_weeks"),
+    ({"client_id": "3f2b6a1e-8c4d-4e57-9a0b-1c2d3e4f5a6b"}, "client_id"),
+    ({"room_id": "3f2b6a1e-8c4d-4e57-9a0b-1c2d3e4f5a6b"}, "room_id"),
+    ({"protocol_id": "not-an-id"}, "protocol_id"),
+])
+def test_bad_bookings(clinic: Clinic, change: dict, field: str) -> None:
+    refused = clinic.book(at(next_monday(), 10), status=422, **change)
+    assert field in [e["field"] for e in refused["errors"]]
