@@ -10,11 +10,12 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from api.actor import Actor
-from api.errors import Conflict, InvalidInput, NotFound
+from api.errors import Conflict, InvalidInput
 from api.schemas.clinic_settings import ClinicSettings
 from api.schemas.protocols import MAX_OUTPUT_S, ProtocolCreate, Step
 from api.schemas.screening_rules import RuleParameters
 from api.services import audit
+from api.services.records import get_or_404
 from db.base import utcnow
 from db.models import Appointment, AppointmentStatus, Protocol, ProtocolStatus
 
@@ -72,10 +73,7 @@ def _step_fields(steps: list[Step]) -> dict[str, Any]:
 
 
 def get(session: Session, *, protocol_id: uuid.UUID) -> Protocol:
-    protocol = session.get(Protocol, protocol_id)
-    if protocol is None:
-        raise NotFound("There is no protocol with this id.")
-    return protocol
+    return get_or_404(session, Protocol, protocol_id, "protocol")
 
 
 def list_all(session: Session, *, status: ProtocolStatus | None) -> Sequence[Protocol]:

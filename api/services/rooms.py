@@ -9,11 +9,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from api.actor import Actor
-from api.errors import Conflict, InvalidInput, NotFound
+from api.errors import Conflict, InvalidInput
 from api.schemas.rooms import DeviceCreate, RoomCreate
 from api.security import hash_password
 from api.services import audit
 from api.services.protocols import future_booked
+from api.services.records import get_or_404
 from db.models import Appointment, Device, DeviceStatus, Room
 
 
@@ -64,10 +65,7 @@ def list_devices(session: Session, *, room_id: uuid.UUID | None = None) -> Seque
 
 
 def get_device(session: Session, *, device_id: uuid.UUID) -> Device:
-    device = session.get(Device, device_id)
-    if device is None:
-        raise NotFound("There is no device with this id.")
-    return device
+    return get_or_404(session, Device, device_id, "device")
 
 
 def change_device(session: Session, *, actor: Actor, device_id: uuid.UUID, room_id: uuid.UUID | None,

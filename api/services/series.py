@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api.actor import Actor
-from api.errors import Conflict, NotFound
+from api.errors import Conflict, InvalidInput
 from api.schemas.clinic_settings import ClinicSettings
 from api.schemas.series import SeriesCreate
 from api.services import audit
@@ -25,6 +25,7 @@ from api.services.booking import (
     lock_client,
     screened,
 )
+from api.services.records import get_or_404
 from api.services.scheduling import session_starts
 from db.base import utcnow
 from db.models import Appointment, AppointmentStatus, Series
@@ -36,6 +37,7 @@ ALTERNATIVE_DAYS = (0, 1, -1, 2, -2, 3, -3)
 def book(session: Session, *, actor: Actor, data: SeriesCreate, clinic: ClinicSettings, today: date) -> Series:
     """Book every session of the plan in one transaction, or none and say what conflicts."""
     zone = ZoneInfo(clinic.timezone)
+    _refuse_past(data.start_at)
     client = lock_client(session, client_id=data.client_id)
     protocol = bookable_protocol(session, protocol_id=data.protocol_id)
     esthetician = bookable_esthetician(session, user_id=data.esthetician_id)
@@ -59,6 +61,11 @@ def book(session: Session, *, actor: Actor, data: SeriesCreate, clinic: ClinicSe
     audit.record(session, actor=actor, action="series.book", record_type="series", record_id=series.id,
                  detail={"client_id": str(client.id), "appointments": len(slots)})
     return series
+
+
+def _refuse_past(start_at: datetime) -> None:
+    if start_at < utcnow():
+        raise InvalidInput("start_at", "cannot be in the past")
 
 
 def _appointment(series: Series, slot: Slot) -> Appointment:
@@ -97,9 +104,7 @@ def _candidate_starts(wanted: datetime) -> list[datetime]:
 
 
 def get(session: Session, *, series_id: uuid.UUID) -> tuple[Series, Sequence[Appointment]]:
-    series = session.get(Series, series_id)
-    if series is None:
-        raise NotFound("There is no series with this id.")
+    series = get_or_404(session, Series, series_id, "series")
     appointments = session.scalars(select(Appointment).where(Appointment.series_id == series_id)
                                    .order_by(Appointment.sequence)).all()
     return series, appointments
@@ -128,10 +133,7 @@ def list_appointments(session: Session, *, start: datetime | None, end: datetime
 
 
 def get_appointment(session: Session, *, appointment_id: uuid.UUID) -> Appointment:
-    appointment = session.get(Appointment, appointment_id)
-    if appointment is None:
-        raise NotFound("There is no appointment with this id.")
-    return appointment
+    return get_or_404(session, Appointment, appointment_id, "appointment")
 
 
 def reschedule(session: Session, *, actor: Actor, appointment_id: uuid.UUID, start_at: datetime | None,
@@ -142,6 +144,8 @@ def reschedule(session: Session, *, actor: Actor, appointment_id: uuid.UUID, sta
     if appointment.status != AppointmentStatus.BOOKED:
         raise Conflict(f"This appointment is {appointment.status.value}; only a booked one can be moved.")
     zone = ZoneInfo(clinic.timezone)
+    if start_at is not None:
+        _refuse_past(start_at)
     client = lock_client(session, client_id=appointment.client_id)
     protocol = bookable_protocol(session, protocol_id=appointment.protocol_id)
     esthetician = bookable_esthetician(session, user_id=esthetician_id or appointment.esthetician_id)

@@ -7,10 +7,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from api.actor import Actor
-from api.errors import Conflict, NotFound
+from api.errors import Conflict
 from api.schemas.users import UserCreate, UserUpdate
 from api.security import hash_password
 from api.services import audit
+from api.services.records import get_or_404
 from db.models import Role, User
 
 
@@ -19,10 +20,7 @@ def get_by_email(session: Session, *, email: str) -> User | None:
 
 
 def get(session: Session, *, user_id: uuid.UUID) -> User:
-    user = session.get(User, user_id)
-    if user is None:
-        raise NotFound("There is no staff account with this id.")
-    return user
+    return get_or_404(session, User, user_id, "staff account")
 
 
 def list_all(session: Session) -> Sequence[User]:

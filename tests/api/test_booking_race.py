@@ -26,7 +26,7 @@ from tests.api.clinic import STEP
 from tests.services import fresh_postgres_database
 
 DESKS = 50
-SLOT = datetime(2027, 2, 1, 10, 0, tzinfo=UTC)  # a Monday, inside opening hours in UTC
+SLOT = datetime(2099, 6, 1, 10, 0, tzinfo=UTC)  # a Monday, inside opening hours in UTC
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

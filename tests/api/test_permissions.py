@@ -97,7 +97,7 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("PATCH", "/api/v1/devices/{device_id}"): {"status": "out_of_service"},
     ("POST", "/api/v1/series"): {"client_id": "{client_id}", "protocol_id": "{approved_id}",
                                  "esthetician_id": "{esthetician_id}", "room_id": "{room_id}",
-                                 "start_at": "2027-02-01T10:00:00+00:00",
+                                 "start_at": "2099-06-01T10:00:00+00:00",
                                  "plan": {"intensive": {"sessions": 1, "per_week": 1}}},
     ("PATCH", "/api/v1/appointments/{appointment_id}"): {},
     ("POST", "/api/v1/appointments/{appointment_id}/cancel"): {"scope": "this"},

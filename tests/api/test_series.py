@@ -126,17 +126,28 @@ def test_opening_hours(clinic: Clinic) -> None:
     assert "closed on Wednesdays" in closed["conflicts"][0]["reasons"][0]["message"]
 
 
-@pytest.mark.parametrize(("zone", "first", "utc_hours"), [
-    # Europe/London goes to summer time on 28 March 2027 and back on 31 October 2027.
-    ("Europe/London", date(2027, 3, 22), [10, 9, 9]),
-    ("Europe/London", date(2027, 10, 25), [9, 10, 10]),
-    # America/New_York goes to summer time on 14 March 2027 and back on 7 November 2027.
-    ("America/New_York", date(2027, 3, 8), [15, 14, 14]),
-    ("America/New_York", date(2027, 11, 1), [14, 15, 15]),
+def sunday(year: int, month: int, nth: int) -> date:
+    """The nth Sunday of a month; nth=-1 for the last."""
+    days = [date(year, month, 1) + timedelta(days=n) for n in range(31)]
+    sundays = [d for d in days if d.month == month and d.weekday() == 6]
+    return sundays[nth if nth < 0 else nth - 1]
+
+
+YEAR = datetime.now(LONDON).year + 1  # clock changes of next year: always in the future
+LONDON_SPRING, LONDON_AUTUMN = sunday(YEAR, 3, -1), sunday(YEAR, 10, -1)  # EU: last Sundays of March, October
+NEW_YORK_SPRING, NEW_YORK_AUTUMN = sunday(YEAR, 3, 2), sunday(YEAR, 11, 1)  # US: 2nd Sunday March, 1st November
+
+
+@pytest.mark.parametrize(("zone", "clock_change", "utc_hours"), [
+    ("Europe/London", LONDON_SPRING, [10, 9, 9]),
+    ("Europe/London", LONDON_AUTUMN, [9, 10, 10]),
+    ("America/New_York", NEW_YORK_SPRING, [15, 14, 14]),
+    ("America/New_York", NEW_YORK_AUTUMN, [14, 15, 15]),
 ])
-def test_weekly_ten_oclock_stays_ten_oclock_across_clock_changes(clinic: Clinic, zone: str, first: date,
+def test_weekly_ten_oclock_stays_ten_oclock_across_clock_changes(clinic: Clinic, zone: str, clock_change: date,
                                                                   utc_hours: list[int]) -> None:
     ok(clinic.http.put("/api/v1/settings", headers=clinic.as_role[Role.ADMIN], json={"timezone": zone}))
+    first = clock_change - timedelta(days=6)  # the Monday before the change
     series = clinic.book(at(first, 10, zone=ZoneInfo(zone)), {"intensive": {"sessions": 3, "per_week": 1}})
     starts = [datetime.fromisoformat(a["start_at"]) for a in series["appointments"]]
     assert [s.astimezone(ZoneInfo(zone)).time() for s in starts] == [time(10)] * 3
@@ -146,13 +157,13 @@ def test_weekly_ten_oclock_stays_ten_oclock_across_clock_changes(clinic: Clinic,
 def test_times_that_do_not_exist_or_happen_twice(clinic: Clinic) -> None:
     night = {day: {"open": "00:00", "close": "23:59"} for day in ("sunday", "monday")}
     ok(clinic.http.put("/api/v1/settings", headers=clinic.as_role[Role.ADMIN], json={"opening_hours": night}))
-    # Sunday 21 March 2027 01:30; a week later 01:30 does not exist (clocks jump 01:00 -> 02:00): 02:30 BST.
-    spring = clinic.book(at(date(2027, 3, 21), 1, 30), {"intensive": {"sessions": 2, "per_week": 1}})
+    # A week after a Sunday 01:30, 01:30 does not exist (clocks jump 01:00 -> 02:00): it becomes 02:30 BST.
+    spring = clinic.book(at(LONDON_SPRING - timedelta(days=7), 1, 30), {"intensive": {"sessions": 2, "per_week": 1}})
     second = datetime.fromisoformat(spring["appointments"][1]["start_at"])
     assert (second.astimezone(LONDON).time(), second.utcoffset()) == (time(2, 30), timedelta(hours=1))
-    # Sunday 31 October 2027 01:30 happens twice (02:00 BST -> 01:00 GMT): the first, 00:30 UTC.
+    # On the autumn Sunday 01:30 happens twice (02:00 BST -> 01:00 GMT): the first one, 00:30 UTC.
     other = new_client(clinic.http, clinic.as_role[Role.FRONT_DESK], "Cy")
-    autumn = clinic.book(at(date(2027, 10, 24), 1, 30), {"intensive": {"sessions": 2, "per_week": 1}},
+    autumn = clinic.book(at(LONDON_AUTUMN - timedelta(days=7), 1, 30), {"intensive": {"sessions": 2, "per_week": 1}},
                          client_id=other)
     second = datetime.fromisoformat(autumn["appointments"][1]["start_at"])
     assert second.astimezone(ZoneInfo("UTC")).time() == time(0, 30)
@@ -263,6 +274,7 @@ def test_list_reschedule_and_cancel(clinic: Clinic) -> None:
 
 @pytest.mark.parametrize(("change", "field"), [
     ({"start_at": "2027-01-01T10:00:00"}, "start_at"),
+    ({"start_at": "2020-01-06T10:00:00+00:00"}, "start_at"),
     ({"plan": {"intensive": {"sessions": 0, "per_week": 2}}}, "plan.intensive.sessions"),
     ({"plan": {"intensive": {"sessions": 12, "per_week": 4}}}, "plan.intensive.per_week"),
     ({"plan": {"intensive": {"sessions": 12, "per_week": 2}, "maintenance": {"sessions": 3}}},
@@ -274,3 +286,15 @@ def test_list_reschedule_and_cancel(clinic: Clinic) -> None:
 def test_bad_bookings(clinic: Clinic, change: dict, field: str) -> None:
     refused = clinic.book(at(next_monday(), 10), status=422, **change)
     assert field in [e["field"] for e in refused["errors"]]
+
+
+def test_a_device_out_of_service_lists_its_appointments_and_is_not_bookable(clinic: Clinic) -> None:
+    admin = clinic.as_role[Role.ADMIN]
+    series = clinic.book(at(next_monday(), 10), {"intensive": {"sessions": 2, "per_week": 2}})
+    [device] = ok(clinic.http.get("/api/v1/devices", headers=admin, params={"room_id": clinic.room}))
+    changed = ok(clinic.http.patch(f"/api/v1/devices/{device['id']}", headers=admin,
+                                   json={"status": "out_of_service"}))
+    assert [a["id"] for a in changed["appointments_to_rebook"]] == [a["id"] for a in series["appointments"]]
+    other = new_client(clinic.http, clinic.as_role[Role.FRONT_DESK], "Bea")
+    refused = clinic.book(at(next_monday(3), 10), client_id=other, status=409)
+    assert reasons(refused) == [(1, "no_device")]
