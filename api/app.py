@@ -18,6 +18,7 @@ from api.routes import (
     screening_rules,
     screenings,
     series,
+    sessions,
     users,
 )
 from db.session import make_engine, make_session_factory
@@ -52,7 +53,7 @@ def create_app(settings: Settings | None = None, session_factory: sessionmaker[S
 
 def _api_router() -> APIRouter:
     router = APIRouter()
-    for module in (auth, users, clients, screenings, screening_rules, protocols, rooms, series, audit,
+    for module in (auth, users, clients, screenings, screening_rules, protocols, rooms, series, sessions, audit,
                    clinic_settings):
         router.include_router(module.router)
     return router

@@ -115,6 +115,8 @@ ResourcesReader = Annotated[Actor, Depends(require(Permission.RESOURCES_READ))]
 ResourcesManager = Annotated[Actor, Depends(require(Permission.RESOURCES_MANAGE))]
 BookingsReader = Annotated[Actor, Depends(require(Permission.BOOKINGS_READ))]
 BookingsWriter = Annotated[Actor, Depends(require(Permission.BOOKINGS_WRITE))]
+SessionsReader = Annotated[Actor, Depends(require(Permission.SESSIONS_READ))]
+SessionRunner = Annotated[Actor, Depends(require(Permission.SESSIONS_RUN))]
 
 
 def get_clinic(session: SessionDep, settings: SettingsDep) -> ClinicSettings:

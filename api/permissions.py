@@ -30,6 +30,8 @@ class Permission(StrEnum):
     RESOURCES_MANAGE = "resources:manage"
     BOOKINGS_READ = "bookings:read"
     BOOKINGS_WRITE = "bookings:write"  # book, reschedule, cancel
+    SESSIONS_READ = "sessions:read"
+    SESSIONS_RUN = "sessions:run"  # start and stop current
 
 
 _EVERY_ROLE = {
@@ -44,18 +46,22 @@ _EVERY_ROLE = {
     Permission.RESOURCES_READ,
     Permission.BOOKINGS_READ,
     Permission.BOOKINGS_WRITE,
+    Permission.SESSIONS_READ,
 }
 # Those who see health data: the screening answers and the approvals.
 _HEALTH_DATA = {Permission.SCREENINGS_WRITE, Permission.SCREENING_ANSWERS_READ, Permission.APPROVALS_READ}
+# Those who stand at the device: the day-of answers are asked and current is started by clinical staff.
+_TREATMENT = {Permission.SESSIONS_RUN}
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     # Admins run the clinic's system, not its treatments: no approvals, no protocols of their own.
     Role.ADMIN: frozenset(Permission) - {Permission.APPROVALS_RECORD, Permission.APPROVALS_REVOKE,
-                                         Permission.PROTOCOLS_DRAFT, Permission.PROTOCOLS_APPROVE},
-    Role.MEDICAL_DIRECTOR: frozenset(_EVERY_ROLE | _HEALTH_DATA | {
+                                         Permission.PROTOCOLS_DRAFT, Permission.PROTOCOLS_APPROVE,
+                                         Permission.SESSIONS_RUN},
+    Role.MEDICAL_DIRECTOR: frozenset(_EVERY_ROLE | _HEALTH_DATA | _TREATMENT | {
         Permission.APPROVALS_RECORD, Permission.APPROVALS_REVOKE, Permission.PROTOCOLS_DRAFT,
         Permission.PROTOCOLS_APPROVE}),
-    Role.ESTHETICIAN: frozenset(_EVERY_ROLE | _HEALTH_DATA | {Permission.APPROVALS_RECORD,
+    Role.ESTHETICIAN: frozenset(_EVERY_ROLE | _HEALTH_DATA | _TREATMENT | {Permission.APPROVALS_RECORD,
                                                               Permission.PROTOCOLS_DRAFT}),
     # The front desk registers clients, so it also removes duplicate registrations; it never sees health data.
     Role.FRONT_DESK: frozenset(_EVERY_ROLE | {Permission.CLIENTS_DELETE}),
@@ -74,6 +80,7 @@ DENIED_MESSAGES = {
     Permission.PROTOCOLS_DRAFT: "Only an esthetician or a medical director can write a protocol.",
     Permission.PROTOCOLS_APPROVE: "Only a medical director can approve or withdraw a protocol.",
     Permission.RESOURCES_MANAGE: "Only an admin can add or change rooms and devices.",
+    Permission.SESSIONS_RUN: "Only an esthetician or a medical director can start or stop current.",
 }
 
 

@@ -1,27 +1,52 @@
-"""The gateway process: one class owns the paho client and sets every callback in one place."""
+"""The gateway: one class owns the paho client and sets every callback in one place.
+
+The paho network thread only parses and queues; a worker writes batches to the database, and a sender
+publishes the outbox. Neither ever blocks the network thread, and no exception reaches it.
+"""
 
 import logging
+import queue
 import threading
+import time
+from collections import Counter
 from typing import Any
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.reasoncodes import ReasonCode
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session, sessionmaker
 
+from db.outbox import command_written
+from db.session import transaction
 from device_gateway import topics
 from device_gateway.broker_url import BrokerAddress
+from device_gateway.ingest import Ingest
+from device_gateway.messages import DeviceMessage, Malformed, parse
+from device_gateway.outbox import send_due
 
 logger = logging.getLogger(__name__)
 KEEPALIVE_S = 10
 CLIENT_ID = "galvani-gateway"
 CONNECT_TIMEOUT_S = 10.0
+POLL_S = 0.1  # the outbox is looked at least this often, and at once when a command is written
+BATCH_MAX = 500
+DATABASE_RETRY_S = 0.5
 
 
 class Gateway:
-    """Announces itself on the gateway status topic, with a Last Will that says offline."""
+    """Announces itself with a retained status and a Last Will; with a database, carries the device traffic."""
 
-    def __init__(self, broker: BrokerAddress, client_id: str = CLIENT_ID) -> None:
+    def __init__(self, broker: BrokerAddress, session_factory: sessionmaker[Session] | None = None,
+                 client_id: str = CLIENT_ID) -> None:
         self.broker = broker
         self.connected = threading.Event()
+        self.ingest = Ingest()
+        self.counters: Counter[str] = self.ingest.counters
+        self._factory = session_factory
+        self._inbox: queue.Queue[DeviceMessage] = queue.Queue()
+        self._stopping = threading.Event()
+        self._resend = threading.Event()  # after a (re)connect: send again what no device answered
+        self._threads: list[threading.Thread] = []
         self._client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id,
                                    clean_session=False, protocol=mqtt.MQTTv311)
         if broker.username:
@@ -29,9 +54,15 @@ class Gateway:
         self._client.will_set(topics.GATEWAY_STATUS, topics.OFFLINE, qos=1, retain=True)
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect
+        self._client.on_message = self._on_message
 
     def start(self) -> None:
         """Connect in the background; paho reconnects by itself after a loss."""
+        if self._factory is not None:
+            self._threads = [threading.Thread(target=self._work, name="gateway-ingest", daemon=True),
+                             threading.Thread(target=self._send, name="gateway-outbox", daemon=True)]
+            for thread in self._threads:
+                thread.start()
         self._client.reconnect_delay_set(min_delay=1, max_delay=10)
         self._client.connect_async(self.broker.host, self.broker.port, keepalive=KEEPALIVE_S)
         self._client.loop_start()
@@ -40,7 +71,11 @@ class Gateway:
                            self.broker.host, self.broker.port)
 
     def stop(self) -> None:
-        """Say offline on purpose (the Will is only for crashes), then disconnect."""
+        """Finish what was received, say offline on purpose (the Will is only for crashes), disconnect."""
+        self._stopping.set()
+        command_written.set()
+        for thread in self._threads:
+            thread.join(timeout=10)
         if self.connected.is_set():
             self._client.publish(topics.GATEWAY_STATUS, topics.OFFLINE, qos=1, retain=True).wait_for_publish(5)
         self._client.disconnect()
@@ -51,6 +86,10 @@ class Gateway:
         if reason.is_failure:
             logger.error("broker refused the gateway: %s", reason)
             return
+        if self._factory is not None:  # subscribe on every connect: the broker may have lost the session
+            client.subscribe([(topic, 1) for topic in topics.DEVICE_REPORTS])
+            self._resend.set()
+            command_written.set()
         client.publish(topics.GATEWAY_STATUS, topics.ONLINE, qos=1, retain=True)
         self.connected.set()
         logger.info("gateway connected to %s:%d", self.broker.host, self.broker.port)
@@ -59,3 +98,70 @@ class Gateway:
                        _properties: Any) -> None:
         self.connected.clear()
         logger.info("gateway disconnected: %s", reason)
+
+    def _on_message(self, _client: mqtt.Client, _userdata: Any, message: mqtt.MQTTMessage) -> None:
+        try:
+            self._inbox.put(parse(message.topic, message.payload))
+        except Malformed as reason:
+            self.counters["malformed"] += 1
+            logger.warning("dropped a message on %s: %s", message.topic, reason)
+        except Exception:  # never let anything reach paho's network thread
+            self.counters["errors"] += 1
+            logger.exception("could not take a message on %s", message.topic)
+
+    def _work(self) -> None:
+        """Write what arrives in batches, one transaction each; wait out a database that is down."""
+        while not (self._stopping.is_set() and self._inbox.empty()):
+            batch = self._next_batch()
+            while batch and not self._write(batch):
+                time.sleep(DATABASE_RETRY_S)
+
+    def _next_batch(self) -> list[DeviceMessage]:
+        try:
+            batch = [self._inbox.get(timeout=POLL_S)]
+        except queue.Empty:
+            return []
+        while len(batch) < BATCH_MAX:
+            try:
+                batch.append(self._inbox.get_nowait())
+            except queue.Empty:
+                break
+        return batch
+
+    def _write(self, batch: list[DeviceMessage]) -> bool:
+        """True when the batch is done with (stored, or dropped for a bug); False to try again."""
+        assert self._factory is not None
+        try:
+            with transaction(self._factory) as session:
+                for message in batch:
+                    self.ingest.apply(session, message)
+            return True
+        except OperationalError:
+            logger.warning("database unreachable; keeping %d messages to write again", len(batch))
+            return self._stopping.is_set()
+        except Exception:
+            self.counters["errors"] += 1
+            logger.exception("a batch of %d device messages could not be written", len(batch))
+            return True
+
+    def _send(self) -> None:
+        """Publish the outbox when woken by a new command, and at least every POLL_S."""
+        assert self._factory is not None
+        while not self._stopping.is_set():
+            command_written.wait(POLL_S)
+            command_written.clear()
+            if not self.connected.is_set():
+                continue
+            resend = self._resend.is_set()
+            self._resend.clear()
+            try:
+                with transaction(self._factory) as session:
+                    send_due(session, self._publish, resend_sent=resend)
+            except Exception:
+                self.counters["errors"] += 1
+                logger.exception("could not send the outbox")
+                if resend:
+                    self._resend.set()
+
+    def _publish(self, topic: str, payload: bytes) -> bool:
+        return self._client.publish(topic, payload, qos=1).rc == mqtt.MQTT_ERR_SUCCESS

@@ -2,6 +2,7 @@
 
 import logging
 
+from db.session import make_engine, make_session_factory
 from db.settings import Settings
 from device_gateway.broker_url import BrokerAddress, parse_broker_url
 from device_gateway.embedded_broker import EmbeddedBroker
@@ -20,7 +21,8 @@ class GatewayRunner:
         else:
             self.embedded_broker = EmbeddedBroker(port=settings.embedded_mqtt_port)
             address = BrokerAddress(host=self.embedded_broker.host, port=self.embedded_broker.port)
-        self.gateway = Gateway(address)
+        engine = make_engine(settings.resolved_database_url)
+        self.gateway = Gateway(address, session_factory=make_session_factory(engine))
 
     def start(self) -> None:
         if self.embedded_broker:

@@ -1,10 +1,13 @@
 """Topic names of device protocol v1 (shared/device-protocol.md)."""
 
 ROOT = "clinic/v1"
+DEVICES_ROOT = f"{ROOT}/devices"
+# What the gateway subscribes to: everything every device reports.
+DEVICE_REPORTS = tuple(f"{DEVICES_ROOT}/+/{leaf}" for leaf in ("status", "acks", "events", "telemetry"))
 GATEWAY_STATUS = f"{ROOT}/gateway/status"
 ONLINE = b'{"v":1,"state":"online"}'
 OFFLINE = b'{"v":1,"state":"offline"}'
 
 
 def device_topic(device_id: str, leaf: str) -> str:
-    return f"{ROOT}/devices/{device_id}/{leaf}"
+    return f"{DEVICES_ROOT}/{device_id}/{leaf}"

@@ -14,9 +14,21 @@ from db.models.booking import (
 from db.models.client import Client
 from db.models.clinic_settings import ClinicSettingsRecord
 from db.models.screening import PhysicianApproval, Screening, ScreeningRuleSet
+from db.models.treatment import (
+    ACTIVE_SESSION,
+    UNANSWERED,
+    CommandStatus,
+    DeviceCommand,
+    SessionIncident,
+    SessionMessage,
+    SessionStatus,
+    TreatmentSession,
+)
 from db.models.user import Role, User
 
 __all__ = [
+    "ACTIVE_SESSION", "UNANSWERED", "CommandStatus", "DeviceCommand", "SessionIncident", "SessionMessage", "SessionStatus",
+    "TreatmentSession",
     "Appointment", "AppointmentStatus", "Device", "DeviceStatus", "Protocol", "ProtocolStatus", "Room", "Series",
     "AuditEvent", "Client", "ClinicSettingsRecord", "PhysicianApproval", "Role", "Screening", "ScreeningRuleSet",
     "User",

@@ -11,7 +11,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 from db.base import Base, IdMixin, utcnow
 
 
-def _enum(kind: type[StrEnum], name: str) -> Enum:
+def string_enum(kind: type[StrEnum], name: str) -> Enum:
+    """An enum stored as a string with a CHECK constraint: new values need no type migration."""
     return Enum(kind, name=name, native_enum=False, create_constraint=True, length=32,
                 values_callable=lambda members: [m.value for m in members])
 
@@ -35,7 +36,7 @@ class Protocol(IdMixin, Base):
     steps: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
     total_output_s: Mapped[int]
     max_current_ua: Mapped[float]
-    status: Mapped[ProtocolStatus] = mapped_column(_enum(ProtocolStatus, "protocol_status"))
+    status: Mapped[ProtocolStatus] = mapped_column(string_enum(ProtocolStatus, "protocol_status"))
     sha256: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     created_by_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"))
@@ -69,7 +70,7 @@ class Device(IdMixin, Base):
     room_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("rooms.id"))
     probe_area_cm2: Mapped[float]
     mqtt_password_hash: Mapped[str] = mapped_column(String(255))
-    status: Mapped[DeviceStatus] = mapped_column(_enum(DeviceStatus, "device_status"))
+    status: Mapped[DeviceStatus] = mapped_column(string_enum(DeviceStatus, "device_status"))
     # Written by the gateway from the device's retained status and Last Will.
     state: Mapped[str] = mapped_column(String(16), default="offline")
     last_seen_at: Mapped[datetime | None]
@@ -120,7 +121,7 @@ class Appointment(IdMixin, Base):
     end_at: Mapped[datetime]
     # end_at plus the room's turnover buffer: what overlaps are checked against.
     occupied_until: Mapped[datetime]
-    status: Mapped[AppointmentStatus] = mapped_column(_enum(AppointmentStatus, "appointment_status"))
+    status: Mapped[AppointmentStatus] = mapped_column(string_enum(AppointmentStatus, "appointment_status"))
     awaiting_screening: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     cancelled_at: Mapped[datetime | None]

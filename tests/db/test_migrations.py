@@ -16,7 +16,8 @@ from db.session import make_engine
 from tests.services import fresh_postgres_database
 
 APP_TABLES = {"users", "clients", "audit_events", "clinic_settings", "screening_rule_sets", "screenings",
-              "physician_approvals", "protocols", "rooms", "devices", "series", "appointments"}
+              "physician_approvals", "protocols", "rooms", "devices", "series", "appointments",
+              "treatment_sessions", "device_commands", "session_messages", "session_incidents"}
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -1,0 +1,72 @@
+"""Starting, stopping and reading treatment sessions."""
+
+import uuid
+from datetime import date, datetime
+
+from pydantic import BaseModel, StrictBool
+
+from api.schemas.common import StrictInput
+from api.schemas.screening import Zones
+from db.models import SessionStatus
+from db.vocabulary import Zone
+
+
+class DayOfConfirmation(StrictInput):
+    """Every day-of answer, asked again at the start of each session; a date is null when it never happened."""
+
+    pregnant: StrictBool
+    skin_infection: StrictBool
+    retinol_last_used_on: date | None
+    prescription_retinoid_last_used_on: date | None
+    chemical_peel_last_on: date | None
+    laser_last_on: date | None
+    isotretinoin_last_on: date | None
+    botox_last_on: date | None
+    filler_last_on: date | None
+    botox_zones: Zones | None = None
+    filler_zones: Zones | None = None
+
+
+class SessionStart(StrictInput):
+    day_of: DayOfConfirmation
+
+
+class SessionStarted(BaseModel):
+    session_id: uuid.UUID
+    status: SessionStatus
+
+
+class StepRecord(BaseModel):
+    step: int
+    zone: Zone
+    mode: str
+    prescribed_current_ua: float
+    prescribed_duration_s: int
+    delivered_mean_ua: float | None
+    delivered_peak_ua: float | None
+    charge_uc: float
+    output_s: float
+
+
+class IncidentRead(BaseModel):
+    kind: str
+    at: datetime
+    detail: str
+
+
+class SessionRead(BaseModel):
+    id: uuid.UUID
+    appointment_id: uuid.UUID
+    device_id: uuid.UUID
+    protocol_id: uuid.UUID
+    status: SessionStatus
+    limits: dict[str, float]
+    created_at: datetime
+    armed_at: datetime | None
+    started_at: datetime | None
+    ended_at: datetime | None
+    steps: list[StepRecord]
+    total_charge_uc: float
+    total_output_s: float
+    missing_seqs: list[int]
+    incidents: list[IncidentRead]

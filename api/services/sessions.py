@@ -1,0 +1,143 @@
+"""Starting a session: refuse anything unsafe, else write load_protocol to the outbox in the same transaction."""
+
+import math
+import uuid
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from api.actor import Actor
+from api.errors import Conflict
+from api.schemas.clinic_settings import ClinicSettings
+from api.schemas.screening import DayOfAnswers
+from api.schemas.sessions import DayOfConfirmation
+from api.services import audit, rooms, screenings
+from api.services.booking import MAX_DENSITY_UA_PER_CM2, Slot, bookable_protocol, check_cadence, lock_client
+from api.services.protocols import steps_sha256
+from api.services.records import get_or_404
+from db.base import utcnow
+from db.models import (
+    ACTIVE_SESSION,
+    Appointment,
+    AppointmentStatus,
+    Client,
+    Device,
+    Protocol,
+    SessionStatus,
+    TreatmentSession,
+)
+from db.outbox import queue_command
+from db.vocabulary import Zone
+
+EARLIEST_START = timedelta(minutes=30)  # before the appointment (DESIGN.md)
+COMMAND_LIFETIME = timedelta(minutes=2)  # a device refuses an arming command older than this
+
+
+class StartRefused(Conflict):
+    """The session cannot start; carries every reason."""
+
+    def __init__(self, reasons: list[tuple[str, str]]) -> None:
+        super().__init__("The session cannot start: " + "; ".join(message for _, message in reasons))
+        self.extra = {"reasons": [{"code": code, "message": message} for code, message in reasons]}
+
+
+def start(session: Session, *, actor: Actor, appointment_id: uuid.UUID, day_of: DayOfConfirmation,
+          clinic: ClinicSettings, today: date) -> TreatmentSession:
+    """Check everything that decides whether current may flow; then queue the arming command."""
+    appointment = get_or_404(session, Appointment, appointment_id, "appointment")
+    client = lock_client(session, client_id=appointment.client_id)
+    _refuse_unless_startable(session, appointment, now=utcnow())
+    protocol = bookable_protocol(session, protocol_id=appointment.protocol_id)
+    device = rooms.bookable_device(session, room_id=appointment.room_id)
+    reasons = [*_eligibility_reasons(session, actor, appointment, protocol, day_of, today),
+               *_protocol_reasons(protocol), *_device_reasons(device, protocol),
+               *_cadence_reasons(session, appointment, client, clinic)]
+    if reasons:
+        raise StartRefused(reasons)
+    assert device is not None  # _device_reasons refuses a missing device
+    treatment = TreatmentSession(
+        appointment_id=appointment.id, device_id=device.id, protocol_id=protocol.id, status=SessionStatus.PENDING,
+        tolerance_percent=clinic.current_limits.tolerance_percent, day_of=day_of.model_dump(mode="json"),
+        created_by_id=actor.user.id, **device_limits(protocol, clinic))
+    session.add(treatment)
+    session.flush()
+    queue_command(session, device_id=device.id, session_id=treatment.id, kind="load_protocol",
+                  body={"protocol": {"id": str(protocol.id), "version": protocol.version, "sha256": protocol.sha256,
+                                     "steps": protocol.steps},
+                        "limits": {"max_current_ua": treatment.max_current_ua,
+                                   "max_output_s": treatment.max_output_s}},
+                  lifetime=COMMAND_LIFETIME)
+    audit.record(session, actor=actor, action="session.start", record_type="session", record_id=treatment.id,
+                 detail={"appointment_id": str(appointment.id)})
+    return treatment
+
+
+def device_limits(protocol: Protocol, clinic: ClinicSettings) -> dict[str, Any]:
+    """The device's hard caps: highest step current and total output plus the tolerance, within the clinic's maximum."""
+    factor = 1 + clinic.current_limits.tolerance_percent / 100
+    return {"max_current_ua": min(round(protocol.max_current_ua * factor, 1), clinic.current_limits.max_current_ua),
+            "max_output_s": math.ceil(protocol.total_output_s * factor)}
+
+
+def stop(session: Session, *, actor: Actor, session_id: uuid.UUID, reason: str = "operator") -> TreatmentSession:
+    """Queue a stop for an active session (idempotent on the device)."""
+    treatment = get_or_404(session, TreatmentSession, session_id, "session")
+    if treatment.status not in ACTIVE_SESSION:
+        raise Conflict(f"This session is already {treatment.status.value}.")
+    queue_command(session, device_id=treatment.device_id, session_id=treatment.id, kind="stop",
+                  body={"reason": reason})
+    audit.record(session, actor=actor, action="session.stop", record_type="session", record_id=treatment.id)
+    return treatment
+
+
+def _refuse_unless_startable(session: Session, appointment: Appointment, *, now: datetime) -> None:
+    if appointment.status != AppointmentStatus.BOOKED:
+        raise Conflict(f"This appointment is {appointment.status.value}.")
+    if not appointment.start_at - EARLIEST_START <= now <= appointment.end_at:
+        raise Conflict(f"This session can be started from {appointment.start_at - EARLIEST_START:%H:%M} "
+                       f"to {appointment.end_at:%H:%M} UTC on {appointment.start_at:%Y-%m-%d}.")
+    running = session.scalar(select(TreatmentSession.id).where(
+        TreatmentSession.appointment_id == appointment.id, TreatmentSession.status.in_(ACTIVE_SESSION)))
+    if running is not None:
+        raise Conflict("A session for this appointment is already under way.")
+
+
+def _eligibility_reasons(session: Session, actor: Actor, appointment: Appointment, protocol: Protocol,
+                         day_of: DayOfConfirmation, today: date) -> list[tuple[str, str]]:
+    answers = DayOfAnswers.model_validate(day_of.model_dump(exclude_none=False))
+    result = screenings.check_eligibility(session, actor=actor, client_id=appointment.client_id, on=today,
+                                          day_of=answers, today=today)
+    if not result.eligible:
+        return [(r.code, r.message) for r in result.reasons if not r.approved_by and r.kind != "zone_exclusion"]
+    zones = {Zone(step["zone"]) for step in protocol.steps}
+    excluded = zones & set(result.verdict.excluded_zones) if result.verdict else set()
+    return [("excluded_zone", f"the protocol works on the {', '.join(sorted(excluded))}, excluded today")] \
+        if excluded else []
+
+
+def _protocol_reasons(protocol: Protocol) -> list[tuple[str, str]]:
+    if protocol.sha256 != steps_sha256(protocol.steps):
+        return [("protocol_changed", "the protocol's steps no longer match its approval")]
+    return []
+
+
+def _device_reasons(device: Device | None, protocol: Protocol) -> list[tuple[str, str]]:
+    if device is None:
+        return [("no_device", "the room has no device in service")]
+    reasons = []
+    if device.state != "idle":
+        reasons.append(("device_not_ready", f"the room's device is {device.state}, not idle"))
+    density = protocol.max_current_ua / device.probe_area_cm2
+    if density > MAX_DENSITY_UA_PER_CM2:
+        reasons.append(("current_density", f"{density / 1000:.2f} mA/cm² on this device's probes is above 2 mA/cm²"))
+    return reasons
+
+
+def _cadence_reasons(session: Session, appointment: Appointment, client: Client,
+                     clinic: ClinicSettings) -> list[tuple[str, str]]:
+    slot = Slot(sequence=appointment.sequence, start_at=appointment.start_at, end_at=appointment.end_at,
+                occupied_until=appointment.occupied_until)
+    check_cadence(session, [slot], client=client, clinic=clinic, ignore=appointment.id)
+    return [(p.code, p.message) for p in slot.problems]

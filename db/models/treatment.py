@@ -1,0 +1,113 @@
+"""Treatment sessions on devices: the command outbox, what devices report, and incidents."""
+
+import uuid
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from db.base import Base, IdMixin, utcnow
+from db.models.booking import string_enum
+
+
+class SessionStatus(StrEnum):
+    PENDING = "pending"  # load_protocol queued
+    ARMED = "armed"
+    TREATING = "treating"
+    PAUSED = "paused"
+    COMPLETED = "completed"
+    STOPPED = "stopped"
+    INTERRUPTED = "interrupted"
+    REJECTED = "rejected"
+
+
+ACTIVE_SESSION = frozenset({SessionStatus.PENDING, SessionStatus.ARMED, SessionStatus.TREATING, SessionStatus.PAUSED})
+
+
+class TreatmentSession(IdMixin, Base):
+    """One session of current; its id is the session_id the device reports under."""
+
+    __tablename__ = "treatment_sessions"
+    __table_args__ = (Index("ix_treatment_sessions_device_status", "device_id", "status"),)
+
+    appointment_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("appointments.id"), index=True)
+    device_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("devices.id"))
+    protocol_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("protocols.id"))
+    status: Mapped[SessionStatus] = mapped_column(string_enum(SessionStatus, "session_status"))
+    max_current_ua: Mapped[float]  # the device's hard cap for this session
+    max_output_s: Mapped[int]
+    tolerance_percent: Mapped[int]
+    day_of: Mapped[dict[str, Any]] = mapped_column(JSON)  # the answers re-confirmed at the start: health data
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"))
+    armed_at: Mapped[datetime | None]
+    started_at: Mapped[datetime | None]
+    ended_at: Mapped[datetime | None]
+
+
+class CommandStatus(StrEnum):
+    QUEUED = "queued"
+    SENT = "sent"
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"
+    EXECUTED = "executed"
+    EXPIRED = "expired"
+    FAILED = "failed"
+
+
+UNANSWERED = frozenset({CommandStatus.QUEUED, CommandStatus.SENT})
+
+
+class DeviceCommand(IdMixin, Base):
+    """The outbox: written with the decision that causes it; the gateway sends it. Its id is the command_id."""
+
+    __tablename__ = "device_commands"
+    __table_args__ = (Index("ix_device_commands_status_created", "status", "created_at"),)
+
+    device_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("devices.id"))
+    session_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("treatment_sessions.id"))
+    kind: Mapped[str] = mapped_column(String(32))  # load_protocol | stop
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    status: Mapped[CommandStatus] = mapped_column(string_enum(CommandStatus, "command_status"))
+    reason: Mapped[str | None] = mapped_column(String(64))
+    attempts: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime | None]
+    sent_at: Mapped[datetime | None]
+    answered_at: Mapped[datetime | None]
+
+
+class SessionMessage(Base):
+    """An event or a telemetry block, stored once per (device, session, seq) however often it arrives."""
+
+    __tablename__ = "session_messages"
+    __table_args__ = (
+        UniqueConstraint("device_id", "session_id", "seq", name="uq_session_messages_device_session_seq"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    device_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("devices.id"))
+    session_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("treatment_sessions.id"))
+    seq: Mapped[int]
+    kind: Mapped[str] = mapped_column(String(16))  # event | telemetry
+    event_type: Mapped[str | None] = mapped_column(String(32))
+    step: Mapped[int | None]
+    t_ms: Mapped[int] = mapped_column(BigInteger)
+    interval_ms: Mapped[int | None]
+    samples: Mapped[list[float] | None] = mapped_column(JSON)
+    contact: Mapped[bool | None]
+    detail: Mapped[str | None] = mapped_column(String(500))
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SessionIncident(IdMixin, Base):
+    """Something a medical director must see: an over-current stop, a device lost mid-session, a fault."""
+
+    __tablename__ = "session_incidents"
+
+    session_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("treatment_sessions.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    detail: Mapped[str] = mapped_column(String(500))

@@ -1,0 +1,180 @@
+"""What the gateway writes from device messages: once per seq, session states, the interlock, presence."""
+
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from db.models import (
+    CommandStatus,
+    Device,
+    DeviceCommand,
+    Role,
+    SessionIncident,
+    SessionMessage,
+    SessionStatus,
+    TreatmentSession,
+    User,
+)
+from db.outbox import queue_command
+from device_gateway.ingest import Ingest
+from device_gateway.messages import Ack, Event, Status, Telemetry
+from tests.api.clinic import add_room, approved_protocol, new_client, ok
+from tests.api.test_series import at, next_monday
+
+
+@dataclass
+class Armed:
+    mqtt_id: str
+    device: Device
+    treatment: TreatmentSession
+    load: DeviceCommand
+
+
+@pytest.fixture
+def armed(client: TestClient, as_role: dict, staff: dict[Role, User], db: Session) -> Armed:
+    """A booked appointment with a session waiting for its device (200 µA for 300 s, 10% tolerance)."""
+    room = add_room(client, as_role[Role.ADMIN])
+    protocol = approved_protocol(client, as_role)
+    series = ok(client.post("/api/v1/series", headers=as_role[Role.FRONT_DESK], json={
+        "client_id": new_client(client, as_role[Role.FRONT_DESK]), "protocol_id": protocol["id"],
+        "esthetician_id": str(staff[Role.ESTHETICIAN].id), "room_id": room, "start_at": at(next_monday(), 10),
+        "plan": {"intensive": {"sessions": 1, "per_week": 1}}}), 201)
+    appointment = series["appointments"][0]
+    device = db.get(Device, uuid.UUID(appointment["device_id"]))
+    assert device is not None
+    treatment = TreatmentSession(appointment_id=uuid.UUID(appointment["id"]), device_id=device.id,
+                                 protocol_id=uuid.UUID(protocol["id"]), status=SessionStatus.PENDING,
+                                 max_current_ua=220, max_output_s=330, tolerance_percent=10, day_of={},
+                                 created_by_id=staff[Role.ESTHETICIAN].id)
+    db.add(treatment)
+    db.flush()
+    load = queue_command(db, device_id=device.id, session_id=treatment.id, kind="load_protocol", body={},
+                         lifetime=timedelta(minutes=2))
+    load.status = CommandStatus.SENT
+    db.commit()
+    return Armed(device.device_id, device, treatment, load)
+
+
+def block(armed: Armed, seq: int, samples: list[float], step: int = 0, contact: bool = True) -> Telemetry:
+    return Telemetry(armed.mqtt_id, armed.treatment.id, seq, step, (seq - 1) * 1000, 100, tuple(samples), contact)
+
+
+def event(armed: Armed, seq: int, kind: str) -> Event:
+    return Event(armed.mqtt_id, armed.treatment.id, seq, kind, None, 0, None)
+
+
+def feed(db: Session, ingest: Ingest, *messages: object) -> None:
+    for message in messages:
+        ingest.apply(db, message)  # type: ignore[arg-type]
+    db.commit()
+
+
+def stops(db: Session, armed: Armed) -> list[DeviceCommand]:
+    return list(db.scalars(select(DeviceCommand).where(DeviceCommand.session_id == armed.treatment.id,
+                                                       DeviceCommand.kind == "stop")))
+
+
+def test_accepted_arms_and_a_repeated_answer_changes_nothing(db: Session, armed: Armed) -> None:
+    ingest = Ingest()
+    accepted = Ack(armed.mqtt_id, armed.load.id, "accepted", None)
+    feed(db, ingest, accepted, accepted)
+    db.refresh(armed.treatment)
+    db.refresh(armed.load)
+    assert (armed.treatment.status, armed.load.status) == (SessionStatus.ARMED, CommandStatus.ACCEPTED)
+    assert ingest.counters["duplicates"] == 1
+
+
+def test_rejected_ends_the_session_with_the_reason(db: Session, armed: Armed) -> None:
+    feed(db, Ingest(), Ack(armed.mqtt_id, armed.load.id, "rejected", "bad_sha256"))
+    db.refresh(armed.treatment)
+    assert armed.treatment.status == SessionStatus.REJECTED
+    [incident] = db.scalars(select(SessionIncident).where(SessionIncident.session_id == armed.treatment.id))
+    assert "bad_sha256" in incident.detail
+
+
+def test_each_seq_is_stored_once_and_events_move_the_session(db: Session, armed: Armed) -> None:
+    ingest = Ingest()
+    started, first = event(armed, 1, "started"), block(armed, 2, [200.0] * 10)
+    feed(db, ingest, started, first, first, started)
+    stored = db.scalar(select(func.count()).select_from(SessionMessage).where(
+        SessionMessage.session_id == armed.treatment.id))
+    assert (stored, ingest.counters["duplicates"]) == (2, 2)
+    db.refresh(armed.treatment)
+    assert armed.treatment.status == SessionStatus.TREATING and armed.treatment.started_at is not None
+    feed(db, ingest, event(armed, 3, "contact_lost"))
+    db.refresh(armed.treatment)
+    assert armed.treatment.status == SessionStatus.PAUSED
+    feed(db, ingest, event(armed, 5, "completed"), event(armed, 4, "contact_restored"))  # out of order
+    db.refresh(armed.treatment)
+    assert armed.treatment.status == SessionStatus.COMPLETED  # an ended session stays ended
+
+
+def test_a_sample_over_its_steps_cap_stops_the_device_once(db: Session, armed: Armed) -> None:
+    ingest = Ingest()
+    feed(db, ingest, event(armed, 1, "started"), block(armed, 2, [200.0] * 9 + [221.0]),
+         block(armed, 3, [230.0] * 10))
+    [stop] = stops(db, armed)
+    assert (stop.status, stop.payload["type"], stop.payload["reason"]) == (CommandStatus.QUEUED, "stop",
+                                                                           "over_current")
+    [incident] = db.scalars(select(SessionIncident).where(SessionIncident.session_id == armed.treatment.id))
+    assert incident.kind == "over_current" and "221 µA" in incident.detail and "220 µA" in incident.detail
+
+
+def test_samples_at_the_cap_do_not_stop(db: Session, armed: Armed) -> None:
+    feed(db, Ingest(), event(armed, 1, "started"), block(armed, 2, [220.0] * 10))  # 200 µA + 10%
+    assert stops(db, armed) == []
+
+
+def test_output_past_the_limit_stops_the_device(db: Session, armed: Armed) -> None:
+    ingest = Ingest()
+    blocks = [block(armed, seq, [200.0] * 100) for seq in range(2, 6)]  # 10 s each: 40 s
+    ingest.apply(db, event(armed, 1, "started"))
+    armed.treatment.max_output_s = 35
+    db.commit()
+    feed(db, ingest, *blocks)
+    [stop] = stops(db, armed)
+    assert stop.payload["reason"] == "over_time"
+
+
+def test_messages_for_another_devices_session_are_dropped(db: Session, armed: Armed) -> None:
+    ingest = Ingest()
+    other = Telemetry("gd-someone-else", armed.treatment.id, 1, 0, 0, 100, (500.0,), True)
+    feed(db, ingest, other, Ack(armed.mqtt_id, uuid.uuid4(), "accepted", None),
+         Status("gd-unregistered", "idle"))
+    assert ingest.counters["dropped"] == 3
+    assert db.scalar(select(func.count()).select_from(SessionMessage)) == 0
+    assert stops(db, armed) == []
+
+
+def test_a_device_lost_mid_session_leaves_it_interrupted(db: Session, armed: Armed) -> None:
+    ingest = Ingest()
+    feed(db, ingest, Status(armed.mqtt_id, "idle"), Ack(armed.mqtt_id, armed.load.id, "accepted", None),
+         event(armed, 1, "started"), Status(armed.mqtt_id, "offline"))
+    db.refresh(armed.treatment)
+    db.refresh(armed.device)
+    assert armed.treatment.status == SessionStatus.INTERRUPTED
+    assert (armed.device.state, armed.device.last_seen_at is not None) == ("offline", True)
+    kinds = [i.kind for i in db.scalars(select(SessionIncident).where(
+        SessionIncident.session_id == armed.treatment.id))]
+    assert kinds == ["device_offline"]
+
+
+def test_the_delivered_record(client: TestClient, as_role: dict, db: Session, armed: Armed) -> None:
+    samples = [199.0, 201.0] * 5
+    feed(db, Ingest(), event(armed, 1, "started"), block(armed, 2, samples), block(armed, 4, [200.0] * 10),
+         block(armed, 5, [0.0] * 10, contact=False))  # seq 3 never arrived; no contact: not treatment time
+    record = ok(client.get(f"/api/v1/sessions/{armed.treatment.id}", headers=as_role[Role.FRONT_DESK]))
+    [step] = record["steps"]
+    assert (step["prescribed_current_ua"], step["prescribed_duration_s"]) == (200, 300)
+    assert step["output_s"] == pytest.approx(2.0)
+    assert step["charge_uc"] == pytest.approx(sum(samples) * 0.1 + 200.0)  # µA × 0.1 s per sample
+    assert step["delivered_mean_ua"] == pytest.approx(200.0)
+    assert step["delivered_peak_ua"] == 201.0
+    assert record["total_charge_uc"] == pytest.approx(step["charge_uc"])
+    assert record["missing_seqs"] == [3]
+    assert record["limits"] == {"max_current_ua": 220.0, "max_output_s": 330.0}

@@ -1,0 +1,58 @@
+"""Parsing at the edge: every device message becomes a typed object, or is refused with a reason."""
+
+import json
+import uuid
+
+import pytest
+
+from device_gateway.messages import Ack, Event, Malformed, Status, Telemetry, parse
+
+SESSION = str(uuid.uuid4())
+ROOT = "clinic/v1/devices/gd-1"
+
+
+def raw(body: dict) -> bytes:
+    return json.dumps(body).encode()
+
+
+def test_each_kind() -> None:
+    assert parse(f"{ROOT}/status", raw({"v": 1, "state": "idle", "firmware": "2.3.1", "extra": 1})) == Status(
+        "gd-1", "idle")
+    command = str(uuid.uuid4())
+    assert parse(f"{ROOT}/acks", raw({"v": 1, "command_id": command, "status": "rejected", "reason": "busy"})) == Ack(
+        "gd-1", uuid.UUID(command), "rejected", "busy")
+    event = parse(f"{ROOT}/events", raw({"v": 1, "session_id": SESSION, "seq": 1, "type": "started", "step": None,
+                                         "t_ms": 0, "detail": None}))
+    assert event == Event("gd-1", uuid.UUID(SESSION), 1, "started", None, 0, None)
+    block = parse(f"{ROOT}/telemetry", raw({"v": 1, "session_id": SESSION, "seq": 7, "step": 0, "t_ms": 12000,
+                                            "interval_ms": 100, "current_ua": [149.8, 150], "contact": True}))
+    assert block == Telemetry("gd-1", uuid.UUID(SESSION), 7, 0, 12000, 100, (149.8, 150.0), True)
+
+
+@pytest.mark.parametrize(("topic", "payload", "why"), [
+    (f"{ROOT}/status", b"{not json", "not UTF-8 JSON"),
+    (f"{ROOT}/status", b"\xff\xfe", "not UTF-8 JSON"),
+    (f"{ROOT}/status", b"[1]", "not a JSON object"),
+    (f"{ROOT}/status", raw({"v": 2, "state": "idle"}), "version 1"),
+    (f"{ROOT}/status", raw({"v": 1, "state": "dancing"}), "state"),
+    (f"{ROOT}/status", b" " * (64 * 1024 + 1), "64 KiB"),
+    (f"{ROOT}/acks", raw({"v": 1, "command_id": "x", "status": "accepted"}), "command_id"),
+    (f"{ROOT}/events", raw({"v": 1, "session_id": SESSION, "seq": 0, "type": "started", "t_ms": 0}), "seq"),
+    (f"{ROOT}/events", raw({"v": 1, "session_id": SESSION, "seq": True, "type": "started", "t_ms": 0}), "seq"),
+    (f"{ROOT}/events", raw({"v": 1, "session_id": SESSION, "seq": 1, "type": "exploded", "t_ms": 0}), "type"),
+    (f"{ROOT}/telemetry", b'{"v":1,"session_id":"%s","seq":1,"step":0,"t_ms":0,"interval_ms":100,'
+                          b'"current_ua":[NaN],"contact":true}' % SESSION.encode(), "NaN"),
+    (f"{ROOT}/telemetry", raw({"v": 1, "session_id": SESSION, "seq": 1, "step": 0, "t_ms": 0, "interval_ms": 100,
+                               "current_ua": ["150"], "contact": True}), "sample"),
+    (f"{ROOT}/telemetry", raw({"v": 1, "session_id": SESSION, "seq": 1, "step": 0, "t_ms": 0, "interval_ms": 0,
+                               "current_ua": [150], "contact": True}), "interval_ms"),
+    (f"{ROOT}/telemetry", raw({"v": 1, "session_id": SESSION, "seq": 1, "step": 0, "t_ms": 0, "interval_ms": 100,
+                               "current_ua": [], "contact": True}), "current_ua"),
+    ("clinic/v1/devices/gd-1/secrets", raw({"v": 1}), "unknown topic"),
+    ("clinic/v1/devices//status", raw({"v": 1, "state": "idle"}), "unknown topic"),
+    ("elsewhere/gd-1/status", raw({"v": 1, "state": "idle"}), "unknown topic"),
+])
+def test_refused_with_a_reason_that_quotes_nothing(topic: str, payload: bytes, why: str) -> None:
+    with pytest.raises(Malformed, match=why) as refused:
+        parse(topic, payload)
+    assert SESSION not in str(refused.value)
