@@ -1,0 +1,162 @@
+"""Starting a session: every reason to refuse is checked, and nothing is sent unless all pass."""
+
+import uuid
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from db.base import utcnow
+from db.models import Appointment, AppointmentStatus, Device, DeviceCommand, Role, Series, TreatmentSession, User
+from tests.api.clinic import add_room, approved_protocol, new_client, ok
+from tests.api.test_screening_engine import NOTHING
+from tests.conftest import add_user
+
+DAY_OF = {key: NOTHING[key] for key in (
+    "pregnant", "skin_infection", "retinol_last_used_on", "prescription_retinoid_last_used_on",
+    "chemical_peel_last_on", "laser_last_on", "isotretinoin_last_on", "botox_last_on", "filler_last_on")}
+
+
+def due(db: Session, *, client_id: str, protocol_id: str, room_id: str, esthetician: User, minutes: int = 5,
+        ) -> uuid.UUID:
+    """An appointment starting in `minutes`, written straight to the table (booking refuses the past)."""
+    device = db.scalar(select(Device).where(Device.room_id == uuid.UUID(room_id)))
+    assert device is not None
+    series = Series(client_id=uuid.UUID(client_id), protocol_id=uuid.UUID(protocol_id),
+                    esthetician_id=esthetician.id, room_id=device.room_id, plan={}, created_by_id=esthetician.id)
+    db.add(series)
+    db.flush()
+    start = utcnow() + timedelta(minutes=minutes)
+    appointment = Appointment(series_id=series.id, sequence=1, client_id=series.client_id,
+                              protocol_id=series.protocol_id, esthetician_id=esthetician.id,
+                              room_id=device.room_id, device_id=device.id,
+                              start_at=start, end_at=start + timedelta(minutes=35),
+                              occupied_until=start + timedelta(minutes=35), status=AppointmentStatus.BOOKED)
+    db.add(appointment)
+    db.commit()
+    return appointment.id
+
+
+class Room:
+    def __init__(self, client: TestClient, as_role: dict, staff: dict[Role, User], db: Session) -> None:
+        self.http, self.as_role, self.db = client, as_role, db
+        self.room = add_room(client, as_role[Role.ADMIN])
+        self.protocol = approved_protocol(client, as_role)
+        self.client = new_client(client, as_role[Role.FRONT_DESK])
+        self.device = db.scalar(select(Device).where(Device.room_id == uuid.UUID(self.room)))
+        self.appointment = due(db, client_id=self.client, protocol_id=self.protocol["id"], room_id=self.room,
+                               esthetician=staff[Role.ESTHETICIAN])
+
+    def device_is(self, state: str) -> None:
+        assert self.device is not None
+        self.device.state = state
+        self.db.commit()
+
+    def screen(self, **answers: Any) -> None:
+        ok(self.http.post(f"/api/v1/clients/{self.client}/screenings", headers=self.as_role[Role.ESTHETICIAN],
+                          json={"answers": NOTHING | answers}), 201)
+
+    def start(self, status: int = 201, appointment: uuid.UUID | None = None, **day_of: Any) -> Any:
+        return ok(self.http.post(f"/api/v1/appointments/{appointment or self.appointment}/start",
+                                 headers=self.as_role[Role.ESTHETICIAN], json={"day_of": DAY_OF | day_of}), status)
+
+    def commands(self) -> list[DeviceCommand]:
+        return list(self.db.scalars(select(DeviceCommand).order_by(DeviceCommand.created_at)))
+
+
+@pytest.fixture
+def room(client: TestClient, as_role: dict, staff: dict[Role, User], db: Session) -> Room:
+    ready = Room(client, as_role, staff, db)
+    ready.device_is("idle")
+    ready.screen()
+    return ready
+
+
+def test_start_queues_the_arming_command(room: Room) -> None:
+    started = room.start()
+    assert started["status"] == "pending"
+    [command] = room.commands()
+    payload = command.payload
+    assert (command.kind, command.status.value, payload["type"]) == ("load_protocol", "queued", "load_protocol")
+    assert payload["session_id"] == started["session_id"] and payload["command_id"] == str(command.id)
+    assert payload["protocol"]["sha256"] == room.protocol["sha256"]
+    assert payload["protocol"]["steps"] == room.protocol["steps"]
+    assert payload["limits"] == {"max_current_ua": 220.0, "max_output_s": 330}  # 200 µA and 300 s, plus 10%
+    assert payload["expires_at"] > payload["issued_at"]
+    assert room.start(status=409)["detail"] == "A session for this appointment is already under way."
+
+
+def _refused(room: Room, **day_of: Any) -> list[str]:
+    body = room.start(status=409, **day_of)
+    assert room.commands() == []  # nothing sent
+    assert room.db.scalar(select(func.count()).select_from(TreatmentSession)) == 0
+    return [r["code"] for r in body["reasons"]]
+
+
+def test_a_contraindicated_client_is_never_armed(room: Room) -> None:
+    room.screen(implanted_electronic_device=True)
+    assert _refused(room) == ["implanted_electronic_device"]
+
+
+def test_the_day_of_answers_are_asked_again(room: Room) -> None:
+    assert _refused(room, pregnant=True) == ["pregnancy"]
+    yesterday = (utcnow().date() - timedelta(days=1)).isoformat()
+    assert _refused(room, retinol_last_used_on=yesterday) == ["retinol"]
+
+
+def test_no_valid_screening(room: Room, client: TestClient, as_role: dict, staff: dict[Role, User],
+                            db: Session) -> None:
+    unscreened = new_client(client, as_role[Role.FRONT_DESK], "Bea")
+    other = due(db, client_id=unscreened, protocol_id=room.protocol["id"],
+                room_id=add_room(client, as_role[Role.ADMIN], "Room 2"), esthetician=add_user(db, Role.ESTHETICIAN))
+    db.execute(Device.__table__.update().values(state="idle"))
+    body = room.start(status=409, appointment=other)
+    assert [r["code"] for r in body["reasons"]] == ["no_valid_screening"]
+
+
+@pytest.mark.parametrize("state", ["offline", "armed", "treating", "fault"])
+def test_the_device_must_be_online_and_idle(room: Room, state: str) -> None:
+    room.device_is(state)
+    assert _refused(room) == ["device_not_ready"]
+
+
+def test_only_around_the_appointment(room: Room, db: Session) -> None:
+    later = due(db, client_id=room.client, protocol_id=room.protocol["id"], room_id=room.room,
+                esthetician=add_user(db, Role.ESTHETICIAN), minutes=31 + 60 * 24 * 3)
+    assert "can be started from" in room.start(status=409, appointment=later)["detail"]
+
+
+def test_a_withdrawn_protocol_cannot_start(room: Room) -> None:
+    ok(room.http.post(f"/api/v1/protocols/{room.protocol['id']}/withdraw",
+                      headers=room.as_role[Role.MEDICAL_DIRECTOR], json={"reason": "recall"}))
+    assert room.start(status=422)["errors"][0]["field"] == "protocol_id"
+
+
+@pytest.mark.parametrize(("change", "field"), [
+    ({"pregnant": None}, "day_of.pregnant"),
+    ({"skin_infection": "no"}, "day_of.skin_infection"),
+    ({"retinol_last_used_on": "2999-01-01"}, "day_of.retinol_last_used_on"),
+])
+def test_day_of_answers_must_be_complete_and_sane(room: Room, change: dict, field: str) -> None:
+    body = room.start(status=422, **change)
+    assert field in [e["field"] for e in body["errors"]]
+    assert room.commands() == []
+
+
+def test_a_missing_day_of_answer(room: Room) -> None:
+    answers = {k: v for k, v in DAY_OF.items() if k != "laser_last_on"}
+    response = room.http.post(f"/api/v1/appointments/{room.appointment}/start",
+                              headers=room.as_role[Role.ESTHETICIAN], json={"day_of": answers})
+    assert response.status_code == 422
+    assert response.json()["errors"] == [{"field": "day_of.laser_last_on", "message": "is required"}]
+
+
+def test_stop_queues_a_stop(room: Room) -> None:
+    started = room.start()
+    stopped = ok(room.http.post(f"/api/v1/sessions/{started['session_id']}/stop",
+                                headers=room.as_role[Role.ESTHETICIAN]))
+    assert stopped["session_id"] == started["session_id"]
+    assert [c.kind for c in room.commands()] == ["load_protocol", "stop"]
