@@ -13,6 +13,7 @@ from api.routes import (
     clients,
     clinic_settings,
     health,
+    live,
     protocols,
     rooms,
     screening_rules,
@@ -53,7 +54,7 @@ def create_app(settings: Settings | None = None, session_factory: sessionmaker[S
 
 def _api_router() -> APIRouter:
     router = APIRouter()
-    for module in (auth, users, clients, screenings, screening_rules, protocols, rooms, series, sessions, audit,
-                   clinic_settings):
+    for module in (auth, users, clients, screenings, screening_rules, protocols, rooms, live, series, sessions,
+                   audit, clinic_settings):
         router.include_router(module.router)
     return router

@@ -71,11 +71,13 @@ MATRIX: dict[tuple[str, str], frozenset[Role]] = {
 # Allowed roles pass the role gate here but meet a refusal of the domain (no device online, not yet time).
 GATE_ONLY = {("POST", "/api/v1/appointments/{appointment_id}/start")}
 PUBLIC = {("POST", "/api/v1/auth/token"), ("GET", "/health")}
+# Endless responses: their roles are tested over real HTTP in test_live.py.
+STREAMS = {("GET", "/api/v1/devices/{device_id}/live")}
 
 
 def test_every_endpoint_is_in_the_matrix(app: FastAPI) -> None:
     served = {(method.upper(), path) for path, ops in app.openapi()["paths"].items() for method in ops}
-    assert served == set(MATRIX) | PUBLIC
+    assert served == set(MATRIX) | PUBLIC | STREAMS
 
 
 APPROVAL = {"physician_name": "Dr. Okafor", "scope": "pregnancy", "approved_on": "2026-01-05",
@@ -197,7 +199,7 @@ def test_role_matrix(endpoint: tuple[str, str], role: Role, client: TestClient,
         assert response.json()["detail"]
 
 
-@pytest.mark.parametrize("endpoint", list(MATRIX), ids=lambda e: f"{e[0]} {e[1]}")
+@pytest.mark.parametrize("endpoint", [*MATRIX, *STREAMS], ids=lambda e: f"{e[0]} {e[1]}")
 def test_every_endpoint_needs_a_token(endpoint: tuple[str, str], client: TestClient) -> None:
     method, path = endpoint
     path = re.sub(r"{\w+}", lambda m: "1" if m.group(0) == "{version}" else str(uuid.uuid4()), path)
