@@ -1,7 +1,9 @@
 """The gateway: one class owns the paho client and sets every callback in one place.
 
 The paho network thread only parses and queues; a worker writes batches to the database, and a sender
-publishes the outbox. Neither ever blocks the network thread, and no exception reaches it.
+publishes the outbox. Neither ever blocks the network thread, and no exception reaches it. A QoS 1
+message is acknowledged to the broker only once the batch holding it is committed, so a gateway killed
+in between gets it again from its persistent session.
 """
 
 import logging
@@ -43,12 +45,13 @@ class Gateway:
         self.ingest = Ingest()
         self.counters: Counter[str] = self.ingest.counters
         self._factory = session_factory
-        self._inbox: queue.Queue[DeviceMessage] = queue.Queue()
+        # (mid, qos, message); message is None for one dropped as malformed, acknowledged in its turn
+        self._inbox: queue.Queue[tuple[int, int, DeviceMessage | None]] = queue.Queue()
         self._stopping = threading.Event()
         self._resend = threading.Event()  # after a (re)connect: send again what no device answered
         self._threads: list[threading.Thread] = []
         self._client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id,
-                                   clean_session=False, protocol=mqtt.MQTTv311)
+                                   clean_session=False, protocol=mqtt.MQTTv311, manual_ack=True)
         if broker.username:
             self._client.username_pw_set(broker.username, broker.password)
         self._client.will_set(topics.GATEWAY_STATUS, topics.OFFLINE, qos=1, retain=True)
@@ -72,6 +75,8 @@ class Gateway:
 
     def stop(self) -> None:
         """Finish what was received, say offline on purpose (the Will is only for crashes), disconnect."""
+        if self._stopping.is_set():
+            return
         self._stopping.set()
         command_written.set()
         for thread in self._threads:
@@ -100,14 +105,16 @@ class Gateway:
         logger.info("gateway disconnected: %s", reason)
 
     def _on_message(self, _client: mqtt.Client, _userdata: Any, message: mqtt.MQTTMessage) -> None:
+        parsed: DeviceMessage | None = None
         try:
-            self._inbox.put(parse(message.topic, message.payload))
+            parsed = parse(message.topic, message.payload)
         except Malformed as reason:
             self.counters["malformed"] += 1
             logger.warning("dropped a message on %s: %s", message.topic, reason)
         except Exception:  # never let anything reach paho's network thread
             self.counters["errors"] += 1
             logger.exception("could not take a message on %s", message.topic)
+        self._inbox.put((message.mid, message.qos, parsed))
 
     def _work(self) -> None:
         """Write what arrives in batches, one transaction each; wait out a database that is down."""
@@ -116,7 +123,7 @@ class Gateway:
             while batch and not self._write(batch):
                 time.sleep(DATABASE_RETRY_S)
 
-    def _next_batch(self) -> list[DeviceMessage]:
+    def _next_batch(self) -> list[tuple[int, int, DeviceMessage | None]]:
         try:
             batch = [self._inbox.get(timeout=POLL_S)]
         except queue.Empty:
@@ -128,21 +135,24 @@ class Gateway:
                 break
         return batch
 
-    def _write(self, batch: list[DeviceMessage]) -> bool:
-        """True when the batch is done with (stored, or dropped for a bug); False to try again."""
+    def _write(self, batch: list[tuple[int, int, DeviceMessage | None]]) -> bool:
+        """True when the batch is done with (stored, or dropped for a bug) and acknowledged; False to try again."""
         assert self._factory is not None
         try:
             with transaction(self._factory) as session:
-                for message in batch:
-                    self.ingest.apply(session, message)
-            return True
+                for _mid, _qos, message in batch:
+                    if message is not None:
+                        self.ingest.apply(session, message)
         except OperationalError:
             logger.warning("database unreachable; keeping %d messages to write again", len(batch))
-            return self._stopping.is_set()
+            return self._stopping.is_set()  # unacknowledged: the broker sends them again after a restart
         except Exception:
             self.counters["errors"] += 1
             logger.exception("a batch of %d device messages could not be written", len(batch))
-            return True
+        for mid, qos, _message in batch:
+            if qos > 0:
+                self._client.ack(mid, qos)
+        return True
 
     def _send(self) -> None:
         """Publish the outbox when woken by a new command, and at least every POLL_S."""

@@ -9,14 +9,18 @@ import sys
 import threading
 
 import uvicorn
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
 
 from api.app import create_app
 from db import migrate
-from db.models import Role
+from db.models import Device, DeviceStatus, Role
 from db.session import make_engine, make_session_factory, transaction
 from db.settings import get_settings
+from device_gateway.broker_url import parse_broker_url
 from device_gateway.runner import GatewayRunner
 from galvani.bootstrap import NewAccount, ensure_first_admin, seed_demo
+from galvani.demo import StaffedDevices, seed_demo_appointment, seed_demo_devices
 
 logger = logging.getLogger("galvani")
 
@@ -45,6 +49,13 @@ def _parser() -> argparse.ArgumentParser:
     api.set_defaults(command=cmd_api)
 
     commands.add_parser("gateway", help="run the device gateway only").set_defaults(command=cmd_gateway)
+
+    simulate = commands.add_parser("simulate", help="run simulated devices for the registered devices")
+    simulate.add_argument("--count", type=int, default=None, help="how many devices (default: all in service)")
+    simulate.add_argument("--speed", type=float, default=1.0, help="simulated seconds per real second")
+    simulate.add_argument("--over-current", type=float, default=None, metavar="UA",
+                          help="misbehave: samples at this current from the third block on")
+    simulate.set_defaults(command=cmd_simulate)
     commands.add_parser("migrate", help="bring the database schema up to date").set_defaults(command=cmd_migrate)
 
     create_user = commands.add_parser("create-user", help="add a staff account")
@@ -77,13 +88,29 @@ def cmd_serve(args: argparse.Namespace) -> int:
             _announce(account)
     runner = GatewayRunner(settings)
     runner.start()
+    devices = _demo_devices(factory, runner) if args.demo else None
     try:
         app = create_app(settings, session_factory=factory)
         print(f"Galvani is ready at http://{args.host}:{args.port}/ (API docs at /docs)", flush=True)
         _run_uvicorn(app, host=args.host, port=args.port, log_level=settings.log_level.lower())
     finally:
+        if devices:
+            devices.stop()
         runner.stop()
     return 0
+
+
+def _demo_devices(factory: sessionmaker[Session], runner: GatewayRunner) -> StaffedDevices:
+    """Simulated devices in the demo rooms, on the gateway's broker."""
+    devices = StaffedDevices(seed_demo_devices(factory), host=runner.gateway.broker.host,
+                             port=runner.gateway.broker.port)
+    devices.start()
+    appointment = seed_demo_appointment(factory)
+    if appointment is not None:
+        print(f"Demo: Ada Lovelace is booked in Rose room at {appointment.start_at:%H:%M} UTC. Log in as "
+              f"esthetician@galvani.local and POST /api/v1/appointments/{appointment.id}/start; the device "
+              f"starts 5 s after it is armed.", flush=True)
+    return devices
 
 
 def _run_uvicorn(app: object, **options: object) -> None:
@@ -120,6 +147,29 @@ def cmd_gateway(_args: argparse.Namespace) -> int:
     print("gateway running; Ctrl-C stops it", flush=True)
     stop.wait()
     runner.stop()
+    return 0
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    """Simulated devices for the devices registered in service; they press start 5 s after being armed."""
+    settings = get_settings()
+    factory = make_session_factory(make_engine(settings.resolved_database_url))
+    with factory() as session:
+        ids = list(session.scalars(select(Device.device_id).where(Device.status == DeviceStatus.IN_SERVICE)
+                                   .order_by(Device.created_at).limit(args.count)))
+    if not ids:
+        print("no device is registered in service; register one with POST /api/v1/devices", file=sys.stderr)
+        return 1
+    broker = parse_broker_url(settings.mqtt_url) if settings.mqtt_url else None
+    host, port = (broker.host, broker.port) if broker else ("127.0.0.1", settings.embedded_mqtt_port)
+    devices = StaffedDevices(ids, host=host, port=port, speed=args.speed, over_current_ua=args.over_current)
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    devices.start()
+    print(f"simulating {len(ids)} devices on {host}:{port}; Ctrl-C stops them", flush=True)
+    stop.wait()
+    devices.stop()
     return 0
 
 

@@ -64,15 +64,32 @@ def test_serve_migrates_makes_an_admin_and_stops_cleanly(tmp_path: Path) -> None
         out, err = stop(process)
     password = re.search(r"admin admin@galvani\.local with password: (\S+)", out)
     assert password, out
-    assert password.group(1) not in err  # shown once on the terminal, never in the log
+    admin_password = password.group(1)
+    assert admin_password not in err  # shown once on the terminal, never in the log
     assert "gateway stopped" in err
     assert "front_desk frontdesk@galvani.local" in out
+    assert "Demo: Ada Lovelace is booked in Rose room" in out
 
     # Second start: same data folder, no new admin, the printed password still works.
     with running("serve", env=galvani_env(tmp_path)) as (process, port):
-        assert log_in(port, "admin@galvani.local", password.group(1)) == 200
+        assert log_in(port, "admin@galvani.local", admin_password) == 200
         out, _ = stop(process)
     assert "Created admin" not in out
+
+
+def test_the_demo_clinic_has_rooms_devices_and_a_session_due(tmp_path: Path) -> None:
+    env = galvani_env(tmp_path, GALVANI_ADMIN_EMAIL="boss@clinic.example.com",
+                      GALVANI_ADMIN_PASSWORD="a-long-admin-password")
+    with running("serve", "--demo", env=env) as (process, port):
+        token = httpx.post(f"http://127.0.0.1:{port}/api/v1/auth/token", data={
+            "username": "boss@clinic.example.com", "password": "a-long-admin-password"}).json()["access_token"]
+        headers = {"Authorization": f"Bearer {token}"}
+        devices = httpx.get(f"http://127.0.0.1:{port}/api/v1/devices", headers=headers).json()
+        assert {d["serial"] for d in devices} == {"DEMO-001", "DEMO-002"}
+        booked = httpx.get(f"http://127.0.0.1:{port}/api/v1/appointments", headers=headers).json()
+        assert len(booked) == 1
+        out, _ = stop(process)
+    assert f"POST /api/v1/appointments/{booked[0]['id']}/start" in out
 
 
 def test_first_admin_from_the_environment(tmp_path: Path) -> None:

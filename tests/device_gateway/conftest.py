@@ -1,0 +1,115 @@
+"""Shared end-to-end setup: a real Mosquitto, a committed database, the gateway, the API, one room's device."""
+
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from api.app import create_app
+from db.migrate import upgrade
+from db.models import Device, Role
+from db.session import make_engine, make_session_factory, transaction
+from db.settings import Settings
+from device_gateway.broker_url import BrokerAddress
+from device_gateway.gateway import Gateway
+from device_gateway.simulator import SimulatedDevice
+from tests.api.clinic import STEP, add_room, approved_protocol, new_client, ok
+from tests.api.test_screening_engine import NOTHING
+from tests.api.test_sessions_start import DAY_OF, due
+from tests.conftest import SECRET_KEY, add_user, bearer
+from tests.mqtt import WAIT_S, private_mosquitto
+from tests.services import fresh_postgres_database
+
+SPEED = 100.0  # simulated seconds per real second
+STEPS = [STEP | {"duration_s": 20}, STEP | {"zone": "jawline", "current_ua": 150, "duration_s": 10}]
+
+
+def eventually(check: Callable[[], Any], timeout: float = WAIT_S) -> Any:
+    """Poll the database until `check` gives a truthy value: it has no event to await."""
+    deadline = time.monotonic() + timeout
+    while not (result := check()):
+        if time.monotonic() > deadline:
+            raise TimeoutError("the expected state never came")
+        time.sleep(0.02)
+    return result
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'e2e.db'}"
+        upgrade(url)
+        yield url
+        return
+    with fresh_postgres_database() as url:
+        upgrade(url)
+        yield url
+
+
+@dataclass
+class Clinic:
+    http: TestClient
+    factory: sessionmaker[Session]
+    port: int
+    gateway: Gateway
+    headers: dict[Role, dict[str, str]]
+    mqtt_id: str
+    appointment: uuid.UUID
+    esthetician_id: uuid.UUID
+
+    def device(self, **switches: Any) -> SimulatedDevice:
+        device = SimulatedDevice(self.mqtt_id, port=self.port, speed=SPEED, **switches)
+        device.start()
+        eventually(lambda: self._device_state() == "idle")  # the gateway has heard it
+        return device
+
+    def _device_state(self) -> str:
+        with self.factory() as session:
+            return str(session.scalar(select(Device.state).where(Device.device_id == self.mqtt_id)))
+
+    def start(self, status: int = 201, **day_of: Any) -> Any:
+        return ok(self.http.post(f"/api/v1/appointments/{self.appointment}/start",
+                                 headers=self.headers[Role.ESTHETICIAN], json={"day_of": DAY_OF | day_of}), status)
+
+    def session(self, session_id: str, status: str) -> dict[str, Any]:
+        def reached() -> dict[str, Any] | None:
+            record = ok(self.http.get(f"/api/v1/sessions/{session_id}", headers=self.headers[Role.ESTHETICIAN]))
+            return record if record["status"] == status else None
+        return eventually(reached)  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def clinic(database: str, tmp_path: Path) -> Iterator[Clinic]:
+    engine = make_engine(database)
+    factory = make_session_factory(engine)
+    settings = Settings(data_dir=tmp_path, database_url=database, secret_key=SECRET_KEY, mqtt_url=None,
+                        clinic_timezone="UTC")
+    with private_mosquitto(tmp_path) as port, TestClient(create_app(settings, factory)) as http:
+        with transaction(factory) as session:
+            headers = {role: bearer(add_user(session, role)) for role in Role}
+            esthetician = add_user(session, Role.ESTHETICIAN)
+        room = add_room(http, headers[Role.ADMIN])
+        protocol = approved_protocol(http, headers, steps=STEPS)
+        client_id = new_client(http, headers[Role.FRONT_DESK])
+        ok(http.post(f"/api/v1/clients/{client_id}/screenings", headers=headers[Role.ESTHETICIAN],
+                     json={"answers": NOTHING}), 201)
+        with transaction(factory) as session:
+            appointment = due(session, client_id=client_id, protocol_id=protocol["id"], room_id=room,
+                              esthetician=esthetician)
+            mqtt_id = session.scalar(select(Device.device_id).where(Device.room_id == uuid.UUID(room)))
+        gateway = Gateway(BrokerAddress("127.0.0.1", port), session_factory=factory,
+                          client_id=f"gateway-{uuid.uuid4().hex[:6]}")
+        gateway.start()
+        try:
+            yield Clinic(http, factory, port, gateway, headers, str(mqtt_id), appointment, esthetician.id)
+        finally:
+            gateway.stop()
+            assert gateway.counters["errors"] == 0  # a handler's exception fails the test
+    engine.dispose()

@@ -1,0 +1,74 @@
+"""End to end: the API starts a session, the gateway arms a simulated device over real Mosquitto, the device
+treats, and the gateway records what it delivered, or stops it."""
+
+import json
+import uuid
+
+import pytest
+
+from db.models import TreatmentSession
+from device_gateway import topics
+from tests.device_gateway.conftest import Clinic, eventually
+from tests.mqtt import Subscriber
+
+
+def test_a_whole_session_and_its_delivered_current(clinic: Clinic) -> None:
+    device = clinic.device()
+    try:
+        started = clinic.start()
+        eventually(lambda: device.state == "armed")
+        assert clinic.session(started["session_id"], "armed")["armed_at"]
+        device.press_start()
+        record = clinic.session(started["session_id"], "completed")
+    finally:
+        device.stop()
+    first, second = record["steps"]
+    assert (first["prescribed_current_ua"], second["prescribed_current_ua"]) == (200, 150)
+    assert first["output_s"] == pytest.approx(20.0) and second["output_s"] == pytest.approx(10.0)
+    assert first["delivered_mean_ua"] == pytest.approx(200.0, rel=0.01)
+    expected_charge = 200 * 20 + 150 * 10  # µC
+    assert record["total_charge_uc"] == pytest.approx(expected_charge, rel=0.01)
+    assert record["missing_seqs"] == [] and record["incidents"] == []
+
+
+def test_a_contraindicated_client_is_never_armed(clinic: Clinic) -> None:
+    device = clinic.device()
+    commands = Subscriber(clinic.port, topics.device_topic(clinic.mqtt_id, "commands"))
+    try:
+        refused = clinic.start(status=409, pregnant=True)
+        assert [r["code"] for r in refused["reasons"]] == ["pregnancy"]
+        started = clinic.start()  # then a session that may start: its command must be the first one seen
+        first = json.loads(commands.next_payload())
+        assert (first["type"], first["session_id"]) == ("load_protocol", started["session_id"])
+    finally:
+        commands.close()
+        device.stop()
+
+
+def test_over_current_stops_the_device(clinic: Clinic) -> None:
+    device = clinic.device(over_current_ua=400)
+    try:
+        started = clinic.start()
+        eventually(lambda: device.state == "armed")
+        device.press_start()
+        record = clinic.session(started["session_id"], "stopped")
+    finally:
+        device.stop()
+    [incident] = record["incidents"]
+    assert incident["kind"] == "over_current" and "above its cap of 220 µA" in incident["detail"]
+    assert record["total_output_s"] < 20  # stopped within the first step
+
+
+def test_a_device_lost_mid_session(clinic: Clinic) -> None:
+    device = clinic.device()
+    try:
+        started = clinic.start()
+        eventually(lambda: device.state == "armed")
+        device.disconnect()  # the broker sends the device's Will: offline
+        record = clinic.session(started["session_id"], "interrupted")
+    finally:
+        device.stop()
+    assert [i["kind"] for i in record["incidents"]] == ["device_offline"]
+    with clinic.factory() as session:
+        treatment = session.get(TreatmentSession, uuid.UUID(started["session_id"]))
+        assert treatment is not None and treatment.ended_at is not None

@@ -1,0 +1,96 @@
+"""Reliability against real Mosquitto: a killed gateway, duplicates, gaps, malformed messages."""
+
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from db.models import DeviceCommand, SessionMessage
+from tests.device_gateway.conftest import Clinic, eventually
+from tests.mqtt import WAIT_S
+
+
+def _gateway_process(database_url: str, port: int, tmp_path: Path) -> subprocess.Popen[bytes]:
+    env = os.environ | {"GALVANI_DATABASE_URL": database_url, "GALVANI_MQTT_URL": f"mqtt://127.0.0.1:{port}",
+                        "GALVANI_DATA_DIR": str(tmp_path), "GALVANI_LOG_LEVEL": "WARNING"}
+    return subprocess.Popen([sys.executable, "-m", "galvani.cli", "gateway"], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+@pytest.fixture
+def separate_gateway(clinic: Clinic, database: str, tmp_path: Path) -> Iterator[Clinic]:
+    """The clinic with its gateway in a process of its own (the one the fixture started is stopped)."""
+    clinic.gateway.stop()
+    process = _gateway_process(database, clinic.port, tmp_path)
+    clinic.process = process  # type: ignore[attr-defined]
+    try:
+        yield clinic
+    finally:
+        clinic.process.kill()  # type: ignore[attr-defined]
+        clinic.process.wait(WAIT_S)  # type: ignore[attr-defined]
+
+
+def test_a_killed_gateway_loses_nothing_and_sends_nothing_twice(separate_gateway: Clinic, database: str,
+                                                                 tmp_path: Path) -> None:
+    clinic = separate_gateway
+    device = clinic.device()
+    try:
+        started = clinic.start()
+        eventually(lambda: device.state == "armed")
+        device.press_start()
+        eventually(lambda: _stored(clinic, started["session_id"]) >= 5)  # mid-session
+        clinic.process.send_signal(signal.SIGKILL)  # type: ignore[attr-defined]
+        clinic.process.wait(WAIT_S)  # type: ignore[attr-defined]
+        assert device.wait_idle(timeout=WAIT_S)  # the device finished while no gateway listened
+        clinic.process = _gateway_process(database, clinic.port, tmp_path)  # type: ignore[attr-defined]
+        record = clinic.session(started["session_id"], "completed")
+    finally:
+        device.stop()
+    assert record["missing_seqs"] == []  # the broker kept the gateway's QoS 1 messages for it
+    assert record["total_output_s"] == pytest.approx(30.0)
+    with clinic.factory() as session:
+        commands = session.scalars(select(DeviceCommand).where(
+            DeviceCommand.session_id == uuid.UUID(started["session_id"]))).all()
+    assert [(c.kind, c.status.value) for c in commands] == [("load_protocol", "accepted")]
+
+
+def _stored(clinic: Clinic, session_id: str) -> int:
+    with clinic.factory() as session:
+        return int(session.scalar(select(func.count()).select_from(SessionMessage).where(
+            SessionMessage.session_id == uuid.UUID(session_id))) or 0)
+
+
+def test_duplicates_are_stored_once_and_gaps_are_recorded(clinic: Clinic) -> None:
+    device = clinic.device(duplicate_every=3, reorder=True, drop_seq={4})
+    try:
+        started = clinic.start()
+        eventually(lambda: device.state == "armed")
+        device.press_start()
+        record = clinic.session(started["session_id"], "completed")
+    finally:
+        device.stop()
+    assert record["missing_seqs"] == [4]
+    assert clinic.gateway.counters["duplicates"] > 0
+    with clinic.factory() as session:
+        seqs = session.scalars(select(SessionMessage.seq).where(
+            SessionMessage.session_id == uuid.UUID(started["session_id"]))).all()
+    assert len(seqs) == len(set(seqs))
+
+
+def test_malformed_messages_are_dropped_and_the_gateway_goes_on(clinic: Clinic) -> None:
+    device = clinic.device(malformed_every=2)
+    try:
+        started = clinic.start()
+        eventually(lambda: device.state == "armed")
+        device.press_start()
+        record = clinic.session(started["session_id"], "completed")
+    finally:
+        device.stop()
+    assert clinic.gateway.counters["malformed"] > 0
+    assert record["missing_seqs"] == [] and record["total_output_s"] == pytest.approx(30.0)
