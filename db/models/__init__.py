@@ -27,9 +27,8 @@ from db.models.treatment import (
 from db.models.user import Role, User
 
 __all__ = [
-    "ACTIVE_SESSION", "UNANSWERED", "CommandStatus", "DeviceCommand", "SessionIncident", "SessionMessage", "SessionStatus",
-    "TreatmentSession",
-    "Appointment", "AppointmentStatus", "Device", "DeviceStatus", "Protocol", "ProtocolStatus", "Room", "Series",
-    "AuditEvent", "Client", "ClinicSettingsRecord", "PhysicianApproval", "Role", "Screening", "ScreeningRuleSet",
-    "User",
+    "ACTIVE_SESSION", "UNANSWERED", "CommandStatus", "DeviceCommand", "SessionIncident", "SessionMessage",
+    "SessionStatus", "TreatmentSession", "Appointment", "AppointmentStatus", "Device", "DeviceStatus",
+    "Protocol", "ProtocolStatus", "Room", "Series", "AuditEvent", "Client", "ClinicSettingsRecord",
+    "PhysicianApproval", "Role", "Screening", "ScreeningRuleSet", "User",
 ]
