@@ -117,6 +117,7 @@ class SimulatedDevice:
                 published.wait_for_publish(CONNECT_TIMEOUT_S)
         self._client.disconnect()
         self._client.loop_stop()
+        self._release_wakeup_sockets()
         self.online.clear()
         self.idle.set()
 
@@ -132,7 +133,7 @@ class SimulatedDevice:
 
     def reconnect(self, timeout: float | None = CONNECT_TIMEOUT_S) -> None:
         """Come back after disconnect(): same client id and broker session; status is published again on connect."""
-        self._client._reset_sockets(sockpair_only=True)  # loop_start makes a new wake-up socket pair: close the old
+        self._release_wakeup_sockets()  # loop_start makes a new pair
         self.start(timeout)
 
     def press_start(self) -> None:
@@ -346,6 +347,10 @@ class SimulatedDevice:
                                 "probe_area_cm2": self.probe_area_cm2, "max_current_ua": self.max_current_ua,
                                 "ts": datetime.now(UTC).isoformat(timespec="milliseconds")})
         return self._client.publish(self._topic(STATUS), payload, qos=1, retain=True)
+
+    def _release_wakeup_sockets(self) -> None:
+        """Close the socket pair paho's loop_stop() leaves open until the client is garbage collected."""
+        self._client._reset_sockets(sockpair_only=True)
 
     def _topic(self, leaf: str) -> str:
         return topics.device_topic(self.device_id, leaf)

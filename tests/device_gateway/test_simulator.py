@@ -19,7 +19,7 @@ import pytest
 from device_gateway import topics
 from device_gateway.simulated_session import sample_currents, steps_sha256
 from device_gateway.simulator import MALFORMED_PAYLOAD, SimulatedDevice, Simulator
-from tests.mqtt import WAIT_S, Subscriber, private_mosquitto
+from tests.mqtt import WAIT_S, private_mosquitto
 from tests.services import free_port
 
 DEVICE = "room-1-probe"
@@ -102,6 +102,7 @@ class FakeGateway:
     def close(self) -> None:
         self.client.disconnect()
         self.client.loop_stop()
+        self.client._reset_sockets()  # loop_stop leaves paho's wake-up sockets to the garbage collector
 
 
 def accepted(command: dict[str, Any]) -> dict[str, Any]:
@@ -166,9 +167,9 @@ def test_connect_publishes_a_retained_idle_status(broker_port: int, gateway: Fak
         assert datetime.fromisoformat(status.pop("ts")).utcoffset() is not None
         assert status == {"v": 1, "state": "idle", "session_id": None, "firmware": "sim-1.0", "probe_area_cm2": 0.8,
                           "max_current_ua": 500}
-        late = Subscriber(broker_port, topics.device_topic(DEVICE, "status"))  # joins late: sees the retained one
+        late = FakeGateway(broker_port)  # joins late: sees the retained status
         try:
-            assert json.loads(late.next_payload())["state"] == "idle"
+            assert late.next("status")["state"] == "idle"
         finally:
             late.close()
     finally:
@@ -376,11 +377,11 @@ def test_messages_sent_while_disconnected_arrive_after_reconnect(
 
 
 def test_simulator_starts_and_stops_devices(broker_port: int) -> None:
-    watcher = Subscriber(broker_port, topics.device_topic("+", "status"))
+    watcher = FakeGateway(broker_port, device_id="+")
     try:
         with Simulator([("a", None), ("b", "pw")], port=broker_port, speed=SPEED) as simulator:
-            assert {json.loads(watcher.next_payload())["state"] for _ in range(2)} == {"idle"}
-            assert simulator["a"].state == "idle"
-        assert [watcher.next_payload() for _ in range(2)] == [topics.OFFLINE, topics.OFFLINE]
+            assert [watcher.next("status")["state"] for _ in range(2)] == ["idle", "idle"]
+            assert simulator["a"].state == simulator["b"].state == "idle"
+        assert [watcher.reports["status"].get(timeout=WAIT_S) for _ in range(2)] == [topics.OFFLINE] * 2
     finally:
         watcher.close()
