@@ -18,6 +18,7 @@ from db.models import Device, Role
 from db.session import make_engine, make_session_factory, transaction
 from db.settings import Settings
 from device_gateway.broker_url import BrokerAddress
+from device_gateway.embedded_broker import EmbeddedBroker
 from device_gateway.gateway import Gateway
 from device_gateway.simulator import SimulatedDevice
 from tests.api.clinic import STEP, add_room, approved_protocol, new_client, ok
@@ -25,7 +26,7 @@ from tests.api.test_screening_engine import NOTHING
 from tests.api.test_sessions_start import DAY_OF, due
 from tests.conftest import SECRET_KEY, add_user, bearer
 from tests.mqtt import WAIT_S, private_mosquitto
-from tests.services import fresh_postgres_database
+from tests.services import free_port, fresh_postgres_database
 
 SPEED = 100.0  # simulated seconds per real second
 STEPS = [STEP | {"duration_s": 20}, STEP | {"zone": "jawline", "current_ua": 150, "duration_s": 10}]
@@ -86,12 +87,28 @@ class Clinic:
 
 
 @pytest.fixture
-def clinic(database: str, tmp_path: Path) -> Iterator[Clinic]:
+def broker(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[int]:
+    """Mosquitto unless a test asks for the embedded broker (indirect parametrization)."""
+    if getattr(request, "param", "mosquitto") == "embedded":
+        embedded = EmbeddedBroker(port=free_port())
+        embedded.start()
+        try:
+            yield embedded.port
+        finally:
+            embedded.stop()
+        return
+    with private_mosquitto(tmp_path) as port:
+        yield port
+
+
+@pytest.fixture
+def clinic(database: str, broker: int, tmp_path: Path) -> Iterator[Clinic]:
     engine = make_engine(database)
     factory = make_session_factory(engine)
     settings = Settings(data_dir=tmp_path, database_url=database, secret_key=SECRET_KEY, mqtt_url=None,
                         clinic_timezone="UTC")
-    with private_mosquitto(tmp_path) as port, TestClient(create_app(settings, factory)) as http:
+    port = broker
+    with TestClient(create_app(settings, factory)) as http:
         with transaction(factory) as session:
             headers = {role: bearer(add_user(session, role)) for role in Role}
             esthetician = add_user(session, Role.ESTHETICIAN)

@@ -12,6 +12,7 @@ from tests.device_gateway.conftest import Clinic, eventually
 from tests.mqtt import Subscriber
 
 
+@pytest.mark.parametrize("broker", ["mosquitto", "embedded"], indirect=True)
 def test_a_whole_session_and_its_delivered_current(clinic: Clinic) -> None:
     device = clinic.device()
     try:
