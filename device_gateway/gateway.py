@@ -41,6 +41,7 @@ class Gateway:
     def __init__(self, broker: BrokerAddress, session_factory: sessionmaker[Session] | None = None,
                  client_id: str = CLIENT_ID) -> None:
         self.broker = broker
+        self.client_id = client_id
         self.connected = threading.Event()
         self.ingest = Ingest()
         self.counters: Counter[str] = self.ingest.counters

@@ -27,8 +27,9 @@ from device_gateway.messages import Ack, DeviceMessage, Event, Status, Telemetry
 
 logger = logging.getLogger(__name__)
 
-ENDED = frozenset({SessionStatus.COMPLETED, SessionStatus.STOPPED, SessionStatus.INTERRUPTED,
-                   SessionStatus.REJECTED})
+# Final: nothing the device says later changes them. Interrupted is not: a device that comes back
+# and reports on (after a broker restart, say) moves the session on; the incident stays on record.
+FINAL = frozenset({SessionStatus.COMPLETED, SessionStatus.STOPPED, SessionStatus.REJECTED})
 EVENT_STATUS = {
     "started": SessionStatus.TREATING, "resumed": SessionStatus.TREATING, "contact_restored": SessionStatus.TREATING,
     "paused": SessionStatus.PAUSED, "contact_lost": SessionStatus.PAUSED, "completed": SessionStatus.COMPLETED,
@@ -148,12 +149,12 @@ class Ingest:
         return session.execute(statement).first() is not None
 
     def _event(self, session: Session, treatment: TreatmentSession, message: Event) -> None:
-        if treatment.status in ENDED or message.type not in EVENT_STATUS:
+        if treatment.status in FINAL or message.type not in EVENT_STATUS:
             return
         new = EVENT_STATUS[message.type]
         if message.type == "started":
             treatment.started_at = utcnow()
-        if new in ENDED:
+        if new in FINAL or new == SessionStatus.INTERRUPTED:
             self._end(treatment, new)
         else:
             treatment.status = new
@@ -162,7 +163,7 @@ class Ingest:
                                         detail=f"the device reported a fault: {message.detail or 'no detail'}"))
 
     def _telemetry(self, session: Session, treatment: TreatmentSession, message: Telemetry) -> None:
-        if treatment.status in ENDED:
+        if treatment.status in FINAL:
             return  # stored for the record; output is already off
         watch = self._watch(session, treatment)
         if message.contact:

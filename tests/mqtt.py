@@ -49,6 +49,37 @@ def private_mosquitto(tmp_path: Path) -> Iterator[int]:
             process.stderr.close()
 
 
+class PersistentMosquitto:
+    """A Mosquitto of our own that keeps sessions and queued messages on disk, and can be restarted."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+        if not Path(binary).exists():
+            missing("the mosquitto binary")
+        self.port = free_port()
+        self.config = tmp_path / "persistent.conf"
+        self.config.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence true\n"
+                               f"persistence_location {tmp_path}/\nautosave_interval 1\n")
+        self._binary = binary
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self._process = subprocess.Popen([self._binary, "-c", str(self.config)], stdout=subprocess.DEVNULL,
+                                         stderr=subprocess.DEVNULL)
+        wait_for_port("127.0.0.1", self.port)
+
+    def stop(self) -> None:
+        """A clean stop: Mosquitto writes its sessions and queued messages to disk."""
+        if self._process is not None:
+            self._process.terminate()
+            self._process.wait(timeout=WAIT_S)
+            self._process = None
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+
 class Subscriber:
     """Collects every message on the given topics; `next_payload` waits for the next one."""
 

@@ -25,7 +25,7 @@ from tests.api.clinic import STEP, add_room, approved_protocol, new_client, ok
 from tests.api.test_screening_engine import NOTHING
 from tests.api.test_sessions_start import DAY_OF, due
 from tests.conftest import SECRET_KEY, add_user, bearer
-from tests.mqtt import WAIT_S, private_mosquitto
+from tests.mqtt import WAIT_S, PersistentMosquitto, private_mosquitto
 from tests.services import free_port, fresh_postgres_database
 
 SPEED = 100.0  # simulated seconds per real second
@@ -79,17 +79,27 @@ class Clinic:
         return ok(self.http.post(f"/api/v1/appointments/{self.appointment}/start",
                                  headers=self.headers[Role.ESTHETICIAN], json={"day_of": DAY_OF | day_of}), status)
 
-    def session(self, session_id: str, status: str) -> dict[str, Any]:
+    def session(self, session_id: str, status: str, timeout: float = WAIT_S) -> dict[str, Any]:
         def reached() -> dict[str, Any] | None:
             record = ok(self.http.get(f"/api/v1/sessions/{session_id}", headers=self.headers[Role.ESTHETICIAN]))
             return record if record["status"] == status else None
-        return eventually(reached)  # type: ignore[no-any-return]
+        return eventually(reached, timeout)  # type: ignore[no-any-return]
 
 
 @pytest.fixture
 def broker(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[int]:
-    """Mosquitto unless a test asks for the embedded broker (indirect parametrization)."""
-    if getattr(request, "param", "mosquitto") == "embedded":
+    """Mosquitto unless a test asks for the embedded or a restartable one (indirect parametrization)."""
+    kind = getattr(request, "param", "mosquitto")
+    if kind == "persistent":
+        mosquitto = PersistentMosquitto(tmp_path)
+        mosquitto.start()
+        request.node.mosquitto = mosquitto  # the test restarts it
+        try:
+            yield mosquitto.port
+        finally:
+            mosquitto.stop()
+        return
+    if kind == "embedded":
         embedded = EmbeddedBroker(port=free_port())
         embedded.start()
         try:

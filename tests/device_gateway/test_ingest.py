@@ -178,3 +178,15 @@ def test_the_delivered_record(client: TestClient, as_role: dict, db: Session, ar
     assert record["total_charge_uc"] == pytest.approx(step["charge_uc"])
     assert record["missing_seqs"] == [3]
     assert record["limits"] == {"max_current_ua": 220.0, "max_output_s": 330.0}
+
+
+def test_a_device_that_comes_back_moves_an_interrupted_session_on(db: Session, armed: Armed) -> None:
+    ingest = Ingest()
+    feed(db, ingest, Ack(armed.mqtt_id, armed.load.id, "accepted", None), event(armed, 1, "started"),
+         Status(armed.mqtt_id, "offline"), Status(armed.mqtt_id, "treating"), block(armed, 2, [200.0] * 10),
+         event(armed, 3, "completed"))
+    db.refresh(armed.treatment)
+    assert armed.treatment.status == SessionStatus.COMPLETED
+    kinds = [i.kind for i in db.scalars(select(SessionIncident).where(
+        SessionIncident.session_id == armed.treatment.id))]
+    assert kinds == ["device_offline"]  # the lost supervision stays on record
