@@ -25,6 +25,7 @@ from device_gateway.broker_url import BrokerAddress
 from device_gateway.ingest import Ingest
 from device_gateway.messages import DeviceMessage, Malformed, parse
 from device_gateway.outbox import send_due
+from device_gateway.wakeup import OutboxWakeup
 
 logger = logging.getLogger(__name__)
 KEEPALIVE_S = 10
@@ -158,21 +159,29 @@ class Gateway:
     def _send(self) -> None:
         """Publish the outbox when woken by a new command, and at least every POLL_S."""
         assert self._factory is not None
-        while not self._stopping.is_set():
-            command_written.wait(POLL_S)
-            command_written.clear()
-            if not self.connected.is_set():
-                continue
-            resend = self._resend.is_set()
-            self._resend.clear()
-            try:
-                with transaction(self._factory) as session:
-                    send_due(session, self._publish, resend_sent=resend)
-            except Exception:
-                self.counters["errors"] += 1
-                logger.exception("could not send the outbox")
-                if resend:
-                    self._resend.set()
+        wakeup = OutboxWakeup(self._factory.kw["bind"])
+        try:
+            while not self._stopping.is_set():
+                wakeup.wait(POLL_S)
+                self._send_once()
+        finally:
+            wakeup.close()
+
+    def _send_once(self) -> None:
+        """One round: what is queued (and after a reconnect, what no device answered)."""
+        assert self._factory is not None
+        if not self.connected.is_set():
+            return
+        resend = self._resend.is_set()
+        self._resend.clear()
+        try:
+            with transaction(self._factory) as session:
+                send_due(session, self._publish, resend_sent=resend)
+        except Exception:
+            self.counters["errors"] += 1
+            logger.exception("could not send the outbox")
+            if resend:
+                self._resend.set()
 
     def _publish(self, topic: str, payload: bytes) -> bool:
         return self._client.publish(topic, payload, qos=1).rc == mqtt.MQTT_ERR_SUCCESS
