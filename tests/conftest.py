@@ -14,11 +14,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from api.app import create_app
 from api.security import create_access_token, hash_password
 from db.base import utcnow
-from db.migrate import upgrade
 from db.models import Role, User
 from db.session import make_engine
 from db.settings import Settings
-from tests.services import fresh_postgres_database
+from tests.services import migrated_database
 
 PASSWORD = "correct-horse-battery"
 _PASSWORD_HASH = hash_password(PASSWORD)  # hashed once: argon2 is slow on purpose
@@ -29,13 +28,7 @@ BACKENDS = [b for b in os.environ.get("GALVANI_TEST_BACKENDS", "sqlite,postgresq
 @pytest.fixture(scope="session", params=BACKENDS)
 def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A database migrated to head by the real Alembic chain, one per backend."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'galvani.db'}"
-        upgrade(url)
-        yield url
-        return
-    with fresh_postgres_database() as url:
-        upgrade(url)
+    with migrated_database(request.param, tmp_path_factory.mktemp("db")) as url:
         yield url
 
 

@@ -8,6 +8,7 @@ import socket
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -43,6 +44,21 @@ def fresh_postgres_database() -> Iterator[str]:
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+@contextmanager
+def migrated_database(kind: str, folder: Path) -> Iterator[str]:
+    """A database of its own, `sqlite` (a file in `folder`) or `postgresql`, at the head of the migrations."""
+    from db.migrate import upgrade
+
+    if kind == "sqlite":
+        url = f"sqlite:///{folder / 'galvani.db'}"
+        upgrade(url)
+        yield url
+        return
+    with fresh_postgres_database() as url:
+        upgrade(url)
+        yield url
 
 
 def require_mosquitto() -> tuple[str, int]:

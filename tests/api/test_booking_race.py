@@ -23,7 +23,7 @@ from db.migrate import upgrade
 from db.models import Appointment, AppointmentStatus, Client, Role, Series, User
 from db.session import make_engine, make_session_factory, transaction
 from tests.api.clinic import STEP
-from tests.services import fresh_postgres_database
+from tests.services import fresh_postgres_database, migrated_database
 
 DESKS = 50
 SLOT = datetime(2099, 6, 1, 10, 0, tzinfo=UTC)  # a Monday, inside opening hours in UTC
@@ -32,16 +32,8 @@ SLOT = datetime(2099, 6, 1, 10, 0, tzinfo=UTC)  # a Monday, inside opening hours
 @pytest.fixture(params=["sqlite", "postgresql"])
 def factory(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[sessionmaker[Session]]:
     """A migrated database of its own, where every transaction commits for real."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'race.db'}"
-        upgrade(url)
-        engine = make_engine(url)
-        yield make_session_factory(engine)
-        engine.dispose()
-        return
-    with fresh_postgres_database() as url:
-        upgrade(url)
-        engine = make_engine(url, pool_size=DESKS, max_overflow=0)
+    with migrated_database(request.param, tmp_path) as url:
+        engine = make_engine(url, **({"pool_size": DESKS, "max_overflow": 0} if request.param == "postgresql" else {}))
         yield make_session_factory(engine)
         engine.dispose()
 

@@ -13,7 +13,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.app import create_app
-from db.migrate import upgrade
 from db.models import Device, Role
 from db.session import make_engine, make_session_factory, transaction
 from db.settings import Settings
@@ -26,7 +25,7 @@ from tests.api.test_screening_engine import NOTHING
 from tests.api.test_sessions_start import DAY_OF, due
 from tests.conftest import SECRET_KEY, add_user, bearer
 from tests.mqtt import WAIT_S, PersistentMosquitto, private_mosquitto
-from tests.services import free_port, fresh_postgres_database
+from tests.services import free_port, migrated_database
 
 SPEED = 100.0  # simulated seconds per real second
 STEPS = [STEP | {"duration_s": 20}, STEP | {"zone": "jawline", "current_ua": 150, "duration_s": 10}]
@@ -44,13 +43,7 @@ def eventually(check: Callable[[], Any], timeout: float = WAIT_S) -> Any:
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'e2e.db'}"
-        upgrade(url)
-        yield url
-        return
-    with fresh_postgres_database() as url:
-        upgrade(url)
+    with migrated_database(request.param, tmp_path) as url:
         yield url
 
 
@@ -78,6 +71,13 @@ class Clinic:
     def start(self, status: int = 201, **day_of: Any) -> Any:
         return ok(self.http.post(f"/api/v1/appointments/{self.appointment}/start",
                                  headers=self.headers[Role.ESTHETICIAN], json={"day_of": DAY_OF | day_of}), status)
+
+    def run_session(self, device: SimulatedDevice, outcome: str) -> tuple[str, dict[str, Any]]:
+        """Start a session, press start on the device once it is armed, wait for the session's outcome."""
+        started = self.start()
+        eventually(lambda: device.state == "armed")
+        device.press_start()
+        return started["session_id"], self.session(started["session_id"], outcome)
 
     def session(self, session_id: str, status: str, timeout: float = WAIT_S) -> dict[str, Any]:
         def reached() -> dict[str, Any] | None:

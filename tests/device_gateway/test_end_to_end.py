@@ -49,10 +49,7 @@ def test_a_contraindicated_client_is_never_armed(clinic: Clinic) -> None:
 def test_over_current_stops_the_device(clinic: Clinic) -> None:
     device = clinic.device(over_current_ua=400)
     try:
-        started = clinic.start()
-        eventually(lambda: device.state == "armed")
-        device.press_start()
-        record = clinic.session(started["session_id"], "stopped")
+        session_id, record = clinic.run_session(device, "stopped")
     finally:
         device.stop()
     [incident] = record["incidents"]

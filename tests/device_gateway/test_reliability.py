@@ -70,27 +70,21 @@ def _stored(clinic: Clinic, session_id: str) -> int:
 def test_duplicates_are_stored_once_and_gaps_are_recorded(clinic: Clinic) -> None:
     device = clinic.device(duplicate_every=3, reorder=True, drop_seq={4})
     try:
-        started = clinic.start()
-        eventually(lambda: device.state == "armed")
-        device.press_start()
-        record = clinic.session(started["session_id"], "completed")
+        session_id, record = clinic.run_session(device, "completed")
     finally:
         device.stop()
     assert record["missing_seqs"] == [4]
     assert clinic.gateway.counters["duplicates"] > 0
     with clinic.factory() as session:
         seqs = session.scalars(select(SessionMessage.seq).where(
-            SessionMessage.session_id == uuid.UUID(started["session_id"]))).all()
+            SessionMessage.session_id == uuid.UUID(session_id))).all()
     assert len(seqs) == len(set(seqs))
 
 
 def test_malformed_messages_are_dropped_and_the_gateway_goes_on(clinic: Clinic) -> None:
     device = clinic.device(malformed_every=2)
     try:
-        started = clinic.start()
-        eventually(lambda: device.state == "armed")
-        device.press_start()
-        record = clinic.session(started["session_id"], "completed")
+        session_id, record = clinic.run_session(device, "completed")
     finally:
         device.stop()
     assert clinic.gateway.counters["malformed"] > 0
