@@ -8,8 +8,6 @@ from api.deps import ClinicDep, ClinicToday, SessionDep, SessionRunner, Sessions
 from api.schemas.sessions import SessionRead, SessionStart, SessionStarted
 from api.services import sessions
 from api.services.delivery import session_record
-from api.services.records import get_or_404
-from db.models import TreatmentSession
 
 router = APIRouter(tags=["sessions"])
 
@@ -24,10 +22,10 @@ def start_session(appointment_id: uuid.UUID, data: SessionStart, session: Sessio
 
 
 @router.get("/sessions/{session_id}")
-def read_session(session_id: uuid.UUID, session: SessionDep, _actor: SessionsReader) -> SessionRead:
+def read_session(session_id: uuid.UUID, session: SessionDep, actor: SessionsReader) -> SessionRead:
     """Prescribed against delivered current per step, totals, incidents."""
-    return SessionRead.model_validate(session_record(session, get_or_404(session, TreatmentSession, session_id,
-                                                                         "session")))
+    return SessionRead.model_validate(session_record(session, sessions.read(session, actor=actor,
+                                                                            session_id=session_id)))
 
 
 @router.post("/sessions/{session_id}/stop")

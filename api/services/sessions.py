@@ -4,6 +4,7 @@ import math
 import uuid
 from datetime import date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -48,7 +49,7 @@ def start(session: Session, *, actor: Actor, appointment_id: uuid.UUID, day_of: 
     """Check everything that decides whether current may flow; then queue the arming command."""
     appointment = get_or_404(session, Appointment, appointment_id, "appointment")
     client = lock_client(session, client_id=appointment.client_id)
-    _refuse_unless_startable(session, appointment, now=utcnow())
+    _refuse_unless_startable(session, appointment, now=utcnow(), zone=ZoneInfo(clinic.timezone))
     protocol = bookable_protocol(session, protocol_id=appointment.protocol_id)
     device = rooms.bookable_device(session, room_id=appointment.room_id)
     reasons = [*_eligibility_reasons(session, actor, appointment, protocol, day_of, today),
@@ -81,6 +82,13 @@ def device_limits(protocol: Protocol, clinic: ClinicSettings) -> dict[str, Any]:
             "max_output_s": math.ceil(protocol.total_output_s * factor)}
 
 
+def read(session: Session, *, actor: Actor, session_id: uuid.UUID) -> TreatmentSession:
+    """A session, for its record of delivered current; reads of a client's treatment are audited."""
+    treatment = get_or_404(session, TreatmentSession, session_id, "session")
+    audit.record(session, actor=actor, action="session.read", record_type="session", record_id=treatment.id)
+    return treatment
+
+
 def stop(session: Session, *, actor: Actor, session_id: uuid.UUID, reason: str = "operator") -> TreatmentSession:
     """Queue a stop for an active session (idempotent on the device)."""
     treatment = get_or_404(session, TreatmentSession, session_id, "session")
@@ -92,12 +100,12 @@ def stop(session: Session, *, actor: Actor, session_id: uuid.UUID, reason: str =
     return treatment
 
 
-def _refuse_unless_startable(session: Session, appointment: Appointment, *, now: datetime) -> None:
+def _refuse_unless_startable(session: Session, appointment: Appointment, *, now: datetime, zone: ZoneInfo) -> None:
     if appointment.status != AppointmentStatus.BOOKED:
         raise Conflict(f"This appointment is {appointment.status.value}.")
-    if not appointment.start_at - EARLIEST_START <= now <= appointment.end_at:
-        raise Conflict(f"This session can be started from {appointment.start_at - EARLIEST_START:%H:%M} "
-                       f"to {appointment.end_at:%H:%M} UTC on {appointment.start_at:%Y-%m-%d}.")
+    earliest, end = (appointment.start_at - EARLIEST_START).astimezone(zone), appointment.end_at.astimezone(zone)
+    if not earliest <= now <= end:
+        raise Conflict(f"This session can be started from {earliest:%H:%M} to {end:%H:%M} on {earliest:%Y-%m-%d}.")
     running = session.scalar(select(TreatmentSession.id).where(
         TreatmentSession.appointment_id == appointment.id, TreatmentSession.status.in_(ACTIVE_SESSION)))
     if running is not None:

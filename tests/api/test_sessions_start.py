@@ -154,6 +154,14 @@ def test_a_missing_day_of_answer(room: Room) -> None:
     assert response.json()["errors"] == [{"field": "day_of.laser_last_on", "message": "is required"}]
 
 
+def test_reading_a_session_is_audited(room: Room) -> None:
+    started = room.start()
+    ok(room.http.get(f"/api/v1/sessions/{started['session_id']}", headers=room.as_role[Role.FRONT_DESK]))
+    trail = ok(room.http.get("/api/v1/audit", headers=room.as_role[Role.ADMIN],
+                             params={"record_type": "session", "record_id": started["session_id"]}))
+    assert [e["action"] for e in trail] == ["session.read", "session.start"]
+
+
 def test_stop_queues_a_stop(room: Room) -> None:
     started = room.start()
     stopped = ok(room.http.post(f"/api/v1/sessions/{started['session_id']}/stop",
