@@ -55,6 +55,13 @@ def _parser() -> argparse.ArgumentParser:
     simulate.add_argument("--speed", type=float, default=1.0, help="simulated seconds per real second")
     simulate.add_argument("--over-current", type=float, default=None, metavar="UA",
                           help="misbehave: samples at this current from the third block on")
+    simulate.add_argument("--duplicate-every", type=int, default=None, metavar="N",
+                          help="misbehave: send every n-th session message twice")
+    simulate.add_argument("--reorder", action="store_true", help="misbehave: send session messages in swapped pairs")
+    simulate.add_argument("--malformed-every", type=int, default=None, metavar="N",
+                          help="misbehave: follow every n-th session message with invalid JSON")
+    simulate.add_argument("--drop-seq", type=int, action="append", default=[], metavar="SEQ",
+                          help="misbehave: never send this seq (a gap); may be repeated")
     simulate.set_defaults(command=cmd_simulate)
     commands.add_parser("migrate", help="bring the database schema up to date").set_defaults(command=cmd_migrate)
 
@@ -162,7 +169,9 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         return 1
     broker = parse_broker_url(settings.mqtt_url) if settings.mqtt_url else None
     host, port = (broker.host, broker.port) if broker else ("127.0.0.1", settings.embedded_mqtt_port)
-    devices = StaffedDevices(ids, host=host, port=port, speed=args.speed, over_current_ua=args.over_current)
+    devices = StaffedDevices(ids, host=host, port=port, speed=args.speed, over_current_ua=args.over_current,
+                             duplicate_every=args.duplicate_every, reorder=args.reorder,
+                             malformed_every=args.malformed_every, drop_seq=args.drop_seq)
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())

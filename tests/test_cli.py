@@ -1,5 +1,6 @@
 """The `galvani` command as a newcomer and an operator use it: real processes, real ports."""
 
+import json
 import os
 import re
 import signal
@@ -144,3 +145,36 @@ def test_sigint_stops_cleanly_too(command: str, tmp_path: Path) -> None:
         assert process.returncode == 0, err
         assert "Traceback" not in err
         assert time.monotonic() - started < WAIT_S
+
+
+def test_simulate_brings_the_registered_devices_online(tmp_path: Path) -> None:
+    from db.models import Device, DeviceStatus, Room
+    from db.session import make_engine, make_session_factory, transaction
+    from device_gateway import topics
+    from tests.mqtt import Subscriber, private_mosquitto
+
+    env = galvani_env(tmp_path)
+    assert run_galvani("migrate", env=env).returncode == 0
+    engine = make_engine(f"sqlite:///{tmp_path / 'data' / 'galvani.db'}")
+    with transaction(make_session_factory(engine)) as session:
+        room = Room(name="Room 1")
+        session.add(room)
+        session.flush()
+        session.add(Device(device_id="gd-cli1", serial="S1", room_id=room.id, probe_area_cm2=0.5,
+                           mqtt_password_hash="unused", status=DeviceStatus.IN_SERVICE))
+    engine.dispose()
+    with private_mosquitto(tmp_path) as port:
+        status = Subscriber(port, topics.device_topic("gd-cli1", "status"))
+        process = subprocess.Popen([sys.executable, "-m", "galvani.cli", "simulate", "--speed", "10"],
+                                   env=env | {"GALVANI_MQTT_URL": f"mqtt://127.0.0.1:{port}"},
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            assert json.loads(status.next_payload())["state"] == "idle"
+            out, _ = stop(process)
+            assert json.loads(status.next_payload()) == {"v": 1, "state": "offline"}
+            assert "simulating 1 devices" in out
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.communicate(timeout=WAIT_S)
+            status.close()
