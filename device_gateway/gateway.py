@@ -8,6 +8,7 @@ in between gets it again from its persistent session.
 
 import logging
 import queue
+import socket
 import threading
 import time
 from collections import Counter
@@ -93,6 +94,7 @@ class Gateway:
         if reason.is_failure:
             logger.error("broker refused the gateway: %s", reason)
             return
+        _send_small_packets_at_once(client)
         if self._factory is not None:  # subscribe on every connect: the broker may have lost the session
             client.subscribe([(topic, 1) for topic in topics.DEVICE_REPORTS])
             self._resend.set()
@@ -185,3 +187,10 @@ class Gateway:
 
     def _publish(self, topic: str, payload: bytes) -> bool:
         return self._client.publish(topic, payload, qos=1).rc == mqtt.MQTT_ERR_SUCCESS
+
+
+def _send_small_packets_at_once(client: mqtt.Client) -> None:
+    """TCP_NODELAY: a stop must not wait for the ACK of the previous packet (Nagle; ~40 ms measured)."""
+    connection = client.socket()
+    if isinstance(connection, socket.socket):
+        connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
