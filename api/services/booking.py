@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, select
+from sqlalchemy import ColumnElement, func, literal_column, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -137,16 +137,35 @@ def appointment_length(protocol: Protocol, clinic: ClinicSettings) -> tuple[time
     return length, length + timedelta(minutes=clinic.buffer_minutes)
 
 
+@dataclass(frozen=True)
+class Place:
+    """A room a session could take, with its device in service (if it has one)."""
+
+    room: Room
+    device: Device | None
+
+
+def places(session: Session, *, room_id: uuid.UUID | None) -> list[Place]:
+    """The room asked for, or every room by name: read once per booking, not once per session."""
+    chosen = [rooms.get_room(session, room_id=room_id)] if room_id else list(rooms.list_rooms(session))
+    return [Place(room, rooms.bookable_device(session, room_id=room.id)) for room in chosen]
+
+
 def overlapping(column: ColumnElement[uuid.UUID], value: uuid.UUID, start: datetime, until: datetime,
-                ignore: uuid.UUID | None) -> ColumnElement[bool]:
+                ignore: uuid.UUID | None, *, postgresql: bool) -> ColumnElement[bool]:
     """Booked appointments of `value` in `column` that overlap [start, until)."""
-    condition = (column == value) & (Appointment.status == AppointmentStatus.BOOKED) \
-        & (Appointment.start_at < until) & (Appointment.occupied_until > start)
+    booked = Appointment.status == literal_column("'booked'")  # a literal, so the partial indexes apply
+    if postgresql:  # the question the exclusion constraints' GiST indexes answer without reading history
+        taken = func.tstzrange(Appointment.start_at, Appointment.occupied_until, literal_column("'[)'"))
+        period = taken.op("&&")(func.tstzrange(start, until, literal_column("'[)'")))
+    else:
+        period = (Appointment.start_at < until) & (Appointment.occupied_until > start)
+    condition = (column == value) & booked & period
     return condition & (Appointment.id != ignore) if ignore else condition
 
 
-def check_slot(session: Session, slot: Slot, *, room_id: uuid.UUID | None, esthetician: User, client: Client,
-               protocol: Protocol, clinic: ClinicSettings, zone: ZoneInfo, screen: Screened,
+def check_slot(session: Session, slot: Slot, *, places: list[Place], any_room: bool, esthetician: User,
+               client: Client, protocol: Protocol, clinic: ClinicSettings, zone: ZoneInfo, screen: Screened,
                ignore: uuid.UUID | None = None) -> None:
     """Fill in the slot's room, device and problems (everything but cadence, which needs all the slots)."""
     hours = outside_opening_hours(slot.start_at, slot.end_at, zone, clinic.opening_hours)
@@ -155,7 +174,7 @@ def check_slot(session: Session, slot: Slot, *, room_id: uuid.UUID | None, esthe
     day = slot.start_at.astimezone(zone).date()
     slot.problems += screen.problems_on(day, {Zone(s["zone"]) for s in protocol.steps})
     slot.awaiting_screening = screen.awaiting_on(day)
-    _place(session, slot, room_id=room_id, protocol=protocol, ignore=ignore)
+    _place(session, slot, places=places, any_room=any_room, protocol=protocol, ignore=ignore)
     busy = [
         (Appointment.esthetician_id, esthetician.id, "esthetician_busy", f"{esthetician.full_name} is booked then"),
         (Appointment.client_id, client.id, "client_busy", "the client already has an appointment then"),
@@ -165,28 +184,27 @@ def check_slot(session: Session, slot: Slot, *, room_id: uuid.UUID | None, esthe
             slot.problems.append(Problem(code, message))
 
 
-def _place(session: Session, slot: Slot, *, room_id: uuid.UUID | None, protocol: Protocol,
+def _place(session: Session, slot: Slot, *, places: list[Place], any_room: bool, protocol: Protocol,
            ignore: uuid.UUID | None) -> None:
     """Choose the room (the one asked for, or the first free one) and its device."""
-    candidates = [rooms.get_room(session, room_id=room_id)] if room_id else list(rooms.list_rooms(session))
     first_problems: list[Problem] | None = None
-    for room in candidates:
-        device, problems = _room_problems(session, room, slot, protocol, ignore)
+    for place in places:
+        problems = _room_problems(session, place, slot, protocol, ignore)
         if not problems:
-            slot.room_id, slot.device = room.id, device
+            slot.room_id, slot.device = place.room.id, place.device
             return
         first_problems = first_problems if first_problems is not None else problems
-    if room_id is None:
+    if any_room:
         slot.problems.append(Problem("no_room_free", "no room has a free device in service then"))
     else:
         slot.problems += first_problems or []
 
 
-def _room_problems(session: Session, room: Room, slot: Slot, protocol: Protocol,
-                   ignore: uuid.UUID | None) -> tuple[Device | None, list[Problem]]:
-    device = rooms.bookable_device(session, room_id=room.id)
+def _room_problems(session: Session, place: Place, slot: Slot, protocol: Protocol,
+                   ignore: uuid.UUID | None) -> list[Problem]:
+    room, device = place.room, place.device
     if device is None:
-        return None, [Problem("no_device", f"{room.name} has no device in service")]
+        return [Problem("no_device", f"{room.name} has no device in service")]
     problems = []
     density = protocol.max_current_ua / device.probe_area_cm2
     if density > MAX_DENSITY_UA_PER_CM2:
@@ -197,12 +215,14 @@ def _room_problems(session: Session, room: Room, slot: Slot, protocol: Protocol,
         problems.append(Problem("room_busy", f"{room.name} is booked then"))
     if _taken(session, Appointment.device_id, device.id, slot, ignore):
         problems.append(Problem("device_busy", f"the device {device.serial} is booked then"))
-    return device, problems
+    return problems
 
 
 def _taken(session: Session, column: ColumnElement[uuid.UUID], value: uuid.UUID, slot: Slot,
            ignore: uuid.UUID | None) -> bool:
-    query = select(Appointment.id).where(overlapping(column, value, slot.start_at, slot.occupied_until, ignore))
+    postgresql = session.get_bind().dialect.name == "postgresql"
+    query = select(Appointment.id).where(overlapping(column, value, slot.start_at, slot.occupied_until, ignore,
+                                                     postgresql=postgresql))
     return session.scalar(query.limit(1)) is not None
 
 

@@ -23,6 +23,7 @@ from api.services.booking import (
     check_slot,
     insert_appointments,
     lock_client,
+    places,
     screened,
 )
 from api.services.records import get_or_404
@@ -45,8 +46,9 @@ def book(session: Session, *, actor: Actor, data: SeriesCreate, clinic: ClinicSe
     length, occupied = appointment_length(protocol, clinic)
     slots = [Slot(sequence=n, start_at=start, end_at=start + length, occupied_until=start + occupied)
              for n, start in enumerate(session_starts(data.start_at, data.plan, zone), start=1)]
-    context = {"room_id": data.room_id, "esthetician": esthetician, "client": client, "protocol": protocol,
-               "clinic": clinic, "zone": zone, "screen": screen}
+    context = {"places": places(session, room_id=data.room_id), "any_room": data.room_id is None,
+               "esthetician": esthetician, "client": client, "protocol": protocol, "clinic": clinic, "zone": zone,
+               "screen": screen}
     for slot in slots:
         check_slot(session, slot, **context)  # type: ignore[arg-type]
     check_cadence(session, slots, client=client, clinic=clinic)
@@ -152,7 +154,8 @@ def reschedule(session: Session, *, actor: Actor, appointment_id: uuid.UUID, sta
     length, occupied = appointment_length(protocol, clinic)
     start = start_at or appointment.start_at
     slot = Slot(sequence=appointment.sequence, start_at=start, end_at=start + length, occupied_until=start + occupied)
-    check_slot(session, slot, room_id=room_id or appointment.room_id, esthetician=esthetician, client=client,
+    check_slot(session, slot, places=places(session, room_id=room_id or appointment.room_id), any_room=False,
+               esthetician=esthetician, client=client,
                protocol=protocol, clinic=clinic, zone=zone, screen=screened(session, client_id=client.id, today=today),
                ignore=appointment.id)
     check_cadence(session, [slot], client=client, clinic=clinic, ignore=appointment.id)
