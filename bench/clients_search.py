@@ -20,7 +20,6 @@ import random
 import secrets
 import shlex
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -33,6 +32,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
+from common import LOOPBACK, bench_url, free_port, postgres_version, recreate_database, vacuum_analyze
 from sqlalchemy import Engine, create_engine, insert, text
 from sqlalchemy.orm import Session
 
@@ -44,9 +44,8 @@ from db.models.client import client_search_text
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_DIR = Path(__file__).resolve().parent
-LOOPBACK = "127.0.0.1"
-ADMIN_URL = "postgresql+psycopg://127.0.0.1:5432/test"
-BENCH_URL = "postgresql+psycopg://127.0.0.1:5432/galvani_bench"
+BENCH_DB = "galvani_bench"
+BENCH_URL = bench_url(BENCH_DB)
 BATCH_SIZE = 5000
 PAGE_LIMIT = 50
 READY_TIMEOUT_S = 30.0
@@ -205,15 +204,6 @@ def concurrency_levels(value: str) -> list[int]:
 # --- database -------------------------------------------------------------------------------------------
 
 
-def recreate_database() -> None:
-    """Drop and create galvani_bench (only that database)."""
-    engine = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
-    try:
-        with engine.connect() as conn:
-            conn.execute(text("DROP DATABASE IF EXISTS galvani_bench WITH (FORCE)"))
-            conn.execute(text("CREATE DATABASE galvani_bench"))
-    finally:
-        engine.dispose()
 
 
 def client_rows(count: int, rng: random.Random) -> list[dict[str, Any]]:
@@ -252,10 +242,6 @@ def load_clients(engine: Engine, count: int) -> float:
     return time.perf_counter() - started
 
 
-def vacuum_analyze(engine: Engine) -> None:
-    """VACUUM ANALYZE the clients, as autovacuum would have done on a settled table."""
-    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.execute(text("VACUUM ANALYZE clients"))
 
 
 def create_desk_user(engine: Engine, password: str) -> None:
@@ -264,10 +250,6 @@ def create_desk_user(engine: Engine, password: str) -> None:
         add_user(session, email=USER_EMAIL, password=password, full_name="Bench Desk", role=Role.FRONT_DESK)
 
 
-def postgres_version(engine: Engine) -> str:
-    """The server's version string."""
-    with engine.connect() as conn:
-        return str(conn.scalar(text("SHOW server_version")))
 
 
 def match_count(engine: Engine, q: str | None) -> int:
@@ -281,11 +263,6 @@ def match_count(engine: Engine, q: str | None) -> int:
 # --- servers --------------------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    """A TCP port on loopback that nothing listens on now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((LOOPBACK, 0))
-        return int(sock.getsockname()[1])
 
 
 def start_uvicorn(app_args: list[str], port: int, workers: int, env: dict[str, str],
@@ -478,11 +455,11 @@ def print_machine(engine: Engine) -> None:
 
 def prepare_database(count: int, password: str) -> tuple[Engine, dict[str, int]]:
     """A fresh galvani_bench with `count` clients and the bench user; the matches of each scenario."""
-    recreate_database()
+    recreate_database(BENCH_DB)
     upgrade(BENCH_URL)
     engine = create_engine(BENCH_URL)
     print(f"loaded {count} clients in {load_clients(engine, count):.1f}s", flush=True)
-    vacuum_analyze(engine)
+    vacuum_analyze(engine, "clients")
     create_desk_user(engine, password)
     matches = {scenario.name: match_count(engine, scenario.q) for scenario in SCENARIOS}
     for name, n in matches.items():

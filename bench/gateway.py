@@ -61,6 +61,7 @@ from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
+from common import LOOPBACK, bench_url, free_port, postgres_version, recreate_database
 from paho.mqtt import __version__ as PAHO_VERSION
 from sqlalchemy import Engine, create_engine, insert, text
 
@@ -82,10 +83,8 @@ from device_gateway import topics
 from device_gateway.simulated_session import BLOCK_SAMPLES, SAMPLE_INTERVAL_MS, sample_currents
 
 ROOT = Path(__file__).resolve().parent.parent
-LOOPBACK = "127.0.0.1"
-ADMIN_URL = "postgresql+psycopg://127.0.0.1:5432/test"
 BENCH_DB = "galvani_bench_gateway"
-BENCH_URL = f"postgresql+psycopg://127.0.0.1:5432/{BENCH_DB}"
+BENCH_URL = bench_url(BENCH_DB)
 PRODUCTION_BROKER_CONFIG = ROOT / "deploy" / "mosquitto" / "mosquitto.conf"
 BROKER_LIMITS = ("max_queued_messages", "max_inflight_messages", "max_packet_size")
 READY_TIMEOUT_S = 30.0
@@ -152,11 +151,6 @@ def positive_ints(value: str) -> list[int]:
 # --- small helpers ----------------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    """A TCP port on loopback that nothing listens on now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((LOOPBACK, 0))
-        return int(sock.getsockname()[1])
 
 
 def wait_for_port(port: int, timeout: float = READY_TIMEOUT_S) -> None:
@@ -553,14 +547,6 @@ def measure_raw(port: int, broker_pid: int, publishers: Publishers, count: int, 
 # --- the database -----------------------------------------------------------------------------------------
 
 
-def recreate_database() -> None:
-    engine = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
-    try:
-        with engine.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)'))
-            conn.execute(text(f'CREATE DATABASE "{BENCH_DB}"'))
-    finally:
-        engine.dispose()
 
 
 @dataclass
@@ -630,9 +616,6 @@ def add_sessions(engine: Engine, rooms: list[tuple[uuid.UUID, uuid.UUID, str]], 
     return [str(row["id"]) for row in rows]
 
 
-def postgres_version(engine: Engine) -> str:
-    with engine.connect() as conn:
-        return str(conn.scalar(text("SHOW server_version")))
 
 
 # --- stand-in devices for starts and stops ----------------------------------------------------------------
@@ -1031,7 +1014,7 @@ def main() -> None:
     args = parse_args()
     rng = random.Random(args.seed)
     secret_key = secrets.token_urlsafe(36)
-    recreate_database()
+    recreate_database(BENCH_DB)
     upgrade(BENCH_URL)
     engine = create_engine(BENCH_URL)
     print_machine(engine, args.broker_nodelay)

@@ -39,10 +39,9 @@ from typing import Any
 
 # bench/ is not a package: this script's folder is sys.path[0] when it runs, so its sibling imports.
 import clients_search as base
-from sqlalchemy import Connection, Engine, create_engine, func, insert, select, text
-from sqlalchemy.orm import Session
+from common import bench_url, recreate_database, vacuum_analyze
+from sqlalchemy import Connection, Engine, create_engine, func, insert, select
 
-from api.services.users import add as add_user
 from db.migrate import upgrade
 from db.models import (
     Appointment,
@@ -60,7 +59,7 @@ from db.models import (
 from db.models.client import client_search_text
 
 DATABASE = "galvani_bench_booking"
-BENCH_URL = f"postgresql+psycopg://127.0.0.1:5432/{DATABASE}"
+BENCH_URL = bench_url(DATABASE)
 BATCH_SIZE = 5000
 SEED = 4
 
@@ -183,15 +182,6 @@ class Clinic:
         return datetime.combine(self.today + timedelta(days=day), clock(hour), tzinfo=UTC)
 
 
-def recreate_database() -> None:
-    """Drop and create galvani_bench_booking (only that database)."""
-    engine = create_engine(base.ADMIN_URL, isolation_level="AUTOCOMMIT")
-    try:
-        with engine.connect() as conn:
-            conn.execute(text(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)"))
-            conn.execute(text(f"CREATE DATABASE {DATABASE}"))
-    finally:
-        engine.dispose()
 
 
 def client_rows(ids: list[uuid.UUID], tag: str, rng: random.Random) -> list[dict[str, Any]]:
@@ -306,28 +296,20 @@ def load_clinic(engine: Engine, args: argparse.Namespace) -> Clinic:
     return clinic
 
 
-def vacuum_analyze(engine: Engine) -> None:
-    """VACUUM ANALYZE everything, as autovacuum would have done on settled tables."""
-    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.execute(text("VACUUM ANALYZE"))
 
 
-def create_desk_user(engine: Engine, password: str) -> None:
-    """The front-desk account the load generator logs in as (argon2 hash, as the API makes it)."""
-    with Session(engine) as session, session.begin():
-        add_user(session, email=base.USER_EMAIL, password=password, full_name="Bench Desk", role=Role.FRONT_DESK)
 
 
 def prepare_database(args: argparse.Namespace, password: str) -> tuple[Engine, Clinic]:
     """A fresh galvani_bench_booking holding the clinic and the desk user."""
-    recreate_database()
+    recreate_database(DATABASE)
     upgrade(BENCH_URL)
     engine = create_engine(BENCH_URL, pool_size=max(args.concurrency) + 1)
     started = time.perf_counter()
     clinic = load_clinic(engine, args)
     loaded = time.perf_counter() - started
     vacuum_analyze(engine)
-    create_desk_user(engine, password)
+    base.create_desk_user(engine, password)
     with engine.connect() as conn:
         booked = conn.scalar(select(func.count()).select_from(Appointment))
         span = conn.execute(select(func.min(Appointment.start_at), func.max(Appointment.start_at))
