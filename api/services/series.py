@@ -27,7 +27,7 @@ from api.services.booking import (
     screened,
 )
 from api.services.records import get_or_404
-from api.services.scheduling import session_starts
+from api.services.scheduling import outside_opening_hours, session_starts
 from db.base import utcnow
 from db.models import Appointment, AppointmentStatus, Series
 
@@ -83,10 +83,14 @@ def _alternatives(session: Session, slots: list[Slot], context: dict[str, object
     """For each conflicting slot, the nearest start (same day first, then up to 3 days away) that fits."""
     kept = [s for s in slots if not s.problems]
     found: dict[int, datetime] = {}
+    clinic: ClinicSettings = context["clinic"]  # type: ignore[assignment]
+    zone = ZoneInfo(clinic.timezone)
     for slot in (s for s in slots if s.problems):
         for start in _candidate_starts(slot.start_at):
             trial = Slot(sequence=slot.sequence, start_at=start, end_at=start + (slot.end_at - slot.start_at),
                          occupied_until=start + (slot.occupied_until - slot.start_at))
+            if outside_opening_hours(trial.start_at, trial.end_at, zone, clinic.opening_hours):
+                continue  # would fail anyway: spare the database its queries
             check_slot(session, trial, **context)  # type: ignore[arg-type]
             check_cadence(session, [trial], client=context["client"], clinic=context["clinic"],  # type: ignore[arg-type]
                           planned=[k.start_at for k in kept])
@@ -102,7 +106,7 @@ def _candidate_starts(wanted: datetime) -> list[datetime]:
     same_day_first = [wanted + ALTERNATIVE_STEP * k * sign for k in range(1, steps) for sign in (1, -1)]
     other_days = [wanted + timedelta(days=d) + ALTERNATIVE_STEP * k * sign for d in ALTERNATIVE_DAYS[1:]
                   for k in range(0, steps) for sign in (1, -1)]
-    return same_day_first + other_days
+    return list(dict.fromkeys(same_day_first + other_days))  # k=0 gives each other day's time twice
 
 
 def get(session: Session, *, series_id: uuid.UUID) -> tuple[Series, Sequence[Appointment]]:
