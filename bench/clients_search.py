@@ -32,7 +32,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-from common import LOOPBACK, bench_url, free_port, postgres_version, recreate_database, vacuum_analyze
+from common import LOOPBACK, bench_url, free_port, int_list, postgres_version, recreate_database, vacuum_analyze
 from sqlalchemy import Engine, create_engine, insert, text
 from sqlalchemy.orm import Session
 
@@ -183,22 +183,13 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--clients", type=int, default=100_000, help="clients to load")
     parser.add_argument("--seconds", type=float, default=5.0, help="measured seconds per scenario and level")
     parser.add_argument("--warmup", type=float, default=1.0, help="unmeasured seconds before each measurement")
-    parser.add_argument("--concurrency", type=concurrency_levels, default=[1, 4, 8],
+    parser.add_argument("--concurrency", type=int_list, default=[1, 4, 8],
                         help="comma-separated client thread counts, one connection each (default 1,4,8)")
     parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes per server")
     parser.add_argument("--max-requests", type=int, default=200_000, help="cap on requests per measurement")
     return parser.parse_args()
 
 
-def concurrency_levels(value: str) -> list[int]:
-    """'1,4,8' as [1, 4, 8]: positive, no repeats, in the order given."""
-    try:
-        levels = [int(part) for part in value.split(",") if part.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a comma-separated list of integers: {value!r}") from None
-    if not levels or min(levels) < 1 or len(set(levels)) != len(levels):
-        raise argparse.ArgumentTypeError(f"give distinct positive integers: {value!r}")
-    return levels
 
 
 # --- database -------------------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 """What the benchmarks share: their own PostgreSQL databases, free ports, machine facts."""
 
+import argparse
 import socket
 
 from sqlalchemy import Engine, create_engine, text
@@ -40,3 +41,14 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((LOOPBACK, 0))
         return int(sock.getsockname()[1])
+
+
+def int_list(value: str) -> list[int]:
+    """'1,4,8' as [1, 4, 8]: distinct positive integers, in the order given (an argparse type)."""
+    try:
+        numbers = [int(part) for part in value.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a comma-separated list of integers: {value!r}") from None
+    if not numbers or min(numbers) < 1 or len(set(numbers)) != len(numbers):
+        raise argparse.ArgumentTypeError(f"give distinct positive integers: {value!r}")
+    return numbers

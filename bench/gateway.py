@@ -61,7 +61,7 @@ from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
-from common import LOOPBACK, bench_url, free_port, postgres_version, recreate_database
+from common import LOOPBACK, bench_url, free_port, int_list, postgres_version, recreate_database
 from paho.mqtt import __version__ as PAHO_VERSION
 from sqlalchemy import Engine, create_engine, insert, text
 
@@ -119,33 +119,24 @@ WALL_OFFSET = time.time() - time.perf_counter()  # perf_counter + this = wall ti
 def parse_args() -> argparse.Namespace:
     """The command line."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--levels", type=positive_ints, default=[200, 400, 600, 800, 1200, 1600, 3200],
+    parser.add_argument("--levels", type=int_list, default=[200, 400, 600, 800, 1200, 1600, 3200],
                         help="device counts for paced ingest, tried in order until one falls behind")
     parser.add_argument("--rate", type=float, default=1.0, help="telemetry blocks per second per device")
     parser.add_argument("--warmup", type=float, default=3.0, help="unmeasured seconds at the start of a level")
     parser.add_argument("--level-seconds", type=float, default=10.0, help="measured seconds per level")
     parser.add_argument("--publishers", type=int, default=2, help="load-generator processes for ingest")
-    parser.add_argument("--raw-publishers", type=positive_ints, default=[1, 2, 3],
+    parser.add_argument("--raw-publishers", type=int_list, default=[1, 2, 3],
                         help="publisher processes for the ceiling, each count measured; the best is the ceiling")
     parser.add_argument("--raw-seconds", type=float, default=5.0, help="measured seconds of the ceiling")
     parser.add_argument("--burst-devices", type=int, default=200, help="devices in the burst")
     parser.add_argument("--starts", type=int, default=100, help="measured session starts")
     parser.add_argument("--stops", type=int, default=100, help="measured interlock stops under load")
     parser.add_argument("--broker-nodelay", action="store_true",
-                        help="add `set_tcp_nodelay true` to the broker's config (not in the production config)")
+                        help="add `set_tcp_nodelay true` to the broker's config (as the production config now has)")
     parser.add_argument("--seed", type=int, default=5)
     return parser.parse_args()
 
 
-def positive_ints(value: str) -> list[int]:
-    """'200,400' as [200, 400]."""
-    try:
-        numbers = [int(part) for part in value.split(",") if part.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a comma-separated list of integers: {value!r}") from None
-    if not numbers or min(numbers) < 1:
-        raise argparse.ArgumentTypeError(f"give positive integers: {value!r}")
-    return numbers
 
 
 # --- small helpers ----------------------------------------------------------------------------------------

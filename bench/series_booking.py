@@ -39,7 +39,7 @@ from typing import Any
 
 # bench/ is not a package: this script's folder is sys.path[0] when it runs, so its sibling imports.
 import clients_search as base
-from common import bench_url, recreate_database, vacuum_analyze
+from common import bench_url, int_list, recreate_database, vacuum_analyze
 from sqlalchemy import Connection, Engine, create_engine, func, insert, select
 
 from db.migrate import upgrade
@@ -99,7 +99,7 @@ def parse_args() -> argparse.Namespace:
                         help="measured conflicting bookings per level (default 100: each takes ~0.3 s or more)")
     parser.add_argument("--warmup", type=int, default=10,
                         help="unmeasured requests (or raw writes) before each measurement")
-    parser.add_argument("--concurrency", type=base.concurrency_levels, default=[1, 4],
+    parser.add_argument("--concurrency", type=int_list, default=[1, 4],
                         help="comma-separated client thread counts, one connection each (default 1,4)")
     parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes per server")
     parser.add_argument("--bare-seconds", type=float, default=5.0, help="measured seconds of the bare ceiling")
