@@ -144,9 +144,7 @@ class Gateway:
         assert self._factory is not None
         try:
             with transaction(self._factory) as session:
-                for _mid, _qos, message in batch:
-                    if message is not None:
-                        self.ingest.apply(session, message)
+                self.ingest.apply(session, [message for _mid, _qos, message in batch if message is not None])
         except OperationalError:
             logger.warning("database unreachable; keeping %d messages to write again", len(batch))
             return self._stopping.is_set()  # unacknowledged: the broker sends them again after a restart

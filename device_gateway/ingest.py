@@ -3,11 +3,13 @@
 import logging
 import uuid
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session
 
 from db.base import utcnow
@@ -18,18 +20,19 @@ from db.models import (
     DeviceCommand,
     Protocol,
     SessionIncident,
-    SessionMessage,
     SessionStatus,
     TreatmentSession,
 )
 from db.outbox import queue_command
 from device_gateway.messages import Ack, DeviceMessage, Event, Status, Telemetry
+from device_gateway.store import insert_new
 
 logger = logging.getLogger(__name__)
 
 # Final: nothing the device says later changes them. Interrupted is not: a device that comes back
 # and reports on (after a broker restart, say) moves the session on; the incident stays on record.
 FINAL = frozenset({SessionStatus.COMPLETED, SessionStatus.STOPPED, SessionStatus.REJECTED})
+RUNNING = (SessionStatus.ARMED, SessionStatus.TREATING, SessionStatus.PAUSED)
 EVENT_STATUS = {
     "started": SessionStatus.TREATING, "resumed": SessionStatus.TREATING, "contact_restored": SessionStatus.TREATING,
     "paused": SessionStatus.PAUSED, "contact_lost": SessionStatus.PAUSED, "completed": SessionStatus.COMPLETED,
@@ -54,6 +57,15 @@ class Watch:
 
 
 @dataclass
+class Block:
+    """A telemetry block from a registered device for its own session, ready to insert."""
+
+    message: Telemetry
+    row: dict[str, Any]
+    session_status: SessionStatus
+
+
+@dataclass
 class Ingest:
     """Applies device messages to the database; lives in the gateway's one worker thread."""
 
@@ -61,31 +73,35 @@ class Ingest:
     _devices: dict[str, uuid.UUID] = field(default_factory=dict)
     _watches: dict[uuid.UUID, Watch] = field(default_factory=dict)
 
-    def apply(self, session: Session, message: DeviceMessage) -> None:
-        """Apply one message inside the batch's transaction; a failure drops only this message."""
+    def apply(self, session: Session, messages: Sequence[DeviceMessage]) -> None:
+        """Apply messages in their order inside the batch's transaction: each run of telemetry blocks in one
+        statement, anything else one at a time. A message that cannot be stored is dropped alone."""
+        run: list[Telemetry] = []
+        for message in messages:
+            if isinstance(message, Telemetry):
+                run.append(message)
+                continue
+            self._telemetry(session, run)
+            run = []
+            self._one(session, message)
+        self._telemetry(session, run)
+
+    def _one(self, session: Session, message: Status | Ack | Event) -> None:
         try:
             with session.begin_nested():
-                self._apply(session, message)
+                device_id = self._device(session, message.device_id)
+                if isinstance(message, Status):
+                    self._status(session, device_id, message)
+                elif isinstance(message, Ack):
+                    self._ack(session, device_id, message)
+                else:
+                    self._event(session, device_id, message)
         except Dropped as reason:
-            self.counters["dropped"] += 1
-            logger.warning("dropped a %s message from %s: %s", type(message).__name__, message.device_id, reason)
+            self._drop(message, str(reason))
 
-    def _apply(self, session: Session, message: DeviceMessage) -> None:
-        device_id = self._device(session, message.device_id)
-        if isinstance(message, Status):
-            self._status(session, device_id, message)
-        elif isinstance(message, Ack):
-            self._ack(session, device_id, message)
-        else:
-            treatment = self._session_of(session, device_id, message.session_id)
-            if not self._store(session, device_id, message):
-                self.counters["duplicates"] += 1
-                return
-            if isinstance(message, Event):
-                self._event(session, treatment, message)
-            else:
-                self._telemetry(session, treatment, message)
-        self.counters["stored"] += 1
+    def _drop(self, message: DeviceMessage, reason: str) -> None:
+        self.counters["dropped"] += 1
+        logger.warning("dropped a %s message from %s: %s", type(message).__name__, message.device_id, reason)
 
     def _device(self, session: Session, mqtt_id: str) -> uuid.UUID:
         if mqtt_id not in self._devices:
@@ -102,8 +118,7 @@ class Ingest:
         if message.state != "offline":
             return
         running = session.scalars(select(TreatmentSession).where(
-            TreatmentSession.device_id == device_id,
-            TreatmentSession.status.in_([SessionStatus.ARMED, SessionStatus.TREATING, SessionStatus.PAUSED]))).all()
+            TreatmentSession.device_id == device_id, TreatmentSession.status.in_(RUNNING))).all()
         for treatment in running:
             self._end(treatment, SessionStatus.INTERRUPTED)
             session.add(SessionIncident(session_id=treatment.id, kind="device_offline",
@@ -128,27 +143,16 @@ class Ingest:
             session.add(SessionIncident(session_id=treatment.id, kind="rejected",
                                         detail=f"the device refused the protocol: {message.reason or 'no reason'}"))
 
-    def _session_of(self, session: Session, device_id: uuid.UUID, session_id: uuid.UUID) -> TreatmentSession:
-        treatment = session.get(TreatmentSession, session_id)
+    def _event(self, session: Session, device_id: uuid.UUID, message: Event) -> None:
+        treatment = session.get(TreatmentSession, message.session_id)
         if treatment is None or treatment.device_id != device_id:
             raise Dropped("a session this device was not armed for")
-        return treatment
-
-    def _store(self, session: Session, device_id: uuid.UUID, message: Event | Telemetry) -> bool:
-        """Insert once per (device, session, seq); False when it was already stored."""
-        row: dict[str, Any] = {"device_id": device_id, "session_id": message.session_id, "seq": message.seq,
-                               "t_ms": message.t_ms, "received_at": utcnow()}
-        if isinstance(message, Event):
-            row |= {"kind": "event", "event_type": message.type, "step": message.step, "detail": message.detail}
-        else:
-            row |= {"kind": "telemetry", "step": message.step, "interval_ms": message.interval_ms,
-                    "samples": list(message.current_ua), "contact": message.contact}
-        dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-        statement = dialect.insert(SessionMessage).values(row).on_conflict_do_nothing(
-            index_elements=["device_id", "session_id", "seq"]).returning(SessionMessage.id)
-        return session.execute(statement).first() is not None
-
-    def _event(self, session: Session, treatment: TreatmentSession, message: Event) -> None:
+        row = _row(device_id, message, utcnow()) | {
+            "kind": "event", "event_type": message.type, "step": message.step, "detail": message.detail}
+        if not insert_new(session, [row]):
+            self.counters["duplicates"] += 1
+            return
+        self.counters["stored"] += 1
         if treatment.status in FINAL or message.type not in EVENT_STATUS:
             return
         new = EVENT_STATUS[message.type]
@@ -162,42 +166,98 @@ class Ingest:
             session.add(SessionIncident(session_id=treatment.id, kind="fault",
                                         detail=f"the device reported a fault: {message.detail or 'no detail'}"))
 
-    def _telemetry(self, session: Session, treatment: TreatmentSession, message: Telemetry) -> None:
-        if treatment.status in FINAL:
-            return  # stored for the record; output is already off
-        watch = self._watch(session, treatment)
+    def _telemetry(self, session: Session, run: list[Telemetry]) -> None:
+        """Store a run of blocks in one statement, then hold each new one to its session's limits."""
+        blocks = self._owned(session, run)
+        if not blocks:
+            return
+        try:
+            with session.begin_nested():
+                fresh = insert_new(session, [block.row for block in blocks])
+        except (IntegrityError, DataError):
+            if len(blocks) == 1:
+                self._drop(blocks[0].message, "the database refused it")
+            else:  # find the one at fault by storing them one at a time
+                for block in blocks:
+                    self._telemetry(session, [block.message])
+            return
+        for block in blocks:
+            key = (block.message.session_id, block.message.seq)
+            if key not in fresh:  # stored before, or earlier in this run
+                self.counters["duplicates"] += 1
+                continue
+            fresh.discard(key)
+            self.counters["stored"] += 1
+            if block.session_status not in FINAL:  # an ended session's blocks are kept; output is already off
+                self._check_limits(session, block.message)
+
+    def _owned(self, session: Session, run: list[Telemetry]) -> list[Block]:
+        """The run's blocks that come from a registered device for a session armed on it."""
+        if not run:
+            return []
+        sessions = {row.id: row for row in session.execute(
+            select(TreatmentSession.id, TreatmentSession.device_id, TreatmentSession.status)
+            .where(TreatmentSession.id.in_({message.session_id for message in run})))}
+        blocks, now = [], utcnow()
+        for message in run:
+            try:
+                device_id = self._device(session, message.device_id)
+            except Dropped as reason:
+                self._drop(message, str(reason))
+                continue
+            found = sessions.get(message.session_id)
+            if found is None or found.device_id != device_id:
+                self._drop(message, "a session this device was not armed for")
+                continue
+            row = _row(device_id, message, now) | {
+                "kind": "telemetry", "step": message.step, "interval_ms": message.interval_ms,
+                "samples": list(message.current_ua), "contact": message.contact}
+            blocks.append(Block(message, row, found.status))
+        return blocks
+
+    def _check_limits(self, session: Session, message: Telemetry) -> None:
+        watch = self._watch(session, message.session_id)
         if message.contact:
             watch.output_s += len(message.current_ua) * message.interval_ms / 1000
         cap = watch.step_caps[message.step] if message.step < len(watch.step_caps) else 0.0
         cap = min(cap, watch.max_current_ua)
         peak = max(message.current_ua)
         if peak > cap:
-            self._stop(session, treatment, watch, "over_current",
+            self._stop(session, message.session_id, watch, "over_current",
                        f"a sample of {peak:g} µA in step {message.step} is above its cap of {cap:g} µA")
         elif watch.output_s > watch.max_output_s:
-            self._stop(session, treatment, watch, "over_time",
+            self._stop(session, message.session_id, watch, "over_time",
                        f"{watch.output_s:g} s of output is past the limit of {watch.max_output_s} s")
 
-    def _watch(self, session: Session, treatment: TreatmentSession) -> Watch:
-        if treatment.id not in self._watches:
+    def _watch(self, session: Session, session_id: uuid.UUID) -> Watch:
+        if session_id not in self._watches:
+            treatment = session.get(TreatmentSession, session_id)
+            assert treatment is not None
             protocol = session.get(Protocol, treatment.protocol_id)
             assert protocol is not None
             factor = 1 + treatment.tolerance_percent / 100
-            self._watches[treatment.id] = Watch(
+            self._watches[session_id] = Watch(
                 device_id=treatment.device_id, step_caps=[s["current_ua"] * factor for s in protocol.steps],
                 max_current_ua=treatment.max_current_ua, max_output_s=treatment.max_output_s)
-        return self._watches[treatment.id]
+        return self._watches[session_id]
 
-    def _stop(self, session: Session, treatment: TreatmentSession, watch: Watch, kind: str, detail: str) -> None:
+    def _stop(self, session: Session, session_id: uuid.UUID, watch: Watch, kind: str, detail: str) -> None:
         """Queue a stop at once and record why, once per session."""
         if watch.stop_sent:
             return
         watch.stop_sent = True
-        queue_command(session, device_id=watch.device_id, session_id=treatment.id, kind="stop", body={"reason": kind})
-        session.add(SessionIncident(session_id=treatment.id, kind=kind, detail=detail))
+        queue_command(session, device_id=watch.device_id, session_id=session_id, kind="stop", body={"reason": kind})
+        session.add(SessionIncident(session_id=session_id, kind=kind, detail=detail))
         self.counters["interlock_stops"] += 1
-        logger.warning("interlock: stopping session %s (%s)", treatment.id, kind)
+        logger.warning("interlock: stopping session %s (%s)", session_id, kind)
 
     def _end(self, treatment: TreatmentSession, status: SessionStatus) -> None:
         treatment.status, treatment.ended_at = status, utcnow()
         self._watches.pop(treatment.id, None)
+
+
+def _row(device_id: uuid.UUID, message: Event | Telemetry, received_at: datetime) -> dict[str, Any]:
+    """The columns both kinds share; each kind fills in its own and leaves the others empty."""
+    return {"device_id": device_id, "session_id": message.session_id, "seq": message.seq, "t_ms": message.t_ms,
+            "received_at": received_at, "event_type": None, "step": None, "interval_ms": None, "samples": None,
+            "contact": None, "detail": None}

@@ -9,6 +9,7 @@ from typing import Any
 from device_gateway import topics
 
 MAX_PAYLOAD_BYTES = 64 * 1024
+INT32_MAX, INT64_MAX = 2**31 - 1, 2**63 - 1  # what the database's integer columns hold
 DEVICE_STATES = frozenset({"idle", "armed", "treating", "paused", "fault", "offline"})
 ACK_STATUSES = frozenset({"accepted", "rejected", "executed"})
 EVENT_TYPES = frozenset({"started", "step_started", "step_completed", "paused", "resumed", "contact_lost",
@@ -106,8 +107,8 @@ def _event(device_id: str, body: dict[str, Any]) -> Event:
     detail = body.get("detail")
     return Event(device_id, _uuid(body, "session_id"), _count(body, "seq", minimum=1),
                  _one_of(body, "type", EVENT_TYPES),
-                 step if isinstance(step, int) and not isinstance(step, bool) and step >= 0 else None,
-                 _count(body, "t_ms"), str(detail)[:500] if detail is not None else None)
+                 step if isinstance(step, int) and not isinstance(step, bool) and 0 <= step <= INT32_MAX else None,
+                 _count(body, "t_ms", maximum=INT64_MAX), str(detail)[:500] if detail is not None else None)
 
 
 def _telemetry(device_id: str, body: dict[str, Any]) -> Telemetry:
@@ -120,8 +121,8 @@ def _telemetry(device_id: str, body: dict[str, Any]) -> Telemetry:
     if not isinstance(contact, bool):
         raise Malformed("contact is not true or false")
     return Telemetry(device_id, _uuid(body, "session_id"), _count(body, "seq", minimum=1), _count(body, "step"),
-                     _count(body, "t_ms"), _count(body, "interval_ms", minimum=1), tuple(float(s) for s in samples),
-                     contact)
+                     _count(body, "t_ms", maximum=INT64_MAX), _count(body, "interval_ms", minimum=1),
+                     tuple(float(s) for s in samples), contact)
 
 
 def _uuid(body: dict[str, Any], name: str) -> uuid.UUID:
@@ -131,10 +132,10 @@ def _uuid(body: dict[str, Any], name: str) -> uuid.UUID:
         raise Malformed(f"{name} is not an id") from exc
 
 
-def _count(body: dict[str, Any], name: str, minimum: int = 0) -> int:
+def _count(body: dict[str, Any], name: str, minimum: int = 0, maximum: int = INT32_MAX) -> int:
     value = body.get(name)
-    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-        raise Malformed(f"{name} is not a whole number from {minimum}")
+    if not isinstance(value, int) or isinstance(value, bool) or not minimum <= value <= maximum:
+        raise Malformed(f"{name} is not a whole number from {minimum} to {maximum}")
     return value
 
 

@@ -69,8 +69,7 @@ def event(armed: Armed, seq: int, kind: str) -> Event:
 
 
 def feed(db: Session, ingest: Ingest, *messages: object) -> None:
-    for message in messages:
-        ingest.apply(db, message)  # type: ignore[arg-type]
+    ingest.apply(db, messages)  # type: ignore[arg-type]
     db.commit()
 
 
@@ -133,7 +132,7 @@ def test_samples_at_the_cap_do_not_stop(db: Session, armed: Armed) -> None:
 def test_output_past_the_limit_stops_the_device(db: Session, armed: Armed) -> None:
     ingest = Ingest()
     blocks = [block(armed, seq, [200.0] * 100) for seq in range(2, 6)]  # 10 s each: 40 s
-    ingest.apply(db, event(armed, 1, "started"))
+    ingest.apply(db, [event(armed, 1, "started")])
     armed.treatment.max_output_s = 35
     db.commit()
     feed(db, ingest, *blocks)
@@ -190,3 +189,43 @@ def test_a_device_that_comes_back_moves_an_interrupted_session_on(db: Session, a
     kinds = [i.kind for i in db.scalars(select(SessionIncident).where(
         SessionIncident.session_id == armed.treatment.id))]
     assert kinds == ["device_offline"]  # the lost supervision stays on record
+
+
+def test_a_block_the_database_refuses_is_dropped_alone(db: Session, armed: Armed) -> None:
+    ingest = Ingest()
+    refused = Telemetry(armed.mqtt_id, armed.treatment.id, 3, 0, None, 100, (200.0,), True)  # type: ignore[arg-type]
+    feed(db, ingest, event(armed, 1, "started"), block(armed, 2, [200.0] * 10), refused,
+         block(armed, 4, [230.0] * 10))
+    seqs = db.scalars(select(SessionMessage.seq).where(SessionMessage.session_id == armed.treatment.id))
+    assert sorted(seqs) == [1, 2, 4]
+    assert (ingest.counters["stored"], ingest.counters["dropped"]) == (3, 1)
+    [stop] = stops(db, armed)  # the run after the refused block is still watched
+    assert stop.payload["reason"] == "over_current"
+
+
+def test_blocks_after_the_session_ended_in_the_same_batch_are_kept_but_stop_nothing(db: Session,
+                                                                                      armed: Armed) -> None:
+    ingest = Ingest()
+    feed(db, ingest, event(armed, 1, "started"), event(armed, 2, "completed"), block(armed, 3, [900.0] * 10))
+    assert stops(db, armed) == []
+    assert ingest.counters["stored"] == 3
+
+
+def test_one_batch_of_many_sessions_is_stored_once_each_and_only_the_offender_is_stopped(
+        staff: dict[Role, User], db: Session, armed: Armed) -> None:
+    second = TreatmentSession(appointment_id=armed.treatment.appointment_id, device_id=armed.device.id,
+                              protocol_id=armed.treatment.protocol_id, status=SessionStatus.TREATING,
+                              max_current_ua=220, max_output_s=330, tolerance_percent=10, day_of={},
+                              created_by_id=staff[Role.ESTHETICIAN].id)
+    db.add(second)
+    db.commit()
+    other = Armed(armed.mqtt_id, armed.device, second, armed.load)
+    ingest = Ingest()
+    blocks = [block(armed, seq, [200.0] * 10) for seq in range(2, 40)] + [block(other, seq, [200.0] * 10)
+                                                                           for seq in range(1, 40)]
+    feed(db, ingest, event(armed, 1, "started"), *blocks, *blocks[:5], block(other, 40, [500.0] * 10))
+    counts = dict(db.execute(select(SessionMessage.session_id, func.count()).group_by(SessionMessage.session_id)).all())
+    assert counts == {armed.treatment.id: 39, second.id: 40}
+    assert ingest.counters["duplicates"] == 5
+    assert stops(db, armed) == []
+    assert [s.payload["reason"] for s in stops(db, other)] == ["over_current"]

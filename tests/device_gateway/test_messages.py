@@ -29,6 +29,12 @@ def test_each_kind() -> None:
     assert block == Telemetry("gd-1", uuid.UUID(SESSION), 7, 0, 12000, 100, (149.8, 150.0), True)
 
 
+def test_the_largest_numbers_the_database_holds_are_taken_and_an_event_step_beyond_is_left_out() -> None:
+    event = parse(f"{ROOT}/events", raw({"v": 1, "session_id": SESSION, "seq": 2**31 - 1, "type": "paused",
+                                         "step": 2**31, "t_ms": 2**63 - 1}))
+    assert event == Event("gd-1", uuid.UUID(SESSION), 2**31 - 1, "paused", None, 2**63 - 1, None)
+
+
 @pytest.mark.parametrize(("topic", "payload", "why"), [
     (f"{ROOT}/status", b"{not json", "not UTF-8 JSON"),
     (f"{ROOT}/status", b"\xff\xfe", "not UTF-8 JSON"),
@@ -40,6 +46,8 @@ def test_each_kind() -> None:
     (f"{ROOT}/events", raw({"v": 1, "session_id": SESSION, "seq": 0, "type": "started", "t_ms": 0}), "seq"),
     (f"{ROOT}/events", raw({"v": 1, "session_id": SESSION, "seq": True, "type": "started", "t_ms": 0}), "seq"),
     (f"{ROOT}/events", raw({"v": 1, "session_id": SESSION, "seq": 1, "type": "exploded", "t_ms": 0}), "type"),
+    (f"{ROOT}/events", raw({"v": 1, "session_id": SESSION, "seq": 2**31, "type": "started", "t_ms": 0}), "seq"),
+    (f"{ROOT}/events", raw({"v": 1, "session_id": SESSION, "seq": 1, "type": "started", "t_ms": 2**63}), "t_ms"),
     (f"{ROOT}/telemetry", b'{"v":1,"session_id":"%s","seq":1,"step":0,"t_ms":0,"interval_ms":100,'
                           b'"current_ua":[NaN],"contact":true}' % SESSION.encode(), "NaN"),
     (f"{ROOT}/telemetry", raw({"v": 1, "session_id": SESSION, "seq": 1, "step": 0, "t_ms": 0, "interval_ms": 100,
