@@ -133,6 +133,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--stops", type=int, default=100, help="measured interlock stops under load")
     parser.add_argument("--broker-nodelay", action="store_true",
                         help="add `set_tcp_nodelay true` to the broker's config (as the production config now has)")
+    parser.add_argument("--keep-logs", type=Path, metavar="DIR",
+                        help="copy the gateway's, the API's and the broker's logs into DIR at the end")
     parser.add_argument("--seed", type=int, default=5)
     return parser.parse_args()
 
@@ -1044,6 +1046,10 @@ def main() -> None:
                     devices.close()
             findings = log_findings(gateway_log)
         finally:
+            if args.keep_logs:
+                args.keep_logs.mkdir(parents=True, exist_ok=True)
+                for log in tmp.glob("*.log"):
+                    shutil.copy(log, args.keep_logs / log.name)
             if publishers is not None:
                 publishers.stop()
             stop_process(broker)

@@ -106,7 +106,10 @@ class Gateway:
     def _on_disconnect(self, _client: mqtt.Client, _userdata: Any, _flags: Any, reason: ReasonCode,
                        _properties: Any) -> None:
         self.connected.clear()
-        logger.info("gateway disconnected: %s", reason)
+        if self._stopping.is_set():
+            logger.info("gateway disconnected: %s", reason)
+        else:
+            logger.warning("gateway lost the broker (%s); reconnecting", reason)
 
     def _on_message(self, _client: mqtt.Client, _userdata: Any, message: mqtt.MQTTMessage) -> None:
         parsed: DeviceMessage | None = None

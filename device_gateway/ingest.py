@@ -111,6 +111,13 @@ class Ingest:
             self._devices[mqtt_id] = found
         return self._devices[mqtt_id]
 
+    def _learn_devices(self, session: Session, mqtt_ids: set[str]) -> None:
+        """Look up in one query the devices not seen before."""
+        unknown = mqtt_ids - self._devices.keys()
+        if unknown:
+            found = session.execute(select(Device.device_id, Device.id).where(Device.device_id.in_(unknown)))
+            self._devices.update((row.device_id, row.id) for row in found)
+
     def _status(self, session: Session, device_id: uuid.UUID, message: Status) -> None:
         device = session.get(Device, device_id)
         assert device is not None
@@ -181,6 +188,7 @@ class Ingest:
                 for block in blocks:
                     self._telemetry(session, [block.message])
             return
+        watched = []
         for block in blocks:
             key = (block.message.session_id, block.message.seq)
             if key not in fresh:  # stored before, or earlier in this run
@@ -189,7 +197,10 @@ class Ingest:
             fresh.discard(key)
             self.counters["stored"] += 1
             if block.session_status not in FINAL:  # an ended session's blocks are kept; output is already off
-                self._check_limits(session, block.message)
+                watched.append(block.message)
+        self._watch_new_sessions(session, {message.session_id for message in watched})
+        for message in watched:
+            self._check_limits(session, message)
 
     def _owned(self, session: Session, run: list[Telemetry]) -> list[Block]:
         """The run's blocks that come from a registered device for a session armed on it."""
@@ -198,12 +209,12 @@ class Ingest:
         sessions = {row.id: row for row in session.execute(
             select(TreatmentSession.id, TreatmentSession.device_id, TreatmentSession.status)
             .where(TreatmentSession.id.in_({message.session_id for message in run})))}
+        self._learn_devices(session, {message.device_id for message in run})
         blocks, now = [], utcnow()
         for message in run:
-            try:
-                device_id = self._device(session, message.device_id)
-            except Dropped as reason:
-                self._drop(message, str(reason))
+            device_id = self._devices.get(message.device_id)
+            if device_id is None:
+                self._drop(message, "no such device is registered")
                 continue
             found = sessions.get(message.session_id)
             if found is None or found.device_id != device_id:
@@ -216,7 +227,7 @@ class Ingest:
         return blocks
 
     def _check_limits(self, session: Session, message: Telemetry) -> None:
-        watch = self._watch(session, message.session_id)
+        watch = self._watches[message.session_id]
         if message.contact:
             watch.output_s += len(message.current_ua) * message.interval_ms / 1000
         cap = watch.step_caps[message.step] if message.step < len(watch.step_caps) else 0.0
@@ -229,17 +240,20 @@ class Ingest:
             self._stop(session, message.session_id, watch, "over_time",
                        f"{watch.output_s:g} s of output is past the limit of {watch.max_output_s} s")
 
-    def _watch(self, session: Session, session_id: uuid.UUID) -> Watch:
-        if session_id not in self._watches:
-            treatment = session.get(TreatmentSession, session_id)
-            assert treatment is not None
-            protocol = session.get(Protocol, treatment.protocol_id)
-            assert protocol is not None
-            factor = 1 + treatment.tolerance_percent / 100
-            self._watches[session_id] = Watch(
-                device_id=treatment.device_id, step_caps=[s["current_ua"] * factor for s in protocol.steps],
-                max_current_ua=treatment.max_current_ua, max_output_s=treatment.max_output_s)
-        return self._watches[session_id]
+    def _watch_new_sessions(self, session: Session, session_ids: set[uuid.UUID]) -> None:
+        """Start watching, in one query, the sessions whose first blocks these are."""
+        new = session_ids - self._watches.keys()
+        if not new:
+            return
+        rows = session.execute(
+            select(TreatmentSession.id, TreatmentSession.device_id, TreatmentSession.tolerance_percent,
+                   TreatmentSession.max_current_ua, TreatmentSession.max_output_s, Protocol.steps)
+            .join(Protocol, Protocol.id == TreatmentSession.protocol_id).where(TreatmentSession.id.in_(new)))
+        for row in rows:
+            factor = 1 + row.tolerance_percent / 100
+            self._watches[row.id] = Watch(
+                device_id=row.device_id, step_caps=[step["current_ua"] * factor for step in row.steps],
+                max_current_ua=row.max_current_ua, max_output_s=row.max_output_s)
 
     def _stop(self, session: Session, session_id: uuid.UUID, watch: Watch, kind: str, detail: str) -> None:
         """Queue a stop at once and record why, once per session."""
