@@ -7,11 +7,10 @@ in between gets it again from its persistent session.
 """
 
 import logging
-import queue
 import socket
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -49,7 +48,8 @@ class Gateway:
         self.counters: Counter[str] = self.ingest.counters
         self._factory = session_factory
         # (mid, qos, message); message is None for one dropped as malformed, acknowledged in its turn
-        self._inbox: queue.Queue[tuple[int, int, DeviceMessage | None]] = queue.Queue()
+        self._inbox: deque[tuple[int, int, DeviceMessage | None]] = deque()  # appends and pops are thread-safe
+        self._arrived = threading.Event()
         self._stopping = threading.Event()
         self._resend = threading.Event()  # after a (re)connect: send again what no device answered
         self._threads: list[threading.Thread] = []
@@ -121,25 +121,23 @@ class Gateway:
         except Exception:  # never let anything reach paho's network thread
             self.counters["errors"] += 1
             logger.exception("could not take a message on %s", message.topic)
-        self._inbox.put((message.mid, message.qos, parsed))
+        self._inbox.append((message.mid, message.qos, parsed))
+        self._arrived.set()
 
     def _work(self) -> None:
         """Write what arrives in batches, one transaction each; wait out a database that is down."""
-        while not (self._stopping.is_set() and self._inbox.empty()):
+        while not (self._stopping.is_set() and not self._inbox):
             batch = self._next_batch()
             while batch and not self._write(batch):
                 time.sleep(DATABASE_RETRY_S)
 
     def _next_batch(self) -> list[tuple[int, int, DeviceMessage | None]]:
-        try:
-            batch = [self._inbox.get(timeout=POLL_S)]
-        except queue.Empty:
-            return []
-        while len(batch) < BATCH_MAX:
-            try:
-                batch.append(self._inbox.get_nowait())
-            except queue.Empty:
-                break
+        if not self._inbox:
+            self._arrived.wait(POLL_S)
+            self._arrived.clear()  # whatever arrived before this is taken below; anything later sets it again
+        batch = []
+        while self._inbox and len(batch) < BATCH_MAX:
+            batch.append(self._inbox.popleft())
         return batch
 
     def _write(self, batch: list[tuple[int, int, DeviceMessage | None]]) -> bool:
@@ -149,9 +147,11 @@ class Gateway:
             with transaction(self._factory) as session:
                 self.ingest.apply(session, [message for _mid, _qos, message in batch if message is not None])
         except OperationalError:
+            self.ingest.forget_sessions()
             logger.warning("database unreachable; keeping %d messages to write again", len(batch))
             return self._stopping.is_set()  # unacknowledged: the broker sends them again after a restart
         except Exception:
+            self.ingest.forget_sessions()
             self.counters["errors"] += 1
             logger.exception("a batch of %d device messages could not be written", len(batch))
         for mid, qos, _message in batch:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session
 
@@ -20,6 +20,7 @@ from db.models import (
     DeviceCommand,
     Protocol,
     SessionIncident,
+    SessionMessage,
     SessionStatus,
     TreatmentSession,
 )
@@ -32,6 +33,7 @@ logger = logging.getLogger(__name__)
 # Final: nothing the device says later changes them. Interrupted is not: a device that comes back
 # and reports on (after a broker restart, say) moves the session on; the incident stays on record.
 FINAL = frozenset({SessionStatus.COMPLETED, SessionStatus.STOPPED, SessionStatus.REJECTED})
+INTERLOCK_STOPS = ("over_current", "over_time")
 RUNNING = (SessionStatus.ARMED, SessionStatus.TREATING, SessionStatus.PAUSED)
 EVENT_STATUS = {
     "started": SessionStatus.TREATING, "resumed": SessionStatus.TREATING, "contact_restored": SessionStatus.TREATING,
@@ -178,6 +180,8 @@ class Ingest:
         blocks = self._owned(session, run)
         if not blocks:
             return
+        self._watch_new_sessions(session, {block.message.session_id for block in blocks
+                                           if block.session_status not in FINAL})
         try:
             with session.begin_nested():
                 fresh = insert_new(session, [block.row for block in blocks])
@@ -188,7 +192,6 @@ class Ingest:
                 for block in blocks:
                     self._telemetry(session, [block.message])
             return
-        watched = []
         for block in blocks:
             key = (block.message.session_id, block.message.seq)
             if key not in fresh:  # stored before, or earlier in this run
@@ -197,16 +200,14 @@ class Ingest:
             fresh.discard(key)
             self.counters["stored"] += 1
             if block.session_status not in FINAL:  # an ended session's blocks are kept; output is already off
-                watched.append(block.message)
-        self._watch_new_sessions(session, {message.session_id for message in watched})
-        for message in watched:
-            self._check_limits(session, message)
+                self._check_limits(session, block.message)
 
     def _owned(self, session: Session, run: list[Telemetry]) -> list[Block]:
         """The run's blocks that come from a registered device for a session armed on it."""
         if not run:
             return []
-        sessions = {row.id: row for row in session.execute(
+        session.flush()  # the batch's own changes to sessions first; then a plain Core read, without ORM rows
+        sessions = {row.id: row for row in session.connection().execute(
             select(TreatmentSession.id, TreatmentSession.device_id, TreatmentSession.status)
             .where(TreatmentSession.id.in_({message.session_id for message in run})))}
         self._learn_devices(session, {message.device_id for message in run})
@@ -241,19 +242,35 @@ class Ingest:
                        f"{watch.output_s:g} s of output is past the limit of {watch.max_output_s} s")
 
     def _watch_new_sessions(self, session: Session, session_ids: set[uuid.UUID]) -> None:
-        """Start watching, in one query, the sessions whose first blocks these are."""
+        """Start watching sessions not watched yet, from what is stored: the output so far and whether the
+        interlock stopped it already. So a restarted gateway, or one whose last batch failed, goes on where the
+        database is."""
         new = session_ids - self._watches.keys()
         if not new:
             return
-        rows = session.execute(
+        limits = session.execute(
             select(TreatmentSession.id, TreatmentSession.device_id, TreatmentSession.tolerance_percent,
                    TreatmentSession.max_current_ua, TreatmentSession.max_output_s, Protocol.steps)
             .join(Protocol, Protocol.id == TreatmentSession.protocol_id).where(TreatmentSession.id.in_(new)))
-        for row in rows:
+        output_ms = dict(session.execute(
+            select(SessionMessage.session_id,
+                   func.sum(func.json_array_length(SessionMessage.samples) * SessionMessage.interval_ms))
+            .where(SessionMessage.session_id.in_(new), SessionMessage.kind == "telemetry",
+                   SessionMessage.contact.is_(True))
+            .group_by(SessionMessage.session_id)).all())
+        stopped = set(session.scalars(select(SessionIncident.session_id).where(
+            SessionIncident.session_id.in_(new), SessionIncident.kind.in_(INTERLOCK_STOPS))))
+        for row in limits:
             factor = 1 + row.tolerance_percent / 100
             self._watches[row.id] = Watch(
                 device_id=row.device_id, step_caps=[step["current_ua"] * factor for step in row.steps],
-                max_current_ua=row.max_current_ua, max_output_s=row.max_output_s)
+                max_current_ua=row.max_current_ua, max_output_s=row.max_output_s,
+                output_s=(output_ms.get(row.id) or 0) / 1000, stop_sent=row.id in stopped)
+
+    def forget_sessions(self) -> None:
+        """Drop what is kept about sessions in progress, after a batch that was not committed: it may count
+        blocks that were not stored. It is read again from the database when next needed."""
+        self._watches.clear()
 
     def _stop(self, session: Session, session_id: uuid.UUID, watch: Watch, kind: str, detail: str) -> None:
         """Queue a stop at once and record why, once per session."""

@@ -80,7 +80,7 @@ def _topic_parts(topic: str) -> tuple[str, str]:
 
 def _json_object(payload: bytes) -> dict[str, Any]:
     try:
-        body = json.loads(payload.decode("utf-8"), parse_constant=_refuse_constant)
+        body = _DECODER.decode(payload.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise Malformed("not UTF-8 JSON") from exc
     if not isinstance(body, dict):
@@ -90,6 +90,9 @@ def _json_object(payload: bytes) -> dict[str, Any]:
 
 def _refuse_constant(name: str) -> float:
     raise Malformed(f"{name} is not a number")
+
+
+_DECODER = json.JSONDecoder(parse_constant=_refuse_constant)  # made once: json.loads with options makes one a call
 
 
 def _status(device_id: str, body: dict[str, Any]) -> Status:
@@ -115,14 +118,17 @@ def _telemetry(device_id: str, body: dict[str, Any]) -> Telemetry:
     samples = body.get("current_ua")
     if not isinstance(samples, list) or not samples or len(samples) > 1000:
         raise Malformed("current_ua is not a list of samples")
-    if not all(isinstance(s, int | float) and not isinstance(s, bool) and math.isfinite(s) for s in samples):
+    if not all(type(s) is float or type(s) is int for s in samples):  # type(True) is bool, not int
+        raise Malformed("a sample is not a number")
+    currents = tuple(map(float, samples))
+    if not all(map(math.isfinite, currents)):  # 1e999 decodes as infinity
         raise Malformed("a sample is not a number")
     contact = body.get("contact")
     if not isinstance(contact, bool):
         raise Malformed("contact is not true or false")
     return Telemetry(device_id, _uuid(body, "session_id"), _count(body, "seq", minimum=1), _count(body, "step"),
                      _count(body, "t_ms", maximum=INT64_MAX), _count(body, "interval_ms", minimum=1),
-                     tuple(float(s) for s in samples), contact)
+                     currents, contact)
 
 
 def _uuid(body: dict[str, Any], name: str) -> uuid.UUID:

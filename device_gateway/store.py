@@ -21,9 +21,7 @@ def insert_new(session: Session, rows: list[dict[str, Any]]) -> set[SeqKey]:
     `rows` is inserted once."""
     connection = session.connection()
     if connection.dialect.name == "postgresql":
-        columns = {column.name: [row[column.name] for row in rows] for column in COLUMNS}
-        columns["samples"] = [None if s is None else json.dumps(s) for s in columns["samples"]]
-        result = connection.execute(_unnest_insert(connection.dialect), columns)
+        result = connection.execute(_recordset_insert(connection.dialect), {"rows": json.dumps(rows, default=str)})
     else:
         statement = sqlite.insert(TABLE).on_conflict_do_nothing(index_elements=["device_id", "session_id", "seq"])
         result = connection.execute(statement.returning(TABLE.c.session_id, TABLE.c.seq), rows)
@@ -31,10 +29,12 @@ def insert_new(session: Session, rows: list[dict[str, Any]]) -> set[SeqKey]:
 
 
 @cache
-def _unnest_insert(dialect: Dialect) -> TextClause:
-    """PostgreSQL: one array per column, so the statement is the same whatever the number of rows; executemany
-    would send a VALUES list of its own for every batch size, several times slower to build and to parse."""
-    arrays = ", ".join(f"CAST(:{column.name} AS {column.type.compile(dialect)}[])" for column in COLUMNS)
-    return text(f"INSERT INTO {TABLE.name} ({', '.join(column.name for column in COLUMNS)}) "  # noqa: S608 (names)
-                f"SELECT * FROM unnest({arrays}) "
+def _recordset_insert(dialect: Dialect) -> TextClause:
+    """PostgreSQL: the rows travel as one JSON array, so the statement is the same whatever their number, and
+    nothing is converted value by value in Python (executemany builds and parses a VALUES list per batch size;
+    arrays per column are converted element by element)."""
+    names = ", ".join(column.name for column in COLUMNS)
+    types = ", ".join(f"{column.name} {column.type.compile(dialect)}" for column in COLUMNS)
+    return text(f"INSERT INTO {TABLE.name} ({names}) "  # noqa: S608 (names from the model)
+                f"SELECT {names} FROM json_to_recordset(CAST(:rows AS json)) AS row({types}) "
                 "ON CONFLICT (device_id, session_id, seq) DO NOTHING RETURNING session_id, seq")

@@ -229,3 +229,31 @@ def test_one_batch_of_many_sessions_is_stored_once_each_and_only_the_offender_is
     assert ingest.counters["duplicates"] == 5
     assert stops(db, armed) == []
     assert [s.payload["reason"] for s in stops(db, other)] == ["over_current"]
+
+
+def test_a_restarted_gateway_counts_the_output_already_stored(db: Session, armed: Armed) -> None:
+    feed(db, Ingest(), event(armed, 1, "started"), *[block(armed, seq, [200.0] * 100) for seq in (2, 3, 4)])
+    armed.treatment.max_output_s = 35  # 30 s delivered so far
+    db.commit()
+    assert stops(db, armed) == []
+    feed(db, Ingest(), block(armed, 5, [200.0] * 100))  # a new gateway process: 10 s more
+    [stop] = stops(db, armed)
+    assert stop.payload["reason"] == "over_time"
+
+
+def test_a_restarted_gateway_does_not_stop_a_session_twice(db: Session, armed: Armed) -> None:
+    feed(db, Ingest(), event(armed, 1, "started"), block(armed, 2, [300.0] * 10))
+    feed(db, Ingest(), block(armed, 3, [300.0] * 10))
+    assert len(stops(db, armed)) == 1
+    assert db.scalar(select(func.count()).select_from(SessionIncident)) == 1
+
+
+def test_a_batch_that_was_not_committed_leaves_no_trace_in_the_interlock(db: Session, armed: Armed) -> None:
+    ingest = Ingest()
+    over_current = [event(armed, 1, "started"), block(armed, 2, [300.0] * 10)]
+    ingest.apply(db, over_current)
+    db.rollback()  # the commit failed: the stop and its incident are gone
+    ingest.forget_sessions()
+    feed(db, ingest, *over_current)  # the broker sends the batch again
+    [stop] = stops(db, armed)
+    assert stop.payload["reason"] == "over_current"

@@ -52,6 +52,10 @@ def test_the_largest_numbers_the_database_holds_are_taken_and_an_event_step_beyo
                           b'"current_ua":[NaN],"contact":true}' % SESSION.encode(), "NaN"),
     (f"{ROOT}/telemetry", raw({"v": 1, "session_id": SESSION, "seq": 1, "step": 0, "t_ms": 0, "interval_ms": 100,
                                "current_ua": ["150"], "contact": True}), "sample"),
+    (f"{ROOT}/telemetry", raw({"v": 1, "session_id": SESSION, "seq": 1, "step": 0, "t_ms": 0, "interval_ms": 100,
+                               "current_ua": [150, True], "contact": True}), "sample"),
+    (f"{ROOT}/telemetry", b'{"v":1,"session_id":"%s","seq":1,"step":0,"t_ms":0,"interval_ms":100,'
+                          b'"current_ua":[150,1e999],"contact":true}' % SESSION.encode(), "sample"),
     (f"{ROOT}/telemetry", raw({"v": 1, "session_id": SESSION, "seq": 1, "step": 0, "t_ms": 0, "interval_ms": 0,
                                "current_ua": [150], "contact": True}), "interval_ms"),
     (f"{ROOT}/telemetry", raw({"v": 1, "session_id": SESSION, "seq": 1, "step": 0, "t_ms": 0, "interval_ms": 100,
