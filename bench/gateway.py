@@ -28,7 +28,6 @@ split by the timestamps the API and the gateway write (device_commands, session_
 
     .venv/bin/python bench/gateway.py
     .venv/bin/python bench/gateway.py --levels 200,400,800 --level-seconds 10 --starts 50 --stops 50
-    .venv/bin/python bench/gateway.py --levels 200 --broker-nodelay   # set_tcp_nodelay true on the broker
 """
 
 import argparse
@@ -86,7 +85,7 @@ ROOT = Path(__file__).resolve().parent.parent
 BENCH_DB = "galvani_bench_gateway"
 BENCH_URL = bench_url(BENCH_DB)
 PRODUCTION_BROKER_CONFIG = ROOT / "deploy" / "mosquitto" / "mosquitto.conf"
-BROKER_LIMITS = ("max_queued_messages", "max_inflight_messages", "max_packet_size")
+BROKER_LIMITS = ("max_queued_messages", "max_inflight_messages", "max_packet_size", "set_tcp_nodelay")
 READY_TIMEOUT_S = 30.0
 WAIT_S = 10.0
 KEEP_UP = 0.95  # a level keeps up while the stored rate is at least this share of the published rate
@@ -119,7 +118,7 @@ WALL_OFFSET = time.time() - time.perf_counter()  # perf_counter + this = wall ti
 def parse_args() -> argparse.Namespace:
     """The command line."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--levels", type=int_list, default=[200, 400, 600, 800, 1200, 1600, 3200],
+    parser.add_argument("--levels", type=int_list, default=[200, 400, 800, 1600, 3200, 4800, 6400, 8000, 9600, 12800],
                         help="device counts for paced ingest, tried in order until one falls behind")
     parser.add_argument("--rate", type=float, default=1.0, help="telemetry blocks per second per device")
     parser.add_argument("--warmup", type=float, default=3.0, help="unmeasured seconds at the start of a level")
@@ -131,8 +130,6 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--burst-devices", type=int, default=200, help="devices in the burst")
     parser.add_argument("--starts", type=int, default=100, help="measured session starts")
     parser.add_argument("--stops", type=int, default=100, help="measured interlock stops under load")
-    parser.add_argument("--broker-nodelay", action="store_true",
-                        help="add `set_tcp_nodelay true` to the broker's config (as the production config now has)")
     parser.add_argument("--keep-logs", type=Path, metavar="DIR",
                         help="copy the gateway's, the API's and the broker's logs into DIR at the end")
     parser.add_argument("--seed", type=int, default=5)
@@ -242,18 +239,18 @@ class CpuMeter:
 # --- processes this benchmark starts ----------------------------------------------------------------------
 
 
-def broker_limits(nodelay: bool = False) -> list[str]:
-    """The production broker's queue, in-flight and packet limits, read from its config (and TCP_NODELAY)."""
+def broker_limits() -> list[str]:
+    """The production broker's queue, in-flight and packet limits and TCP_NODELAY, read from its config."""
     lines = [line.strip() for line in PRODUCTION_BROKER_CONFIG.read_text().splitlines()]
-    return [line for line in lines if line.split(" ", 1)[0] in BROKER_LIMITS] + (["set_tcp_nodelay true"] * nodelay)
+    return [line for line in lines if line.split(" ", 1)[0] in BROKER_LIMITS]
 
 
-def start_mosquitto(tmp: Path, port: int, nodelay: bool) -> subprocess.Popen[bytes]:
+def start_mosquitto(tmp: Path, port: int) -> subprocess.Popen[bytes]:
     """Our own Mosquitto on a free port: production limits, anonymous, no persistence."""
     binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
     config = tmp / "mosquitto.conf"
     config.write_text("\n".join([f"listener {port} {LOOPBACK}", "allow_anonymous true", "persistence false",
-                                 *broker_limits(nodelay)]) + "\n")
+                                 *broker_limits()]) + "\n")
     with (tmp / "mosquitto.log").open("wb") as log:
         process = subprocess.Popen([binary, "-c", str(config)], stdout=log, stderr=subprocess.STDOUT,
                                    start_new_session=True)  # its own process group: stop_process ends it
@@ -972,14 +969,14 @@ def print_latencies(rows: list[Latencies], aims: dict[str, float]) -> None:
               f"{max(row.values_ms, default=math.nan):.1f} | {row.timeouts} | < {aim:.0f} ms | {verdict} |")
 
 
-def print_machine(engine: Engine, nodelay: bool) -> None:
+def print_machine(engine: Engine) -> None:
     load = ", ".join(f"{v:.2f}" for v in os.getloadavg())
     print(f"machine: nproc {os.cpu_count()}, Python {platform.python_version()}, "
           f"PostgreSQL {postgres_version(engine)}, Mosquitto {mosquitto_version()}, paho-mqtt {PAHO_VERSION}, "
           f"{platform.platform()}; load average before the run {load}")
     print(f"command: {shlex.join(sys.orig_argv)}")
     print(f"code: {code_version()}")
-    print(f"broker: private Mosquitto, anonymous, persistence false, {'; '.join(broker_limits(nodelay))}", flush=True)
+    print(f"broker: private Mosquitto, anonymous, persistence false, {'; '.join(broker_limits())}", flush=True)
 
 
 # --- main -------------------------------------------------------------------------------------------------
@@ -1010,13 +1007,13 @@ def main() -> None:
     recreate_database(BENCH_DB)
     upgrade(BENCH_URL)
     engine = create_engine(BENCH_URL)
-    print_machine(engine, args.broker_nodelay)
+    print_machine(engine)
     due = args.starts + WARMUP_STARTS
     staff = add_staff(engine, due)
     with tempfile.TemporaryDirectory(prefix="galvani-bench-gateway-") as tmp_name:
         tmp = Path(tmp_name)
         port = free_port()
-        broker = start_mosquitto(tmp, port, args.broker_nodelay)
+        broker = start_mosquitto(tmp, port)
         publishers: Publishers | None = None
         try:
             publishers = Publishers.spawn(max(args.publishers, *args.raw_publishers), port)
@@ -1045,6 +1042,8 @@ def main() -> None:
                 finally:
                     devices.close()
             findings = log_findings(gateway_log)
+            findings.update(f"broker: {line.split(': ', 1)[-1]}" for line in (tmp / "mosquitto.log").read_text(
+                errors="replace").splitlines() if "dropped" in line)  # a full queue: Mosquitto says so only here
         finally:
             if args.keep_logs:
                 args.keep_logs.mkdir(parents=True, exist_ok=True)
@@ -1210,7 +1209,8 @@ def report(args: argparse.Namespace, raws: list[RawResult], raw: RawResult, resu
           f"{stored_rate * BLOCK_SAMPLES:,.0f} | {100 * stored_rate / raw.received_per_s:.1f} % | {seconds:.1f} | "
           f"{fmt_cpu(cpu, ['gateway', 'postgres', 'broker', 'machine'])} |")
     published, stored, missing, extra = results.check
-    print(f"\nnothing lost: {published} blocks published and acknowledged by the broker for the ingest sessions, "
+    verdict = "nothing lost" if missing == 0 else "LOST"
+    print(f"\n{verdict}: {published} blocks published and acknowledged by the broker for the ingest sessions, "
           f"{stored} rows stored, {missing} missing, {extra} stored twice or unexpected")
     print("\n(3) and (4) latencies")
     print_latencies(results.latencies, {results.latencies[0].name: 200, results.latencies[1].name: 100,
@@ -1234,7 +1234,12 @@ def report(args: argparse.Namespace, raws: list[RawResult], raw: RawResult, resu
     print(f"device_commands (kind, status, count): {results.commands}")
     print(f"treatment_sessions (status, count): {results.session_statuses}")
     print(f"session_incidents (kind, count): {results.incidents}")
-    print(f"gateway log, warnings and errors other than interlock stops: {dict(findings) or 'none'}")
+    print(f"gateway and broker logs, warnings and errors other than interlock stops: {dict(findings) or 'none'}")
+    kept_up = [r for r in results.levels if r.keeps_up]
+    if kept_up:
+        best = max(kept_up, key=lambda r: r.stored_per_s)
+        print(f"\nmost devices kept up with: {best.devices} at {args.rate:g} block/s, stored {best.stored_per_s:,.0f} "
+              f"msg/s = {100 * best.stored_per_s / raw.received_per_s:.1f} % of the ceiling")
     at_200 = next((r for r in results.levels if r.devices == 200), None)
     if at_200 is not None:
         print(f"\nwith 200 devices at {args.rate:g} block/s: stored {at_200.stored_per_s:,.0f} msg/s = "
