@@ -144,14 +144,11 @@ class Gateway:
         """True when the batch is done with (stored, or dropped for a bug) and acknowledged; False to try again."""
         assert self._factory is not None
         try:
-            with transaction(self._factory) as session:
-                self.ingest.apply(session, [message for _mid, _qos, message in batch if message is not None])
+            self.ingest.store(self._factory, [message for _mid, _qos, message in batch if message is not None])
         except OperationalError:
-            self.ingest.forget_sessions()
             logger.warning("database unreachable; keeping %d messages to write again", len(batch))
             return self._stopping.is_set()  # unacknowledged: the broker sends them again after a restart
         except Exception:
-            self.ingest.forget_sessions()
             self.counters["errors"] += 1
             logger.exception("a batch of %d device messages could not be written", len(batch))
         for mid, qos, _message in batch:

@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import DataError, IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from db.base import utcnow
 from db.models import (
@@ -25,6 +25,7 @@ from db.models import (
     TreatmentSession,
 )
 from db.outbox import queue_command
+from db.session import transaction
 from device_gateway.messages import Ack, DeviceMessage, Event, Status, Telemetry
 from device_gateway.store import insert_new
 
@@ -75,9 +76,33 @@ class Ingest:
     _devices: dict[str, uuid.UUID] = field(default_factory=dict)
     _watches: dict[uuid.UUID, Watch] = field(default_factory=dict)
 
+    def store(self, factory: sessionmaker[Session], messages: Sequence[DeviceMessage]) -> None:
+        """Apply messages in one transaction. Should the database refuse it, apply them again one transaction
+        each, so that only a message at fault is dropped. Raises OperationalError while the database is away."""
+        counted = self.counters.copy()
+        try:
+            with transaction(factory) as session:
+                self.apply(session, messages)
+        except (IntegrityError, DataError):
+            self._rolled_back(counted)
+            if len(messages) == 1:
+                self._drop(messages[0], "the database refused it")
+                return
+            for message in messages:
+                self.store(factory, [message])
+        except BaseException:
+            self._rolled_back(counted)
+            raise
+
+    def _rolled_back(self, counted: Counter[str]) -> None:
+        """Undo what a transaction that was not committed did to the counters and the watched sessions."""
+        self.counters.clear()
+        self.counters.update(counted)
+        self.forget_sessions()
+
     def apply(self, session: Session, messages: Sequence[DeviceMessage]) -> None:
-        """Apply messages in their order inside the batch's transaction: each run of telemetry blocks in one
-        statement, anything else one at a time. A message that cannot be stored is dropped alone."""
+        """Apply messages in their order inside one transaction: each run of telemetry blocks in one statement,
+        anything else one at a time. A message that is not ours to store is dropped before it writes anything."""
         run: list[Telemetry] = []
         for message in messages:
             if isinstance(message, Telemetry):
@@ -90,14 +115,13 @@ class Ingest:
 
     def _one(self, session: Session, message: Status | Ack | Event) -> None:
         try:
-            with session.begin_nested():
-                device_id = self._device(session, message.device_id)
-                if isinstance(message, Status):
-                    self._status(session, device_id, message)
-                elif isinstance(message, Ack):
-                    self._ack(session, device_id, message)
-                else:
-                    self._event(session, device_id, message)
+            device_id = self._device(session, message.device_id)
+            if isinstance(message, Status):
+                self._status(session, device_id, message)
+            elif isinstance(message, Ack):
+                self._ack(session, device_id, message)
+            else:
+                self._event(session, device_id, message)
         except Dropped as reason:
             self._drop(message, str(reason))
 
@@ -182,16 +206,7 @@ class Ingest:
             return
         self._watch_new_sessions(session, {block.message.session_id for block in blocks
                                            if block.session_status not in FINAL})
-        try:
-            with session.begin_nested():
-                fresh = insert_new(session, [block.row for block in blocks])
-        except (IntegrityError, DataError):
-            if len(blocks) == 1:
-                self._drop(blocks[0].message, "the database refused it")
-            else:  # find the one at fault by storing them one at a time
-                for block in blocks:
-                    self._telemetry(session, [block.message])
-            return
+        fresh = insert_new(session, [block.row for block in blocks])
         for block in blocks:
             key = (block.message.session_id, block.message.seq)
             if key not in fresh:  # stored before, or earlier in this run
@@ -268,8 +283,8 @@ class Ingest:
                 output_s=(output_ms.get(row.id) or 0) / 1000, stop_sent=row.id in stopped)
 
     def forget_sessions(self) -> None:
-        """Drop what is kept about sessions in progress, after a batch that was not committed: it may count
-        blocks that were not stored. It is read again from the database when next needed."""
+        """Drop what is kept about sessions in progress, after a transaction that was not committed: it may
+        count blocks that were not stored. It is read again from the database when next needed."""
         self._watches.clear()
 
     def _stop(self, session: Session, session_id: uuid.UUID, watch: Watch, kind: str, detail: str) -> None:

@@ -23,7 +23,7 @@ def insert_new(session: Session, rows: list[dict[str, Any]]) -> set[SeqKey]:
     if connection.dialect.name == "postgresql":
         result = connection.execute(_recordset_insert(connection.dialect), {"rows": json.dumps(rows, default=str)})
     else:
-        statement = sqlite.insert(TABLE).on_conflict_do_nothing(index_elements=["device_id", "session_id", "seq"])
+        statement = sqlite.insert(TABLE).on_conflict_do_nothing(index_elements=["session_id", "seq", "device_id"])
         result = connection.execute(statement.returning(TABLE.c.session_id, TABLE.c.seq), rows)
     return {(row.session_id, row.seq) for row in result}
 
@@ -37,4 +37,4 @@ def _recordset_insert(dialect: Dialect) -> TextClause:
     types = ", ".join(f"{column.name} {column.type.compile(dialect)}" for column in COLUMNS)
     return text(f"INSERT INTO {TABLE.name} ({names}) "  # noqa: S608 (names from the model)
                 f"SELECT {names} FROM json_to_recordset(CAST(:rows AS json)) AS row({types}) "
-                "ON CONFLICT (device_id, session_id, seq) DO NOTHING RETURNING session_id, seq")
+                "ON CONFLICT (session_id, seq, device_id) DO NOTHING RETURNING session_id, seq")

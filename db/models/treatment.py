@@ -84,7 +84,8 @@ class SessionMessage(Base):
 
     __tablename__ = "session_messages"
     __table_args__ = (
-        UniqueConstraint("device_id", "session_id", "seq", name="uq_session_messages_device_session_seq"),
+        # the key is (device, session, seq); session first, so a session's messages are read by this index
+        UniqueConstraint("session_id", "seq", "device_id", name="uq_session_messages_session_seq_device"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)

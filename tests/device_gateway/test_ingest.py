@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from db.models import (
     CommandStatus,
@@ -191,11 +191,12 @@ def test_a_device_that_comes_back_moves_an_interrupted_session_on(db: Session, a
     assert kinds == ["device_offline"]  # the lost supervision stays on record
 
 
-def test_a_block_the_database_refuses_is_dropped_alone(db: Session, armed: Armed) -> None:
+def test_a_block_the_database_refuses_is_dropped_alone(session_factory: sessionmaker[Session], db: Session,
+                                                       armed: Armed) -> None:
     ingest = Ingest()
     refused = Telemetry(armed.mqtt_id, armed.treatment.id, 3, 0, None, 100, (200.0,), True)  # type: ignore[arg-type]
-    feed(db, ingest, event(armed, 1, "started"), block(armed, 2, [200.0] * 10), refused,
-         block(armed, 4, [230.0] * 10))
+    ingest.store(session_factory, [event(armed, 1, "started"), block(armed, 2, [200.0] * 10), refused,
+                                   block(armed, 4, [230.0] * 10)])
     seqs = db.scalars(select(SessionMessage.seq).where(SessionMessage.session_id == armed.treatment.id))
     assert sorted(seqs) == [1, 2, 4]
     assert (ingest.counters["stored"], ingest.counters["dropped"]) == (3, 1)
