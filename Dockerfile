@@ -33,7 +33,7 @@ ENV PATH=/opt/galvani/bin:$PATH \
 # A fixed, unprivileged uid, so that file ownership on mounted volumes is predictable.
 RUN groupadd --system --gid 10001 galvani \
  && useradd --system --uid 10001 --gid galvani --home-dir /var/lib/galvani --shell /usr/sbin/nologin galvani \
- && install -d -o galvani -g galvani -m 0750 /var/lib/galvani
+ && install -d -o galvani -g galvani -m 0750 /var/lib/galvani /var/lib/galvani/broker
 
 COPY --from=build /opt/galvani /opt/galvani
 

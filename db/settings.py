@@ -23,6 +23,9 @@ class Settings(BaseSettings):
     data_dir: Path = Path("data")
     database_url: str | None = None
     mqtt_url: str | None = None
+    # Where the gateway keeps the devices' broker users (`device_id:hash` lines) for Mosquitto to load;
+    # unset, it keeps none (the embedded broker asks for no passwords).
+    device_users_file: Path | None = None
     embedded_mqtt_port: int = 1884
     secret_key: SecretStr | None = None
     clinic_timezone: str = "UTC"

@@ -5,6 +5,7 @@ import logging
 from db.session import make_engine, make_session_factory
 from db.settings import Settings
 from device_gateway.broker_url import BrokerAddress, parse_broker_url
+from device_gateway.device_users import DeviceUsersFile
 from device_gateway.embedded_broker import EmbeddedBroker
 from device_gateway.gateway import Gateway
 
@@ -21,16 +22,22 @@ class GatewayRunner:
         else:
             self.embedded_broker = EmbeddedBroker(port=settings.embedded_mqtt_port)
             address = BrokerAddress(host=self.embedded_broker.host, port=self.embedded_broker.port)
-        engine = make_engine(settings.resolved_database_url)
-        self.gateway = Gateway(address, session_factory=make_session_factory(engine))
+        factory = make_session_factory(make_engine(settings.resolved_database_url))
+        self.gateway = Gateway(address, session_factory=factory)
+        self.device_users = (DeviceUsersFile(settings.device_users_file, factory)
+                             if settings.device_users_file else None)
 
     def start(self) -> None:
         if self.embedded_broker:
             self.embedded_broker.start()
+        if self.device_users:
+            self.device_users.start()
         self.gateway.start()
 
     def stop(self) -> None:
         self.gateway.stop()
+        if self.device_users:
+            self.device_users.stop()
         if self.embedded_broker:
             self.embedded_broker.stop()
         logger.info("gateway stopped")

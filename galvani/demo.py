@@ -11,9 +11,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from api.schemas.clinic_settings import ClinicSettings
 from api.schemas.protocols import Step
 from api.schemas.screening_rules import RuleParameters
-from api.security import hash_password
 from api.services import protocols
 from db.base import utcnow
+from db.broker_passwords import hash_device_password, new_device_password
 from db.models import (
     Appointment,
     AppointmentStatus,
@@ -53,7 +53,7 @@ def seed_demo_devices(factory: sessionmaker[Session]) -> list[str]:
                 session.add(room)
                 session.flush()
                 session.add(Device(device_id=f"gd-demo{index}", serial=f"DEMO-{index:03d}", room_id=room.id,
-                                   probe_area_cm2=0.5, mqtt_password_hash=hash_password(uuid.uuid4().hex),
+                                   probe_area_cm2=0.5, mqtt_password_hash=hash_device_password(new_device_password()),
                                    status=DeviceStatus.IN_SERVICE))
         if session.scalar(select(Protocol.id).where(Protocol.name == "Demo lift and tone")) is None:
             director = session.scalar(select(User).where(User.role == Role.MEDICAL_DIRECTOR).limit(1))

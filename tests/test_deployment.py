@@ -12,8 +12,9 @@ import re
 import shutil
 import socket
 import subprocess
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,11 @@ from typing import Any
 import paho.mqtt.client as mqtt
 import pytest
 import yaml
+from sqlalchemy.orm import Session, sessionmaker
+
+from db.broker_passwords import hash_device_password, new_device_password
+from db.models import Device, DeviceStatus, Room
+from device_gateway.device_users import DeviceUsersFile
 
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
@@ -212,14 +218,8 @@ def _add_user(password_file: Path, username: str, password: str) -> None:
                    check=True, capture_output=True)
 
 
-@contextmanager
-def _running_mosquitto(tmp_path: Path, users: dict[str, str]) -> Iterator[tuple[int, _Process]]:
-    """Mosquitto on a free local port with the repository's config and ACL: its port and process."""
-    port = _free_port()
-    password_file = tmp_path / "passwd"
-    for username, password in users.items():
-        _add_user(password_file, username, password)
-    # The repository's config, with the container paths and the port moved to this test's own.
+def _local_config(tmp_path: Path, port: int, password_file: Path) -> Path:
+    """The repository's config, with the container paths and the port moved to this test's own."""
     replacements = {
         "listener": f"listener {port} 127.0.0.1",
         "password_file": f"password_file {password_file}",
@@ -237,15 +237,16 @@ def _running_mosquitto(tmp_path: Path, users: dict[str, str]) -> Iterator[tuple[
     lines.append(f"user {pwd.getpwuid(os.getuid()).pw_name}")
     conf = tmp_path / "mosquitto.conf"
     conf.write_text("\n".join(lines) + "\n")
+    return conf
 
-    log_path = tmp_path / "mosquitto.log"
+
+@contextmanager
+def _running(command: list[str], port: int, log_path: Path, env: dict[str, str] | None = None) -> Iterator[_Process]:
     with log_path.open("wb") as log:
-        process = subprocess.Popen(  # noqa: S603
-            [MOSQUITTO, "-c", str(conf)], stdout=log, stderr=subprocess.STDOUT
-        )
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)  # noqa: S603
     try:
         _wait_until_accepting(process, port, log_path)
-        yield port, process
+        yield process
     finally:
         process.terminate()
         try:
@@ -253,6 +254,18 @@ def _running_mosquitto(tmp_path: Path, users: dict[str, str]) -> Iterator[tuple[
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+@contextmanager
+def _running_mosquitto(tmp_path: Path, users: dict[str, str]) -> Iterator[tuple[int, _Process]]:
+    """Mosquitto on a free local port with the repository's config and ACL: its port and process."""
+    port = _free_port()
+    password_file = tmp_path / "passwd"
+    for username, password in users.items():
+        _add_user(password_file, username, password)
+    conf = _local_config(tmp_path, port, password_file)
+    with _running([MOSQUITTO, "-c", str(conf)], port, tmp_path / "mosquitto.log") as process:  # type: ignore[list-item]
+        yield port, process
 
 
 def _wait_until_accepting(process: _Process, port: int, log_path: Path) -> None:
@@ -346,3 +359,121 @@ def test_mosquitto_enforces_the_acl(tmp_path: Path) -> None:
         gateway.publish("clinic/v1/devices/device-b/commands", b"for b")
         assert device_a.next_message() == ("clinic/v1/devices/device-a/commands", b"for a")
         assert device_b.next_message() == ("clinic/v1/devices/device-b/commands", b"for b")
+
+
+# --- deploy/mosquitto/run.sh: the broker's users follow the devices the gateway lists ----------------
+
+RUN_SH = ROOT / "deploy" / "mosquitto" / "run.sh"
+
+
+def _mounts(service: dict[str, Any]) -> dict[str, tuple[str, list[str]]]:
+    mounts = {}
+    for volume in service["volumes"]:
+        source, target, *options = volume.split(":")
+        mounts[target] = (source, options)
+    return mounts
+
+
+def test_compose_shares_the_device_users_between_gateway_and_broker() -> None:
+    compose = _compose()
+    services = compose["services"]
+    users_file = Path(compose["x-galvani"]["environment"]["GALVANI_DEVICE_USERS_FILE"])
+    assert _mounts(services["gateway"])[str(users_file.parent)] == ("device-users", [])
+    broker = _mounts(services["mosquitto"])
+    assert broker["/mosquitto/users"] == ("device-users", ["ro"])
+    assert broker["/mosquitto/run.sh"] == ("./deploy/mosquitto/run.sh", ["ro"])
+    assert "device-users" in compose["volumes"]
+    assert services["mosquitto"]["command"] == ["sh", "/mosquitto/run.sh"]
+    assert f"/mosquitto/users/{users_file.name}" in RUN_SH.read_text()  # where run.sh looks by default
+
+
+def _connects(port: int, username: str, password: str) -> bool:
+    """Whether the broker accepts these credentials."""
+    answers: queue.Queue[Any] = queue.Queue()
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=username)
+    client.username_pw_set(username, password)
+    client.on_connect = lambda _c, _u, _f, reason, _p: answers.put(reason)
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    try:
+        return not answers.get(timeout=MQTT_TIMEOUT_S).is_failure
+    finally:
+        client.disconnect()
+        client.loop_stop()
+
+
+class _Connected:
+    """A client that stays connected, and notes when the broker drops it."""
+
+    def __init__(self, port: int, username: str, password: str) -> None:
+        self.dropped = threading.Event()
+        connected = threading.Event()
+        self._client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=username)
+        self._client.username_pw_set(username, password)
+        self._client.on_connect = lambda *_: connected.set()
+        self._client.on_disconnect = lambda *_: self.dropped.set()
+        self._client.connect("127.0.0.1", port)
+        self._client.loop_start()
+        assert connected.wait(MQTT_TIMEOUT_S), f"{username} could not connect"
+
+    def close(self) -> None:
+        self._client.loop_stop()  # before disconnecting: a drop after this is ours, not the broker's
+        self._client.disconnect()
+
+
+def _soon(check: Callable[[], bool], timeout: float = 10.0) -> bool:
+    """run.sh looks at the devices file every CHECK_EVERY_S: ask again until it has, or time is up."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            return False
+    return True
+
+
+def _device(db: Session, room: Room, device_id: str, password: str) -> Device:
+    device = Device(device_id=device_id, serial=f"SN-{device_id}", room_id=room.id, probe_area_cm2=0.5,
+                    mqtt_password_hash=hash_device_password(password), status=DeviceStatus.IN_SERVICE,
+                    state="offline")
+    db.add(device)
+    db.commit()
+    return device
+
+
+@needs_mosquitto
+def test_the_broker_lets_in_exactly_the_devices_the_gateway_lists(tmp_path: Path, db: Session,
+                                                                  session_factory: sessionmaker[Session]) -> None:
+    room = Room(name="Run.sh room")
+    db.add(room)
+    db.commit()
+    first_password, second_password = new_device_password(), new_device_password()
+    first = _device(db, room, "gd-first", first_password)
+    users_file = tmp_path / "devices.passwd"
+    device_users = DeviceUsersFile(users_file, session_factory)
+    assert device_users.refresh()
+    assert not device_users.refresh()  # nothing changed: not written again
+
+    port = _free_port()
+    password_file = tmp_path / "passwd"
+    env = {**os.environ, "PATH": _SEARCH_PATH, "MOSQUITTO_CONFIG": str(_local_config(tmp_path, port, password_file)),
+           "MOSQUITTO_PASSWORD_FILE": str(password_file), "GALVANI_DEVICE_USERS_FILE": str(users_file),
+           "MOSQUITTO_USER": pwd.getpwuid(os.getuid()).pw_name, "CHECK_EVERY_S": "0.1",
+           "GALVANI_GATEWAY_MQTT_PASSWORD": "gateway-password"}
+    with _running(["sh", str(RUN_SH)], port, tmp_path / "run.log", env):
+        assert _connects(port, "gd-first", first_password)  # Galvani's hash is one Mosquitto checks
+        assert not _connects(port, "gd-first", second_password)
+        gateway = _Connected(port, GATEWAY_USER, "gateway-password")
+        revoked = _Connected(port, "gd-first", first_password)
+        try:
+            _device(db, room, "gd-second", second_password)  # registered while the broker runs
+            first.status = DeviceStatus.REVOKED
+            db.commit()
+            assert device_users.refresh()
+            assert _soon(lambda: _connects(port, "gd-second", second_password))
+            assert not _connects(port, "gd-first", first_password)
+            assert revoked.dropped.wait(MQTT_TIMEOUT_S)  # a revoked device is cut off at the reload
+            assert not gateway.dropped.is_set()  # everyone else stays connected
+        finally:
+            gateway.close()
+            revoked.close()
+    with pytest.raises(OSError):  # stopping run.sh (docker stop sends TERM) stopped the broker too
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()

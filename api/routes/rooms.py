@@ -39,6 +39,13 @@ def register_device(data: DeviceCreate, session: SessionDep, actor: ResourcesMan
     return DeviceRegistered(**DeviceRead.model_validate(device).model_dump(), mqtt_password=password)
 
 
+@router.post("/devices/{device_id}/mqtt-password")
+def reissue_device_password(device_id: uuid.UUID, session: SessionDep, actor: ResourcesManager) -> DeviceRegistered:
+    """Give a device a new MQTT password (admin), shown in this answer only; the old one stops working."""
+    device, password = rooms.reissue_device_password(session, actor=actor, device_id=device_id)
+    return DeviceRegistered(**DeviceRead.model_validate(device).model_dump(), mqtt_password=password)
+
+
 @router.get("/devices")
 def list_devices(session: SessionDep, _actor: ResourcesReader, room_id: uuid.UUID | None = None) -> list[DeviceRead]:
     """Every device, with its live state."""

@@ -11,10 +11,10 @@ from sqlalchemy.orm import Session
 from api.actor import Actor
 from api.errors import Conflict, InvalidInput
 from api.schemas.rooms import DeviceCreate, RoomCreate
-from api.security import hash_password
 from api.services import audit
 from api.services.protocols import future_booked
 from api.services.records import get_or_404
+from db.broker_passwords import hash_device_password, new_device_password
 from db.models import Appointment, Device, DeviceStatus, Room
 
 
@@ -44,9 +44,9 @@ def register_device(session: Session, *, actor: Actor, data: DeviceCreate) -> tu
     get_room(session, room_id=data.room_id)
     if session.scalar(select(Device.id).where(Device.serial == data.serial)) is not None:
         raise Conflict(f"A device with serial {data.serial} is already registered.")
-    password = secrets.token_urlsafe(24)
+    password = new_device_password()
     device = Device(device_id=f"gd-{secrets.token_hex(6)}", serial=data.serial, room_id=data.room_id,
-                    probe_area_cm2=data.probe_area_cm2, mqtt_password_hash=hash_password(password),
+                    probe_area_cm2=data.probe_area_cm2, mqtt_password_hash=hash_device_password(password),
                     status=DeviceStatus.IN_SERVICE)
     session.add(device)
     try:
@@ -85,6 +85,18 @@ def change_device(session: Session, *, actor: Actor, device_id: uuid.UUID, room_
                  detail={"moved": moved, "status": device.status.value})
     lost = moved or device.status != DeviceStatus.IN_SERVICE
     return device, future_booked(session, Appointment.device_id == device.id) if lost else []
+
+
+def reissue_device_password(session: Session, *, actor: Actor, device_id: uuid.UUID) -> tuple[Device, str]:
+    """A new MQTT password for a device that lost its own; the old one stops working once the broker reloads."""
+    device = get_device(session, device_id=device_id)
+    if device.status == DeviceStatus.REVOKED:
+        raise Conflict("This device was revoked; register it again to use it.")
+    password = new_device_password()
+    device.mqtt_password_hash = hash_device_password(password)
+    session.flush()
+    audit.record(session, actor=actor, action="device.password", record_type="device", record_id=device.id)
+    return device, password
 
 
 def bookable_device(session: Session, *, room_id: uuid.UUID) -> Device | None:

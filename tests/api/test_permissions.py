@@ -58,6 +58,7 @@ MATRIX: dict[tuple[str, str], frozenset[Role]] = {
     ("GET", "/api/v1/devices"): ALL,
     ("GET", "/api/v1/devices/{device_id}"): ALL,
     ("PATCH", "/api/v1/devices/{device_id}"): ADMIN,
+    ("POST", "/api/v1/devices/{device_id}/mqtt-password"): ADMIN,
     ("POST", "/api/v1/series"): ALL,
     ("GET", "/api/v1/series"): ALL,
     ("GET", "/api/v1/series/{series_id}"): ALL,

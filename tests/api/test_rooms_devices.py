@@ -4,7 +4,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from api.security import verify_password
+from db.broker_passwords import is_broker_hash
 from db.models import Device, Role
 from tests.api.clinic import ok
 
@@ -18,7 +18,7 @@ def test_register_a_device_into_a_room(client: TestClient, as_role: dict, db: Se
     password = made["mqtt_password"]
     stored = db.scalar(select(Device).where(Device.serial == "GX-1001"))
     assert stored is not None and password not in stored.mqtt_password_hash
-    assert verify_password(password, stored.mqtt_password_hash)
+    assert is_broker_hash(stored.mqtt_password_hash)  # tests/test_deployment.py: Mosquitto lets it in
     read = ok(client.get(f"/api/v1/devices/{made['id']}", headers=as_role[Role.FRONT_DESK]))
     assert "mqtt_password" not in read and read["device_id"] == made["device_id"]
     assert [d["serial"] for d in ok(client.get("/api/v1/devices", headers=admin,
@@ -54,3 +54,19 @@ def test_move_take_out_of_service_and_revoke(client: TestClient, as_role: dict) 
         "out_of_service")
     ok(client.patch(url, headers=admin, json={"status": "revoked"}))
     assert client.patch(url, headers=admin, json={"status": "in_service"}).status_code == 409
+
+
+def test_a_device_that_lost_its_password_gets_a_new_one(client: TestClient, as_role: dict, db: Session) -> None:
+    admin = as_role[Role.ADMIN]
+    room = ok(client.post("/api/v1/rooms", headers=admin, json={"name": "Iris room"}), 201)
+    made = ok(client.post("/api/v1/devices", headers=admin, json={
+        "serial": "GX-2001", "room_id": room["id"], "probe_area_cm2": 0.3}), 201)
+    old_hash = db.scalar(select(Device.mqtt_password_hash).where(Device.serial == "GX-2001"))
+    again = ok(client.post(f"/api/v1/devices/{made['id']}/mqtt-password", headers=admin))
+    assert again["device_id"] == made["device_id"] and again["mqtt_password"] != made["mqtt_password"]
+    db.expire_all()
+    new_hash = db.scalar(select(Device.mqtt_password_hash).where(Device.serial == "GX-2001"))
+    assert new_hash != old_hash and is_broker_hash(new_hash or "")
+    ok(client.patch(f"/api/v1/devices/{made['id']}", headers=admin, json={"status": "revoked"}))
+    refused = client.post(f"/api/v1/devices/{made['id']}/mqtt-password", headers=admin)
+    assert refused.status_code == 409 and "revoked" in refused.json()["detail"]
