@@ -35,7 +35,8 @@ logger = logging.getLogger(__name__)
 # and reports on (after a broker restart, say) moves the session on; the incident stays on record.
 FINAL = frozenset({SessionStatus.COMPLETED, SessionStatus.STOPPED, SessionStatus.REJECTED})
 INTERLOCK_STOPS = ("over_current", "over_time")
-RUNNING = (SessionStatus.ARMED, SessionStatus.TREATING, SessionStatus.PAUSED)
+# A device that goes offline interrupts these: armed, treating, or told to arm with no answer yet.
+RUNNING = (SessionStatus.PENDING, SessionStatus.ARMED, SessionStatus.TREATING, SessionStatus.PAUSED)
 EVENT_STATUS = {
     "started": SessionStatus.TREATING, "resumed": SessionStatus.TREATING, "contact_restored": SessionStatus.TREATING,
     "paused": SessionStatus.PAUSED, "contact_lost": SessionStatus.PAUSED, "completed": SessionStatus.COMPLETED,

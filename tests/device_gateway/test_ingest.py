@@ -258,3 +258,12 @@ def test_a_batch_that_was_not_committed_leaves_no_trace_in_the_interlock(db: Ses
     feed(db, ingest, *over_current)  # the broker sends the batch again
     [stop] = stops(db, armed)
     assert stop.payload["reason"] == "over_current"
+
+
+def test_a_device_lost_before_it_answered_the_arming_interrupts_the_session(db: Session, armed: Armed) -> None:
+    feed(db, Ingest(), Status(armed.mqtt_id, "offline"))  # load_protocol was sent; no answer came
+    db.refresh(armed.treatment)
+    assert armed.treatment.status == SessionStatus.INTERRUPTED
+    kinds = [i.kind for i in db.scalars(select(SessionIncident).where(
+        SessionIncident.session_id == armed.treatment.id))]
+    assert kinds == ["device_offline"]
