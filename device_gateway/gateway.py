@@ -51,6 +51,7 @@ class Gateway:
         self._inbox: deque[tuple[int, int, DeviceMessage | None]] = deque()  # appends and pops are thread-safe
         self._arrived = threading.Event()
         self._stopping = threading.Event()
+        self._broker_dropped_seen = 0
         self._resend = threading.Event()  # after a (re)connect: send again what no device answered
         self._threads: list[threading.Thread] = []
         self._client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id,
@@ -96,7 +97,7 @@ class Gateway:
             return
         _send_small_packets_at_once(client)
         if self._factory is not None:  # subscribe on every connect: the broker may have lost the session
-            client.subscribe([(topic, 1) for topic in topics.DEVICE_REPORTS])
+            client.subscribe([(topic, 1) for topic in topics.DEVICE_REPORTS] + [(topics.BROKER_DROPPED, 0)])
             self._resend.set()
             command_written.set()
         client.publish(topics.GATEWAY_STATUS, topics.ONLINE, qos=1, retain=True)
@@ -112,6 +113,9 @@ class Gateway:
             logger.warning("gateway lost the broker (%s); reconnecting", reason)
 
     def _on_message(self, _client: mqtt.Client, _userdata: Any, message: mqtt.MQTTMessage) -> None:
+        if message.topic == topics.BROKER_DROPPED:
+            self._broker_dropped(message.payload)
+            return
         parsed: DeviceMessage | None = None
         try:
             parsed = parse(message.topic, message.payload)
@@ -123,6 +127,19 @@ class Gateway:
             logger.exception("could not take a message on %s", message.topic)
         self._inbox.append((message.mid, message.qos, parsed))
         self._arrived.set()
+
+    def _broker_dropped(self, payload: bytes) -> None:
+        """Say so loudly when Mosquitto drops messages: a full queue is data lost, which it only logs itself."""
+        try:
+            total = int(payload)
+        except ValueError:
+            return
+        if total > self._broker_dropped_seen:
+            self.counters["broker_dropped"] += total - self._broker_dropped_seen
+            logger.error("the broker has dropped %d QoS 1 messages since it started (%d new): a queue was full. "
+                         "Sessions show the gaps as missing_seqs; raise max_queued_messages or find why the gateway "
+                         "fell behind", total, total - self._broker_dropped_seen)
+        self._broker_dropped_seen = total
 
     def _work(self) -> None:
         """Write what arrives in batches, one transaction each; wait out a database that is down."""

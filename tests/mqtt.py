@@ -30,14 +30,15 @@ def wait_for_port(host: str, port: int, timeout: float = WAIT_S) -> None:
 
 
 @contextmanager
-def private_mosquitto(tmp_path: Path) -> Iterator[int]:
-    """A Mosquitto of our own on a free port, anonymous, for tests that must not share retained state."""
+def private_mosquitto(tmp_path: Path, options: str = "") -> Iterator[int]:
+    """A Mosquitto of our own on a free port, anonymous, for tests that must not share retained state;
+    `options` are more lines of its config."""
     binary = shutil.which("mosquitto") or ("/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None)
     if binary is None:
         missing("the mosquitto binary")
     port = free_port()
     config = tmp_path / "mosquitto.conf"
-    config.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
+    config.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n{options}")
     process = subprocess.Popen([binary, "-c", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         wait_for_port("127.0.0.1", port)

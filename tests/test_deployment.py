@@ -201,6 +201,7 @@ def test_acl_lets_the_gateway_read_devices_and_send_commands() -> None:
         "topic read $share/galvani/clinic/v1/devices/+/+",
         "topic write clinic/v1/devices/+/commands",
         "topic write clinic/v1/gateway/status",
+        "topic read $SYS/broker/publish/messages/dropped",
     }
 
 
@@ -235,6 +236,7 @@ def _local_config(tmp_path: Path, port: int, password_file: Path) -> Path:
     # which then cannot enter pytest's private temp folder. Naming the current user keeps it as it is
     # (as a normal user the option has no effect).
     lines.append(f"user {pwd.getpwuid(os.getuid()).pw_name}")
+    lines.append("sys_interval 1")  # $SYS every second, not every 10: the ACL test reads one
     conf = tmp_path / "mosquitto.conf"
     conf.write_text("\n".join(lines) + "\n")
     return conf
@@ -359,6 +361,11 @@ def test_mosquitto_enforces_the_acl(tmp_path: Path) -> None:
         gateway.publish("clinic/v1/devices/device-b/commands", b"for b")
         assert device_a.next_message() == ("clinic/v1/devices/device-a/commands", b"for a")
         assert device_b.next_message() == ("clinic/v1/devices/device-b/commands", b"for b")
+
+        # The gateway reads how many messages the broker dropped for a full queue (none here).
+        gateway.subscribe("$SYS/broker/publish/messages/dropped")
+        seen = [gateway.next_message() for _ in range(3)]  # after its own two commands (devices/+/+)
+        assert seen[-1] == ("$SYS/broker/publish/messages/dropped", b"0")
 
 
 # --- deploy/mosquitto/run.sh: the broker's users follow the devices the gateway lists ----------------

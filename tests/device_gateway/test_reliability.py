@@ -1,5 +1,6 @@
 """Reliability against real Mosquitto: a killed gateway, duplicates, gaps, malformed messages."""
 
+import logging
 import os
 import signal
 import subprocess
@@ -8,13 +9,18 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import paho.mqtt.client as mqtt
 import pytest
 from sqlalchemy import func, select
 
 from db.models import DeviceCommand, SessionMessage
+from db.session import make_engine, make_session_factory
+from device_gateway import topics
+from device_gateway.broker_url import BrokerAddress
 from device_gateway.gateway import Gateway
 from tests.device_gateway.conftest import Clinic, eventually
-from tests.mqtt import WAIT_S
+from tests.mqtt import WAIT_S, private_mosquitto
+from tests.services import migrated_database
 
 
 def _gateway_process(database_url: str, port: int, tmp_path: Path) -> subprocess.Popen[bytes]:
@@ -116,3 +122,30 @@ def test_messages_queued_for_the_gateway_survive_a_broker_restart(clinic: Clinic
     assert record["missing_seqs"] == []
     assert record["total_output_s"] == pytest.approx(30.0)
     assert successor.counters["errors"] == 0
+
+
+def test_messages_the_broker_drops_for_a_full_queue_are_reported(tmp_path: Path,
+                                                                 caplog: pytest.LogCaptureFixture) -> None:
+    queue_of_five = "max_queued_messages 5\nsys_interval 1\n"
+    with migrated_database("sqlite", tmp_path) as url, private_mosquitto(tmp_path, queue_of_five) as port:
+        engine = make_engine(url)
+        address = BrokerAddress("127.0.0.1", port)
+        absent = Gateway(address, session_factory=make_session_factory(engine), client_id="gateway-drops")
+        absent.start()
+        absent.stop()  # its persistent session queues at most 5 messages now
+        device = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="gd-busy")
+        device.connect("127.0.0.1", port)
+        device.loop_start()
+        for _ in range(20):
+            device.publish(topics.device_topic("gd-busy", "telemetry"), b"{}", qos=1).wait_for_publish(WAIT_S)
+        device.disconnect()
+        device.loop_stop()
+        back = Gateway(address, session_factory=make_session_factory(engine), client_id="gateway-drops")
+        with caplog.at_level(logging.ERROR, logger="device_gateway.gateway"):
+            back.start()
+            try:
+                eventually(lambda: back.counters["broker_dropped"] == 15)
+            finally:
+                back.stop()
+        assert "the broker has dropped 15 QoS 1 messages" in caplog.text
+        engine.dispose()
