@@ -1,4 +1,5 @@
-"""Writing what devices report: presence, answers to commands, session events and telemetry, and the interlock."""
+"""Writing what devices report: presence, answers to commands, session events and telemetry, which the
+interlock (interlock.py) holds to each session's limits."""
 
 import logging
 import uuid
@@ -8,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -18,14 +19,12 @@ from db.models import (
     CommandStatus,
     Device,
     DeviceCommand,
-    Protocol,
     SessionIncident,
-    SessionMessage,
     SessionStatus,
     TreatmentSession,
 )
-from db.outbox import queue_command
 from db.session import transaction
+from device_gateway.interlock import Interlock
 from device_gateway.messages import Ack, DeviceMessage, Event, Status, Telemetry
 from device_gateway.store import insert_new
 
@@ -34,7 +33,6 @@ logger = logging.getLogger(__name__)
 # Final: nothing the device says later changes them. Interrupted is not: a device that comes back
 # and reports on (after a broker restart, say) moves the session on; the incident stays on record.
 FINAL = frozenset({SessionStatus.COMPLETED, SessionStatus.STOPPED, SessionStatus.REJECTED})
-INTERLOCK_STOPS = ("over_current", "over_time")
 # A device that goes offline interrupts these: armed, treating, or told to arm with no answer yet.
 RUNNING = (SessionStatus.PENDING, SessionStatus.ARMED, SessionStatus.TREATING, SessionStatus.PAUSED)
 EVENT_STATUS = {
@@ -46,18 +44,6 @@ EVENT_STATUS = {
 
 class Dropped(Exception):
     """A message that is well-formed but not ours to store (unknown device, another device's session)."""
-
-
-@dataclass
-class Watch:
-    """What the interlock keeps about a session in progress."""
-
-    device_id: uuid.UUID
-    step_caps: list[float]
-    max_current_ua: float
-    max_output_s: int
-    output_s: float = 0.0
-    stop_sent: bool = False
 
 
 @dataclass
@@ -74,8 +60,11 @@ class Ingest:
     """Applies device messages to the database; lives in the gateway's one worker thread."""
 
     counters: Counter[str] = field(default_factory=Counter)
+    interlock: Interlock = field(init=False)
     _devices: dict[str, uuid.UUID] = field(default_factory=dict)
-    _watches: dict[uuid.UUID, Watch] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.interlock = Interlock(self.counters)
 
     def store(self, factory: sessionmaker[Session], messages: Sequence[DeviceMessage]) -> None:
         """Apply messages in one transaction. Should the database refuse it, apply them again one transaction
@@ -99,7 +88,7 @@ class Ingest:
         """Undo what a transaction that was not committed did to the counters and the watched sessions."""
         self.counters.clear()
         self.counters.update(counted)
-        self.forget_sessions()
+        self.interlock.forget()
 
     def apply(self, session: Session, messages: Sequence[DeviceMessage]) -> None:
         """Apply messages in their order inside one transaction: each run of telemetry blocks in one statement,
@@ -205,8 +194,8 @@ class Ingest:
         blocks = self._owned(session, run)
         if not blocks:
             return
-        self._watch_new_sessions(session, {block.message.session_id for block in blocks
-                                           if block.session_status not in FINAL})
+        self.interlock.watch(session, {block.message.session_id for block in blocks
+                                       if block.session_status not in FINAL})
         fresh = insert_new(session, [block.row for block in blocks])
         for block in blocks:
             key = (block.message.session_id, block.message.seq)
@@ -216,7 +205,7 @@ class Ingest:
             fresh.discard(key)
             self.counters["stored"] += 1
             if block.session_status not in FINAL:  # an ended session's blocks are kept; output is already off
-                self._check_limits(session, block.message)
+                self.interlock.check(session, block.message)
 
     def _owned(self, session: Session, run: list[Telemetry]) -> list[Block]:
         """The run's blocks that come from a registered device for a session armed on it."""
@@ -243,64 +232,9 @@ class Ingest:
             blocks.append(Block(message, row, found.status))
         return blocks
 
-    def _check_limits(self, session: Session, message: Telemetry) -> None:
-        watch = self._watches[message.session_id]
-        if message.contact:
-            watch.output_s += len(message.current_ua) * message.interval_ms / 1000
-        cap = watch.step_caps[message.step] if message.step < len(watch.step_caps) else 0.0
-        cap = min(cap, watch.max_current_ua)
-        peak = max(message.current_ua)
-        if peak > cap:
-            self._stop(session, message.session_id, watch, "over_current",
-                       f"a sample of {peak:g} µA in step {message.step} is above its cap of {cap:g} µA")
-        elif watch.output_s > watch.max_output_s:
-            self._stop(session, message.session_id, watch, "over_time",
-                       f"{watch.output_s:g} s of output is past the limit of {watch.max_output_s} s")
-
-    def _watch_new_sessions(self, session: Session, session_ids: set[uuid.UUID]) -> None:
-        """Start watching sessions not watched yet, from what is stored: the output so far and whether the
-        interlock stopped it already. So a restarted gateway, or one whose last batch failed, goes on where the
-        database is."""
-        new = session_ids - self._watches.keys()
-        if not new:
-            return
-        limits = session.execute(
-            select(TreatmentSession.id, TreatmentSession.device_id, TreatmentSession.tolerance_percent,
-                   TreatmentSession.max_current_ua, TreatmentSession.max_output_s, Protocol.steps)
-            .join(Protocol, Protocol.id == TreatmentSession.protocol_id).where(TreatmentSession.id.in_(new)))
-        output_ms = dict(session.execute(
-            select(SessionMessage.session_id,
-                   func.sum(func.json_array_length(SessionMessage.samples) * SessionMessage.interval_ms))
-            .where(SessionMessage.session_id.in_(new), SessionMessage.kind == "telemetry",
-                   SessionMessage.contact.is_(True))
-            .group_by(SessionMessage.session_id)).all())
-        stopped = set(session.scalars(select(SessionIncident.session_id).where(
-            SessionIncident.session_id.in_(new), SessionIncident.kind.in_(INTERLOCK_STOPS))))
-        for row in limits:
-            factor = 1 + row.tolerance_percent / 100
-            self._watches[row.id] = Watch(
-                device_id=row.device_id, step_caps=[step["current_ua"] * factor for step in row.steps],
-                max_current_ua=row.max_current_ua, max_output_s=row.max_output_s,
-                output_s=(output_ms.get(row.id) or 0) / 1000, stop_sent=row.id in stopped)
-
-    def forget_sessions(self) -> None:
-        """Drop what is kept about sessions in progress, after a transaction that was not committed: it may
-        count blocks that were not stored. It is read again from the database when next needed."""
-        self._watches.clear()
-
-    def _stop(self, session: Session, session_id: uuid.UUID, watch: Watch, kind: str, detail: str) -> None:
-        """Queue a stop at once and record why, once per session."""
-        if watch.stop_sent:
-            return
-        watch.stop_sent = True
-        queue_command(session, device_id=watch.device_id, session_id=session_id, kind="stop", body={"reason": kind})
-        session.add(SessionIncident(session_id=session_id, kind=kind, detail=detail))
-        self.counters["interlock_stops"] += 1
-        logger.warning("interlock: stopping session %s (%s)", session_id, kind)
-
     def _end(self, treatment: TreatmentSession, status: SessionStatus) -> None:
         treatment.status, treatment.ended_at = status, utcnow()
-        self._watches.pop(treatment.id, None)
+        self.interlock.forget(treatment.id)
 
 
 def _row(device_id: uuid.UUID, message: Event | Telemetry, received_at: datetime) -> dict[str, Any]:

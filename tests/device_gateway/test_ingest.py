@@ -254,7 +254,7 @@ def test_a_batch_that_was_not_committed_leaves_no_trace_in_the_interlock(db: Ses
     over_current = [event(armed, 1, "started"), block(armed, 2, [300.0] * 10)]
     ingest.apply(db, over_current)
     db.rollback()  # the commit failed: the stop and its incident are gone
-    ingest.forget_sessions()
+    ingest.interlock.forget()
     feed(db, ingest, *over_current)  # the broker sends the batch again
     [stop] = stops(db, armed)
     assert stop.payload["reason"] == "over_current"
