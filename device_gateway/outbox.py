@@ -13,6 +13,7 @@ from db.models import (
     CommandStatus,
     Device,
     DeviceCommand,
+    DeviceStatus,
     SessionIncident,
     SessionStatus,
     TreatmentSession,
@@ -31,12 +32,16 @@ def send_due(session: Session, publish: Publish, *, resend_sent: bool) -> int:
     expire_overdue(session)
     wanted = [CommandStatus.QUEUED, CommandStatus.SENT] if resend_sent else [CommandStatus.QUEUED]
     rows = session.execute(
-        select(DeviceCommand, Device.device_id).join(Device, Device.id == DeviceCommand.device_id)
+        select(DeviceCommand, Device.device_id, Device.status).join(Device, Device.id == DeviceCommand.device_id)
         .where(DeviceCommand.status.in_(wanted)).order_by(DeviceCommand.created_at).limit(BATCH)
         .with_for_update(of=DeviceCommand, skip_locked=True)
     ).all()
     sent = 0
-    for command, mqtt_id in rows:
+    for command, mqtt_id, device_status in rows:
+        if command.kind == "load_protocol" and device_status == DeviceStatus.REVOKED:
+            _give_up(session, command, CommandStatus.FAILED, "device_revoked", "command_failed",
+                     "the device was revoked before it could be armed")
+            continue  # a stop still goes: it is always safe
         payload = json.dumps(command.payload, separators=(",", ":")).encode()
         if not publish(topics.device_topic(mqtt_id, "commands"), payload):
             break  # not connected: the rest waits for the next round
@@ -50,10 +55,16 @@ def expire_overdue(session: Session) -> None:
     overdue = session.scalars(select(DeviceCommand).where(
         DeviceCommand.status.in_(UNANSWERED), DeviceCommand.expires_at < utcnow())).all()
     for command in overdue:
-        command.status, command.answered_at = CommandStatus.EXPIRED, utcnow()
-        treatment = session.get(TreatmentSession, command.session_id) if command.session_id else None
-        if treatment is not None and treatment.status == SessionStatus.PENDING:
-            treatment.status, treatment.ended_at = SessionStatus.REJECTED, utcnow()
-            session.add(SessionIncident(session_id=treatment.id, kind="command_expired",
-                                        detail="the device did not answer the arming command in time"))
+        _give_up(session, command, CommandStatus.EXPIRED, None, "command_expired",
+                 "the device did not answer the arming command in time")
         logger.info("command %s expired unanswered", command.id)
+
+
+def _give_up(session: Session, command: DeviceCommand, status: CommandStatus, reason: str | None,
+             incident: str, detail: str) -> None:
+    """End a command without an answer; a session still waiting for it to arm its device ends rejected."""
+    command.status, command.reason, command.answered_at = status, reason, utcnow()
+    treatment = session.get(TreatmentSession, command.session_id) if command.session_id else None
+    if treatment is not None and treatment.status == SessionStatus.PENDING:
+        treatment.status, treatment.ended_at = SessionStatus.REJECTED, utcnow()
+        session.add(SessionIncident(session_id=treatment.id, kind=incident, detail=detail))

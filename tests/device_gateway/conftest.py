@@ -1,9 +1,11 @@
-"""Shared end-to-end setup: a real Mosquitto, a committed database, the gateway, the API, one room's device."""
+"""Shared setup: a session waiting for its device (`armed`), and end to end (`clinic`): a real Mosquitto, a
+committed database, the gateway, the API, one room's device."""
 
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +15,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.app import create_app
-from db.models import Device, Role
+from db.models import CommandStatus, Device, DeviceCommand, Role, SessionStatus, TreatmentSession, User
+from db.outbox import queue_command
 from db.session import make_engine, make_session_factory, transaction
 from db.settings import Settings
 from device_gateway.broker_url import BrokerAddress
@@ -22,6 +25,7 @@ from device_gateway.gateway import Gateway
 from device_gateway.simulator import SimulatedDevice
 from tests.api.clinic import STEP, add_room, approved_protocol, new_client, ok
 from tests.api.test_screening_engine import NOTHING
+from tests.api.test_series import at, next_monday
 from tests.api.test_sessions_start import DAY_OF, due
 from tests.conftest import SECRET_KEY, add_user, bearer
 from tests.mqtt import WAIT_S, PersistentMosquitto, private_mosquitto
@@ -29,6 +33,39 @@ from tests.services import free_port, migrated_database
 
 SPEED = 100.0  # simulated seconds per real second
 STEPS = [STEP | {"duration_s": 20}, STEP | {"zone": "jawline", "current_ua": 150, "duration_s": 10}]
+
+
+@dataclass
+class Armed:
+    mqtt_id: str
+    device: Device
+    treatment: TreatmentSession
+    load: DeviceCommand
+
+
+@pytest.fixture
+def armed(client: TestClient, as_role: dict, staff: dict[Role, User], db: Session) -> Armed:
+    """A booked appointment with a session waiting for its device (200 µA for 300 s, 10% tolerance)."""
+    room = add_room(client, as_role[Role.ADMIN])
+    protocol = approved_protocol(client, as_role)
+    series = ok(client.post("/api/v1/series", headers=as_role[Role.FRONT_DESK], json={
+        "client_id": new_client(client, as_role[Role.FRONT_DESK]), "protocol_id": protocol["id"],
+        "esthetician_id": str(staff[Role.ESTHETICIAN].id), "room_id": room, "start_at": at(next_monday(), 10),
+        "plan": {"intensive": {"sessions": 1, "per_week": 1}}}), 201)
+    appointment = series["appointments"][0]
+    device = db.get(Device, uuid.UUID(appointment["device_id"]))
+    assert device is not None
+    treatment = TreatmentSession(appointment_id=uuid.UUID(appointment["id"]), device_id=device.id,
+                                 protocol_id=uuid.UUID(protocol["id"]), status=SessionStatus.PENDING,
+                                 max_current_ua=220, max_output_s=330, tolerance_percent=10, day_of={},
+                                 created_by_id=staff[Role.ESTHETICIAN].id)
+    db.add(treatment)
+    db.flush()
+    load = queue_command(db, device_id=device.id, session_id=treatment.id, kind="load_protocol", body={},
+                         lifetime=timedelta(minutes=2))
+    load.status = CommandStatus.SENT
+    db.commit()
+    return Armed(device.device_id, device, treatment, load)
 
 
 def eventually(check: Callable[[], Any], timeout: float = WAIT_S) -> Any:

@@ -1,8 +1,6 @@
 """What the gateway writes from device messages: once per seq, session states, the interlock, presence."""
 
 import uuid
-from dataclasses import dataclass
-from datetime import timedelta
 
 import pytest
 from fastapi.testclient import TestClient
@@ -11,7 +9,6 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from db.models import (
     CommandStatus,
-    Device,
     DeviceCommand,
     Role,
     SessionIncident,
@@ -20,44 +17,10 @@ from db.models import (
     TreatmentSession,
     User,
 )
-from db.outbox import queue_command
 from device_gateway.ingest import Ingest
 from device_gateway.messages import Ack, Event, Status, Telemetry
-from tests.api.clinic import add_room, approved_protocol, new_client, ok
-from tests.api.test_series import at, next_monday
-
-
-@dataclass
-class Armed:
-    mqtt_id: str
-    device: Device
-    treatment: TreatmentSession
-    load: DeviceCommand
-
-
-@pytest.fixture
-def armed(client: TestClient, as_role: dict, staff: dict[Role, User], db: Session) -> Armed:
-    """A booked appointment with a session waiting for its device (200 µA for 300 s, 10% tolerance)."""
-    room = add_room(client, as_role[Role.ADMIN])
-    protocol = approved_protocol(client, as_role)
-    series = ok(client.post("/api/v1/series", headers=as_role[Role.FRONT_DESK], json={
-        "client_id": new_client(client, as_role[Role.FRONT_DESK]), "protocol_id": protocol["id"],
-        "esthetician_id": str(staff[Role.ESTHETICIAN].id), "room_id": room, "start_at": at(next_monday(), 10),
-        "plan": {"intensive": {"sessions": 1, "per_week": 1}}}), 201)
-    appointment = series["appointments"][0]
-    device = db.get(Device, uuid.UUID(appointment["device_id"]))
-    assert device is not None
-    treatment = TreatmentSession(appointment_id=uuid.UUID(appointment["id"]), device_id=device.id,
-                                 protocol_id=uuid.UUID(protocol["id"]), status=SessionStatus.PENDING,
-                                 max_current_ua=220, max_output_s=330, tolerance_percent=10, day_of={},
-                                 created_by_id=staff[Role.ESTHETICIAN].id)
-    db.add(treatment)
-    db.flush()
-    load = queue_command(db, device_id=device.id, session_id=treatment.id, kind="load_protocol", body={},
-                         lifetime=timedelta(minutes=2))
-    load.status = CommandStatus.SENT
-    db.commit()
-    return Armed(device.device_id, device, treatment, load)
+from tests.api.clinic import ok
+from tests.device_gateway.conftest import Armed
 
 
 def block(armed: Armed, seq: int, samples: list[float], step: int = 0, contact: bool = True) -> Telemetry:
