@@ -11,6 +11,7 @@ import socket
 import threading
 import time
 from collections import Counter, deque
+from datetime import UTC, datetime
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -18,6 +19,8 @@ from paho.mqtt.reasoncodes import ReasonCode
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from db.base import utcnow
+from db.models.gateway import HEARTBEAT, GatewayPresence
 from db.outbox import command_written
 from db.session import transaction
 from device_gateway import topics
@@ -52,6 +55,7 @@ class Gateway:
         self._arrived = threading.Event()
         self._stopping = threading.Event()
         self._broker_dropped_seen = 0
+        self._said_connected, self._said_at = False, datetime.min.replace(tzinfo=UTC)  # presence last written
         self._resend = threading.Event()  # after a (re)connect: send again what no device answered
         self._threads: list[threading.Thread] = []
         self._client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id,
@@ -179,10 +183,28 @@ class Gateway:
         wakeup = OutboxWakeup(self._factory.kw["bind"])
         try:
             while not self._stopping.is_set():
-                wakeup.wait(POLL_S)
+                self._say_present()
                 self._send_once()
+                wakeup.wait(POLL_S)
         finally:
             wakeup.close()
+            self._say_present(leaving=True)
+
+    def _say_present(self, leaving: bool = False) -> None:
+        """Tell the API that this gateway runs and whether it is connected: every HEARTBEAT, and at once when
+        that changes. Without it the API refuses to start sessions, as no device state it has is current."""
+        assert self._factory is not None
+        connected = self.connected.is_set() and not leaving
+        now = utcnow()
+        if connected == self._said_connected and now - self._said_at < HEARTBEAT:
+            return
+        try:
+            with transaction(self._factory) as session:
+                session.merge(GatewayPresence(client_id=self.client_id, connected=connected, seen_at=now))
+        except Exception:  # the database away: the API will take the silence for absence, which is right
+            logger.warning("could not tell the database that the gateway is %s", "here" if connected else "leaving")
+            return
+        self._said_connected, self._said_at = connected, now
 
     def _send_once(self) -> None:
         """One round: what is queued (and after a reconnect, what no device answered)."""

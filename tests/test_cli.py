@@ -60,7 +60,10 @@ def log_in(port: int, email: str, password: str) -> int:
 def test_serve_migrates_makes_an_admin_and_stops_cleanly(tmp_path: Path) -> None:
     with running("serve", "--demo", env=galvani_env(tmp_path)) as (process, port):
         health = httpx.get(f"http://127.0.0.1:{port}/health").json()
-        assert health == {"status": "ok", "database": "ok", "broker": "embedded"}
+        assert health | {"gateway": "ok"} == {"status": "ok", "database": "ok", "broker": "embedded", "gateway": "ok"}
+        deadline = time.monotonic() + STARTUP_S  # the gateway in the same process says it is connected
+        while httpx.get(f"http://127.0.0.1:{port}/health").json()["gateway"] != "ok":
+            assert time.monotonic() < deadline, "the gateway never said it was connected"
         assert httpx.get(f"http://127.0.0.1:{port}/docs").status_code == 200
         out, err = stop(process)
     password = re.search(r"admin admin@galvani\.local with password: (\S+)", out)

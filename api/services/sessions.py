@@ -29,6 +29,7 @@ from db.models import (
     SessionStatus,
     TreatmentSession,
 )
+from db.models.gateway import gateway_present
 from db.outbox import queue_command
 from db.vocabulary import Zone
 
@@ -53,7 +54,7 @@ def start(session: Session, *, actor: Actor, appointment_id: uuid.UUID, day_of: 
     protocol = bookable_protocol(session, protocol_id=appointment.protocol_id)
     device = rooms.bookable_device(session, room_id=appointment.room_id)
     reasons = [*_eligibility_reasons(session, actor, appointment, protocol, day_of, today),
-               *_protocol_reasons(protocol), *_device_reasons(device, protocol),
+               *_protocol_reasons(protocol), *_gateway_reasons(session), *_device_reasons(device, protocol),
                *_cadence_reasons(session, appointment, client, clinic)]
     if reasons:
         raise StartRefused(reasons)
@@ -129,6 +130,13 @@ def _protocol_reasons(protocol: Protocol) -> list[tuple[str, str]]:
     if protocol.sha256 != steps_sha256(protocol.steps):
         return [("protocol_changed", "the protocol's steps no longer match its approval")]
     return []
+
+
+def _gateway_reasons(session: Session) -> list[tuple[str, str]]:
+    if gateway_present(session):
+        return []
+    return [("gateway_offline", "the device gateway is not running or has lost the broker, so no device can be "
+                                "armed and the device's state is not known")]
 
 
 def _device_reasons(device: Device | None, protocol: Protocol) -> list[tuple[str, str]]:

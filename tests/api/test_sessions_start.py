@@ -1,7 +1,7 @@
 """Starting a session: every reason to refuse is checked, and nothing is sent unless all pass."""
 
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -10,7 +10,17 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from db.base import utcnow
-from db.models import Appointment, AppointmentStatus, Device, DeviceCommand, Role, Series, TreatmentSession, User
+from db.models import (
+    Appointment,
+    AppointmentStatus,
+    Device,
+    DeviceCommand,
+    GatewayPresence,
+    Role,
+    Series,
+    TreatmentSession,
+    User,
+)
 from tests.api.clinic import add_room, approved_protocol, new_client, ok
 from tests.api.test_screening_engine import NOTHING
 from tests.conftest import add_user
@@ -55,6 +65,10 @@ class Room:
         self.device.state = state
         self.db.commit()
 
+    def gateway_is(self, connected: bool, seen_at: datetime | None = None) -> None:
+        self.db.merge(GatewayPresence(client_id="galvani-gateway", connected=connected, seen_at=seen_at or utcnow()))
+        self.db.commit()
+
     def screen(self, **answers: Any) -> None:
         ok(self.http.post(f"/api/v1/clients/{self.client}/screenings", headers=self.as_role[Role.ESTHETICIAN],
                           json={"answers": NOTHING | answers}), 201)
@@ -70,6 +84,7 @@ class Room:
 @pytest.fixture
 def room(client: TestClient, as_role: dict, staff: dict[Role, User], db: Session) -> Room:
     ready = Room(client, as_role, staff, db)
+    ready.gateway_is(connected=True)
     ready.device_is("idle")
     ready.screen()
     return ready
@@ -121,6 +136,12 @@ def test_no_valid_screening(room: Room, client: TestClient, as_role: dict, staff
 def test_the_device_must_be_online_and_idle(room: Room, state: str) -> None:
     room.device_is(state)
     assert _refused(room) == ["device_not_ready"]
+
+
+@pytest.mark.parametrize(("connected", "seconds_ago"), [(False, 0), (True, 11)], ids=["lost-broker", "silent"])
+def test_without_a_gateway_nothing_is_armed(room: Room, connected: bool, seconds_ago: int) -> None:
+    room.gateway_is(connected, seen_at=utcnow() - timedelta(seconds=seconds_ago))
+    assert _refused(room) == ["gateway_offline"]  # the device's "idle" is stale: nobody is listening to it
 
 
 def test_only_around_the_appointment(room: Room, db: Session) -> None:

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from api.app import create_app
 from db.models import CommandStatus, Device, DeviceCommand, Role, SessionStatus, TreatmentSession, User
+from db.models.gateway import gateway_present
 from db.outbox import queue_command
 from db.session import make_engine, make_session_factory, transaction
 from db.settings import Settings
@@ -66,6 +67,11 @@ def armed(client: TestClient, as_role: dict, staff: dict[Role, User], db: Sessio
     load.status = CommandStatus.SENT
     db.commit()
     return Armed(device.device_id, device, treatment, load)
+
+
+def _gateway_present(factory: sessionmaker[Session]) -> bool:
+    with factory() as session:  # a new transaction each time: an open one would not see the gateway's write
+        return gateway_present(session)
 
 
 def eventually(check: Callable[[], Any], timeout: float = WAIT_S) -> Any:
@@ -171,6 +177,7 @@ def clinic(database: str, broker: int, tmp_path: Path) -> Iterator[Clinic]:
         gateway = Gateway(BrokerAddress("127.0.0.1", port), session_factory=factory,
                           client_id=f"gateway-{uuid.uuid4().hex[:6]}")
         gateway.start()
+        eventually(lambda: _gateway_present(factory))  # the API arms no device until the gateway says so
         try:
             yield Clinic(http, factory, port, gateway, headers, str(mqtt_id), appointment, esthetician.id)
         finally:

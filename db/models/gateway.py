@@ -1,0 +1,26 @@
+"""Whether a device gateway is running and connected to the broker: without one, no device can be armed and
+the device states in the database are only what they were when it left."""
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import String, select
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from db.base import Base, utcnow
+
+HEARTBEAT = timedelta(seconds=2)  # a connected gateway says so at least this often
+PRESENT_WITHIN = timedelta(seconds=10)  # older than this, it is taken to be gone
+
+
+class GatewayPresence(Base):
+    __tablename__ = "gateway_presence"
+
+    client_id: Mapped[str] = mapped_column(String(100), primary_key=True)  # the gateway's MQTT client id
+    connected: Mapped[bool]  # to the broker, when it last said
+    seen_at: Mapped[datetime]
+
+
+def gateway_present(session: Session) -> bool:
+    """A gateway said lately that it is connected to the broker."""
+    return session.scalar(select(GatewayPresence.client_id).where(
+        GatewayPresence.connected.is_(True), GatewayPresence.seen_at > utcnow() - PRESENT_WITHIN).limit(1)) is not None
