@@ -1,7 +1,8 @@
 """The gateway: one class owns the paho client and sets every callback in one place.
 
 The paho network thread only parses and queues; a worker writes batches to the database, and a sender
-publishes the outbox. Neither ever blocks the network thread, and no exception reaches it. A QoS 1
+publishes the outbox and tells the API, through the database, that the gateway is here and connected.
+Neither ever blocks the network thread, and no exception reaches it. A QoS 1
 message is acknowledged to the broker only once the batch holding it is committed, so a gateway killed
 in between gets it again from its persistent session.
 """
