@@ -217,11 +217,15 @@ class Gateway:
         try:
             with transaction(self._factory) as session:
                 send_due(session, self._publish, resend_sent=resend)
+        except OperationalError:  # a command sent but not marked so goes again, with its own command_id
+            logger.warning("database unreachable; the outbox waits for it")
         except Exception:
             self.counters["errors"] += 1
             logger.exception("could not send the outbox")
-            if resend:
-                self._resend.set()
+        else:
+            return
+        if resend:
+            self._resend.set()  # what no device answered is still to be sent again
 
     def _publish(self, topic: str, payload: bytes) -> bool:
         return self._client.publish(topic, payload, qos=1).rc == mqtt.MQTT_ERR_SUCCESS

@@ -69,7 +69,7 @@ def armed(client: TestClient, as_role: dict, staff: dict[Role, User], db: Sessio
     return Armed(device.device_id, device, treatment, load)
 
 
-def _gateway_present(factory: sessionmaker[Session]) -> bool:
+def gateway_is_present(factory: sessionmaker[Session]) -> bool:
     with factory() as session:  # a new transaction each time: an open one would not see the gateway's write
         return gateway_present(session)
 
@@ -104,10 +104,10 @@ class Clinic:
     def device(self, **switches: Any) -> SimulatedDevice:
         device = SimulatedDevice(self.mqtt_id, port=self.port, speed=SPEED, **switches)
         device.start()
-        eventually(lambda: self._device_state() == "idle")  # the gateway has heard it
+        eventually(lambda: self.device_state() == "idle")  # the gateway has heard it
         return device
 
-    def _device_state(self) -> str:
+    def device_state(self) -> str:
         with self.factory() as session:
             return str(session.scalar(select(Device.state).where(Device.device_id == self.mqtt_id)))
 
@@ -177,7 +177,7 @@ def clinic(database: str, broker: int, tmp_path: Path) -> Iterator[Clinic]:
         gateway = Gateway(BrokerAddress("127.0.0.1", port), session_factory=factory,
                           client_id=f"gateway-{uuid.uuid4().hex[:6]}")
         gateway.start()
-        eventually(lambda: _gateway_present(factory))  # the API arms no device until the gateway says so
+        eventually(lambda: gateway_is_present(factory))  # the API arms no device until the gateway says so
         try:
             yield Clinic(http, factory, port, gateway, headers, str(mqtt_id), appointment, esthetician.id)
         finally:

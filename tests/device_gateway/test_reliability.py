@@ -11,14 +11,15 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from db.models import DeviceCommand, SessionMessage
 from db.session import make_engine, make_session_factory
 from device_gateway import topics
 from device_gateway.broker_url import BrokerAddress
 from device_gateway.gateway import Gateway
-from tests.device_gateway.conftest import Clinic, eventually
+from device_gateway.simulator import SimulatedDevice
+from tests.device_gateway.conftest import Clinic, eventually, gateway_is_present
 from tests.mqtt import WAIT_S, private_mosquitto
 from tests.services import migrated_database
 
@@ -149,3 +150,40 @@ def test_messages_the_broker_drops_for_a_full_queue_are_reported(tmp_path: Path,
                 back.stop()
         assert "the broker has dropped 15 QoS 1 messages" in caplog.text
         engine.dispose()
+
+
+@pytest.mark.parametrize("database", ["postgresql"], indirect=True)
+def test_a_gateway_whose_database_connections_are_cut_loses_nothing(clinic: Clinic, database: str) -> None:
+    """PostgreSQL ends the gateway's connections again and again mid-session (a failover, a restart): each
+    batch that was not committed is written again, and the interlock counts each block once, so a session
+    inside its limits is not stopped for output it did not deliver."""
+    clinic.gateway.stop()
+    engine = make_engine(database, connect_args={"application_name": "galvani-gateway-under-test"})
+    gateway = Gateway(clinic.gateway.broker, session_factory=make_session_factory(engine), client_id="cut-gateway")
+    gateway.start()
+    device = SimulatedDevice(clinic.mqtt_id, port=clinic.port, speed=10)  # a 30 s session in 3 s
+    device.start()
+    cutter = make_engine(database)
+    try:
+        eventually(lambda: gateway_is_present(clinic.factory) and clinic.device_state() == "idle")
+        started = clinic.start()
+        clinic.session(started["session_id"], "armed")
+        device.press_start()
+        cuts = 0
+        while not device.idle.is_set():
+            with cutter.connect() as connection:
+                cuts += connection.execute(text(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                    "WHERE application_name = 'galvani-gateway-under-test'")).scalar_one()
+            device.idle.wait(0.2)
+        record = clinic.session(started["session_id"], "completed")
+    finally:
+        device.stop()
+        gateway.stop()
+        engine.dispose()
+        cutter.dispose()
+    assert cuts >= 5
+    assert record["missing_seqs"] == []
+    assert record["total_output_s"] == pytest.approx(30.0)
+    assert record["incidents"] == []  # no over-time stop from blocks counted twice
+    assert gateway.counters["errors"] == 0
