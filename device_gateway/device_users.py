@@ -10,6 +10,7 @@ import threading
 from pathlib import Path
 
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from db.broker_passwords import is_broker_hash
@@ -71,7 +72,9 @@ class DeviceUsersFile:
     def _refresh_or_say_why(self) -> None:
         try:
             self.refresh()
-        except Exception:  # the database away, a full disk: say so and try again; never stop the gateway
+        except OperationalError:
+            logger.warning("database unreachable; the broker's device users stay as they are")
+        except Exception:  # a full disk, a folder not there: say so and try again; never stop the gateway
             logger.exception("could not write the broker's device users to %s", self.path)
 
 
