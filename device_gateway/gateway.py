@@ -94,6 +94,7 @@ class Gateway:
             self._client.publish(topics.GATEWAY_STATUS, topics.OFFLINE, qos=1, retain=True).wait_for_publish(5)
         self._client.disconnect()
         self._client.loop_stop()
+        self._client._reset_sockets(sockpair_only=True)  # loop_stop leaves its wake-up pair open until collected
 
     def _on_connect(self, client: mqtt.Client, _userdata: Any, _flags: Any, reason: ReasonCode,
                     _properties: Any) -> None:

@@ -14,7 +14,8 @@ from db.session import make_engine, make_session_factory, transaction
 from db.settings import Settings
 from device_gateway.device_users import DeviceUsersFile
 from device_gateway.runner import GatewayRunner
-from tests.services import free_port, migrated_database
+from tests.mqtt import private_mosquitto
+from tests.services import migrated_database
 
 ARGON2_HASH = "$argon2id$v=19$m=65536,t=3,p=4$c2FsdHNhbHQ$aGFzaGhhc2hoYXNo"  # how devices were kept before
 
@@ -57,14 +58,14 @@ def test_a_password_hash_has_mosquittos_form() -> None:
 
 
 def test_the_gateway_process_keeps_the_file(tmp_path: Path) -> None:
-    with migrated_database("sqlite", tmp_path) as url:
+    with migrated_database("sqlite", tmp_path) as url, private_mosquitto(tmp_path) as port:
         engine = make_engine(url)
         hashed = hash_device_password("x")
         with transaction(make_session_factory(engine)) as session:
             add_devices(session, ("gd-kept", hashed, DeviceStatus.IN_SERVICE))
         engine.dispose()
         path = tmp_path / "devices.passwd"
-        runner = GatewayRunner(Settings(database_url=url, data_dir=tmp_path, embedded_mqtt_port=free_port(),
+        runner = GatewayRunner(Settings(database_url=url, data_dir=tmp_path, mqtt_url=f"mqtt://127.0.0.1:{port}",
                                         device_users_file=path))
         runner.start()
         try:
