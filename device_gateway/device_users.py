@@ -49,7 +49,8 @@ class DeviceUsersFile:
             rows = session.execute(select(Device.device_id, Device.mqtt_password_hash)
                                    .where(Device.status != DeviceStatus.REVOKED).order_by(Device.device_id)).all()
         usable = [row for row in rows if is_broker_hash(row.mqtt_password_hash)]
-        self._warn_about_unusable([row.device_id for row in rows if row not in usable])
+        self._warn_about_unusable(
+            [row.device_id for row in rows if not is_broker_hash(row.mqtt_password_hash)])
         content = "".join(f"{row.device_id}:{row.mqtt_password_hash}\n" for row in usable)
         if content == self._written:
             return False
