@@ -89,9 +89,7 @@ class SessionMessage(Base):
     )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
-    # No foreign key of its own: the session's is enough (the gateway stores a message only for the device
-    # its session is armed on), and checking a second one cost PostgreSQL a sixth of each insert.
-    device_id: Mapped[uuid.UUID]
+    device_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("devices.id"))
     session_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("treatment_sessions.id"))
     seq: Mapped[int]
     kind: Mapped[str] = mapped_column(String(16))  # event | telemetry
