@@ -16,6 +16,8 @@ from api.schemas.rooms import (
     RoomRead,
 )
 from api.services import rooms
+from db.models import Device
+from db.models.gateway import gateway_present
 
 router = APIRouter(tags=["rooms and devices"])
 
@@ -36,26 +38,27 @@ def list_rooms(session: SessionDep, _actor: ResourcesReader) -> list[RoomRead]:
 def register_device(data: DeviceCreate, session: SessionDep, actor: ResourcesManager) -> DeviceRegistered:
     """Register a device into a room (admin); its MQTT password is in this answer and nowhere else."""
     device, password = rooms.register_device(session, actor=actor, data=data)
-    return DeviceRegistered(**DeviceRead.model_validate(device).model_dump(), mqtt_password=password)
+    return DeviceRegistered(**_read(device, gateway_present(session)).model_dump(), mqtt_password=password)
 
 
 @router.post("/devices/{device_id}/mqtt-password")
 def reissue_device_password(device_id: uuid.UUID, session: SessionDep, actor: ResourcesManager) -> DeviceRegistered:
     """Give a device a new MQTT password (admin), shown in this answer only; the old one stops working."""
     device, password = rooms.reissue_device_password(session, actor=actor, device_id=device_id)
-    return DeviceRegistered(**DeviceRead.model_validate(device).model_dump(), mqtt_password=password)
+    return DeviceRegistered(**_read(device, gateway_present(session)).model_dump(), mqtt_password=password)
 
 
 @router.get("/devices")
 def list_devices(session: SessionDep, _actor: ResourcesReader, room_id: uuid.UUID | None = None) -> list[DeviceRead]:
     """Every device, with its live state."""
-    return [DeviceRead.model_validate(d) for d in rooms.list_devices(session, room_id=room_id)]
+    live = gateway_present(session)
+    return [_read(device, live) for device in rooms.list_devices(session, room_id=room_id)]
 
 
 @router.get("/devices/{device_id}")
 def read_device(device_id: uuid.UUID, session: SessionDep, _actor: ResourcesReader) -> DeviceRead:
     """One device, with its live state."""
-    return DeviceRead.model_validate(rooms.get_device(session, device_id=device_id))
+    return _read(rooms.get_device(session, device_id=device_id), gateway_present(session))
 
 
 @router.patch("/devices/{device_id}")
@@ -64,6 +67,11 @@ def change_device(device_id: uuid.UUID, data: DeviceUpdate, session: SessionDep,
     """Move a device, take it out of service or revoke it (admin); lists appointments that lost it."""
     device, affected = rooms.change_device(session, actor=actor, device_id=device_id, room_id=data.room_id,
                                            status=data.status)
-    return DeviceChanged(device=DeviceRead.model_validate(device),
+    return DeviceChanged(device=_read(device, gateway_present(session)),
                          appointments_to_rebook=[AppointmentBrief.model_validate(a, from_attributes=True)
                                                  for a in affected])
+
+
+def _read(device: Device, live: bool) -> DeviceRead:
+    """A device as the API shows it; `live` says whether a gateway is listening to it now."""
+    return DeviceRead.model_validate(device).model_copy(update={"state_live": live})

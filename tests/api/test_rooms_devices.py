@@ -1,11 +1,14 @@
 """Rooms and devices: registration with a one-time MQTT password, moving, taking out of service."""
 
+from datetime import timedelta
+
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from db.base import utcnow
 from db.broker_passwords import is_broker_hash
-from db.models import Device, Role
+from db.models import Device, GatewayPresence, Role
 from tests.api.clinic import ok
 
 
@@ -70,3 +73,18 @@ def test_a_device_that_lost_its_password_gets_a_new_one(client: TestClient, as_r
     ok(client.patch(f"/api/v1/devices/{made['id']}", headers=admin, json={"status": "revoked"}))
     refused = client.post(f"/api/v1/devices/{made['id']}/mqtt-password", headers=admin)
     assert refused.status_code == 409 and "revoked" in refused.json()["detail"]
+
+
+def test_a_devices_state_is_live_only_while_a_gateway_listens(client: TestClient, as_role: dict, db: Session) -> None:
+    admin = as_role[Role.ADMIN]
+    room = ok(client.post("/api/v1/rooms", headers=admin, json={"name": "Lotus room"}), 201)
+    made = ok(client.post("/api/v1/devices", headers=admin, json={
+        "serial": "GX-3001", "room_id": room["id"], "probe_area_cm2": 0.3}), 201)
+    assert made["state_live"] is False  # no gateway: "offline" is only what the database last heard
+    db.add(GatewayPresence(client_id="galvani-gateway", connected=True, seen_at=utcnow()))
+    db.commit()
+    assert ok(client.get(f"/api/v1/devices/{made['id']}", headers=as_role[Role.FRONT_DESK]))["state_live"] is True
+    db.merge(GatewayPresence(client_id="galvani-gateway", connected=True, seen_at=utcnow() - timedelta(seconds=11)))
+    db.commit()
+    [listed] = ok(client.get("/api/v1/devices", headers=admin, params={"room_id": room["id"]}))
+    assert listed["state_live"] is False  # the gateway has been silent too long
