@@ -3,6 +3,7 @@
 import uuid
 
 from fastapi import APIRouter, status
+from sqlalchemy.orm import Session
 
 from api.deps import ResourcesManager, ResourcesReader, SessionDep
 from api.schemas.protocols import AppointmentBrief
@@ -38,14 +39,14 @@ def list_rooms(session: SessionDep, _actor: ResourcesReader) -> list[RoomRead]:
 def register_device(data: DeviceCreate, session: SessionDep, actor: ResourcesManager) -> DeviceRegistered:
     """Register a device into a room (admin); its MQTT password is in this answer and nowhere else."""
     device, password = rooms.register_device(session, actor=actor, data=data)
-    return DeviceRegistered(**_read(device, gateway_present(session)).model_dump(), mqtt_password=password)
+    return _with_password(session, device, password)
 
 
 @router.post("/devices/{device_id}/mqtt-password")
 def reissue_device_password(device_id: uuid.UUID, session: SessionDep, actor: ResourcesManager) -> DeviceRegistered:
     """Give a device a new MQTT password (admin), shown in this answer only; the old one stops working."""
     device, password = rooms.reissue_device_password(session, actor=actor, device_id=device_id)
-    return DeviceRegistered(**_read(device, gateway_present(session)).model_dump(), mqtt_password=password)
+    return _with_password(session, device, password)
 
 
 @router.get("/devices")
@@ -75,3 +76,7 @@ def change_device(device_id: uuid.UUID, data: DeviceUpdate, session: SessionDep,
 def _read(device: Device, live: bool) -> DeviceRead:
     """A device as the API shows it; `live` says whether a gateway is listening to it now."""
     return DeviceRead.model_validate(device).model_copy(update={"state_live": live})
+
+
+def _with_password(session: Session, device: Device, password: str) -> DeviceRegistered:
+    return DeviceRegistered(**_read(device, gateway_present(session)).model_dump(), mqtt_password=password)

@@ -71,9 +71,7 @@ def get_device(session: Session, *, device_id: uuid.UUID) -> Device:
 def change_device(session: Session, *, actor: Actor, device_id: uuid.UUID, room_id: uuid.UUID | None,
                   status: DeviceStatus | None) -> tuple[Device, list[Appointment]]:
     """Move a device, take it out of service or revoke it; returns the future appointments that lost it."""
-    device = get_device(session, device_id=device_id)
-    if device.status == DeviceStatus.REVOKED:
-        raise Conflict("This device was revoked; register it again to use it.")
+    device = _not_revoked(get_device(session, device_id=device_id))
     moved = room_id is not None and room_id != device.room_id
     if moved:
         get_room(session, room_id=room_id)  # type: ignore[arg-type]
@@ -89,14 +87,18 @@ def change_device(session: Session, *, actor: Actor, device_id: uuid.UUID, room_
 
 def reissue_device_password(session: Session, *, actor: Actor, device_id: uuid.UUID) -> tuple[Device, str]:
     """A new MQTT password for a device that lost its own; the old one stops working once the broker reloads."""
-    device = get_device(session, device_id=device_id)
-    if device.status == DeviceStatus.REVOKED:
-        raise Conflict("This device was revoked; register it again to use it.")
+    device = _not_revoked(get_device(session, device_id=device_id))
     password = new_device_password()
     device.mqtt_password_hash = hash_device_password(password)
     session.flush()
     audit.record(session, actor=actor, action="device.password", record_type="device", record_id=device.id)
     return device, password
+
+
+def _not_revoked(device: Device) -> Device:
+    if device.status == DeviceStatus.REVOKED:
+        raise Conflict("This device was revoked; register it again to use it.")
+    return device
 
 
 def bookable_device(session: Session, *, room_id: uuid.UUID) -> Device | None:
