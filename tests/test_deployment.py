@@ -299,12 +299,14 @@ class _Client:
     def __init__(self, port: int, username: str, password: str, protocol: int = mqtt.MQTTv311) -> None:
         self.username = username
         self.messages: queue.Queue[tuple[str, bytes]] = queue.Queue()
+        self.dropped = threading.Event()  # the connection ended, by the broker or by close()
         self._acks: queue.Queue[Any] = queue.Queue()
         self._client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=username, protocol=protocol)
         self._client.username_pw_set(username, password)
         self._client.on_connect = lambda _c, _u, _f, reason, _p: self._acks.put(reason)
         self._client.on_subscribe = lambda _c, _u, mid, _reasons, _p: self._acks.put(mid)
         self._client.on_message = lambda _c, _u, message: self.messages.put((message.topic, message.payload))
+        self._client.on_disconnect = lambda *_: self.dropped.set()
         self._client.connect("127.0.0.1", port)
         self._client.loop_start()
         reason = self._acks.get(timeout=MQTT_TIMEOUT_S)
@@ -409,25 +411,6 @@ def _connects(port: int, username: str, password: str) -> bool:
         client.loop_stop()
 
 
-class _Connected:
-    """A client that stays connected, and notes when the broker drops it."""
-
-    def __init__(self, port: int, username: str, password: str) -> None:
-        self.dropped = threading.Event()
-        connected = threading.Event()
-        self._client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=username)
-        self._client.username_pw_set(username, password)
-        self._client.on_connect = lambda *_: connected.set()
-        self._client.on_disconnect = lambda *_: self.dropped.set()
-        self._client.connect("127.0.0.1", port)
-        self._client.loop_start()
-        assert connected.wait(MQTT_TIMEOUT_S), f"{username} could not connect"
-
-    def close(self) -> None:
-        self._client.loop_stop()  # before disconnecting: a drop after this is ours, not the broker's
-        self._client.disconnect()
-
-
 def _soon(check: Callable[[], bool], timeout: float = 10.0) -> bool:
     """run.sh looks at the devices file every CHECK_EVERY_S: ask again until it has, or time is up."""
     deadline = time.monotonic() + timeout
@@ -468,8 +451,8 @@ def test_the_broker_lets_in_exactly_the_devices_the_gateway_lists(tmp_path: Path
     with _running(["sh", str(RUN_SH)], port, tmp_path / "run.log", env):
         assert _connects(port, "gd-first", first_password)  # Galvani's hash is one Mosquitto checks
         assert not _connects(port, "gd-first", second_password)
-        gateway = _Connected(port, GATEWAY_USER, "gateway-password")
-        revoked = _Connected(port, "gd-first", first_password)
+        gateway = _Client(port, GATEWAY_USER, "gateway-password")
+        revoked = _Client(port, "gd-first", first_password)
         try:
             _device(db, room, "gd-second", second_password)  # registered while the broker runs
             first.status = DeviceStatus.REVOKED
