@@ -38,6 +38,7 @@ def separate_gateway(clinic: Clinic, database: str, tmp_path: Path) -> Iterator[
     process = _gateway_process(database, clinic.port, tmp_path)
     clinic.process = process  # type: ignore[attr-defined]
     try:
+        eventually(lambda: gateway_is_present(clinic.factory))  # the stopped one said it left: start would refuse
         yield clinic
     finally:
         clinic.process.kill()  # type: ignore[attr-defined]
