@@ -49,7 +49,7 @@ def test_the_largest_numbers_the_database_holds_are_taken_and_an_event_step_beyo
     (f"{ROOT}/events", raw({"v": 1, "session_id": SESSION, "seq": 2**31, "type": "started", "t_ms": 0}), "seq"),
     (f"{ROOT}/events", raw({"v": 1, "session_id": SESSION, "seq": 1, "type": "started", "t_ms": 2**63}), "t_ms"),
     (f"{ROOT}/telemetry", b'{"v":1,"session_id":"%s","seq":1,"step":0,"t_ms":0,"interval_ms":100,'
-                          b'"current_ua":[NaN],"contact":true}' % SESSION.encode(), "NaN"),
+                          b'"current_ua":[NaN],"contact":true}' % SESSION.encode(), "sample"),
     (f"{ROOT}/telemetry", raw({"v": 1, "session_id": SESSION, "seq": 1, "step": 0, "t_ms": 0, "interval_ms": 100,
                                "current_ua": ["150"], "contact": True}), "sample"),
     (f"{ROOT}/telemetry", raw({"v": 1, "session_id": SESSION, "seq": 1, "step": 0, "t_ms": 0, "interval_ms": 100,
@@ -60,6 +60,16 @@ def test_the_largest_numbers_the_database_holds_are_taken_and_an_event_step_beyo
                                "current_ua": [150], "contact": True}), "interval_ms"),
     (f"{ROOT}/telemetry", raw({"v": 1, "session_id": SESSION, "seq": 1, "step": 0, "t_ms": 0, "interval_ms": 100,
                                "current_ua": [], "contact": True}), "current_ua"),
+    (f"{ROOT}/telemetry", raw({"v": 1, "session_id": SESSION, "seq": 1.0, "step": 0, "t_ms": 0, "interval_ms": 100,
+                               "current_ua": [150], "contact": True}), "seq"),
+    (f"{ROOT}/telemetry", raw({"v": 1, "session_id": SESSION, "seq": 1, "step": 0, "t_ms": 0, "interval_ms": 100,
+                               "current_ua": [150], "contact": 1}), "contact"),
+    (f"{ROOT}/telemetry", raw({"v": 1, "session_id": SESSION, "seq": 1, "step": 0, "t_ms": 0, "interval_ms": 100,
+                               "current_ua": [150] * 1001, "contact": True}), "current_ua"),
+    (f"{ROOT}/telemetry", raw({"v": 1, "session_id": SESSION, "step": 0, "t_ms": 0, "interval_ms": 100,
+                               "current_ua": [150], "contact": True}), "seq is missing"),
+    (f"{ROOT}/telemetry", raw({"v": 1, "session_id": SESSION + "-secret", "seq": 1, "step": 0, "t_ms": 0,
+                               "interval_ms": 100, "current_ua": [150], "contact": True}), "session_id"),
     ("clinic/v1/devices/gd-1/secrets", raw({"v": 1}), "unknown topic"),
     ("clinic/v1/devices//status", raw({"v": 1, "state": "idle"}), "unknown topic"),
     ("elsewhere/gd-1/status", raw({"v": 1, "state": "idle"}), "unknown topic"),
@@ -67,4 +77,13 @@ def test_the_largest_numbers_the_database_holds_are_taken_and_an_event_step_beyo
 def test_refused_with_a_reason_that_quotes_nothing(topic: str, payload: bytes, why: str) -> None:
     with pytest.raises(Malformed, match=why) as refused:
         parse(topic, payload)
-    assert SESSION not in str(refused.value)
+    assert SESSION not in str(refused.value) and "secret" not in str(refused.value)
+
+
+def test_an_odd_reason_or_step_is_left_out_rather_than_losing_the_message() -> None:
+    command = str(uuid.uuid4())
+    assert parse(f"{ROOT}/acks", raw({"v": 1, "command_id": command, "status": "accepted", "reason": 42})) == Ack(
+        "gd-1", uuid.UUID(command), "accepted", None)
+    event = parse(f"{ROOT}/events", raw({"v": 1, "session_id": SESSION, "seq": 3, "type": "fault", "step": True,
+                                         "t_ms": 5, "detail": "x" * 600}))
+    assert event == Event("gd-1", uuid.UUID(SESSION), 3, "fault", None, 5, "x" * 500)
