@@ -132,7 +132,8 @@ class Gateway:
             self.counters["errors"] += 1
             logger.exception("could not take a message on %s", message.topic)
         self._inbox.append((message.mid, message.qos, parsed))
-        self._arrived.set()
+        if not self._arrived.is_set():  # set() takes a lock each time; the worker clears it before taking the inbox
+            self._arrived.set()
 
     def _broker_dropped(self, payload: bytes) -> None:
         """Say so loudly when Mosquitto drops messages: a full queue is data lost, which it only logs itself."""

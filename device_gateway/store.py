@@ -1,10 +1,10 @@
 """Storing device messages once per (device, session, seq), many in one statement."""
 
-import json
 import uuid
 from functools import cache
 from typing import Any
 
+from pydantic_core import to_json
 from sqlalchemy import Dialect, TextClause, text
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session
@@ -20,11 +20,15 @@ def insert_new(session: Session, rows: list[dict[str, Any]]) -> set[SeqKey]:
     """Insert the rows not stored yet; the (session_id, seq) of each one inserted. A row repeated among
     `rows` is inserted once."""
     connection = session.connection()
-    if connection.dialect.name == "postgresql":
-        result = connection.execute(_recordset_insert(connection.dialect), {"rows": json.dumps(rows, default=str)})
-    else:
+    if connection.dialect.name != "postgresql":
         statement = sqlite.insert(TABLE).on_conflict_do_nothing(index_elements=["session_id", "seq", "device_id"])
-        result = connection.execute(statement.returning(TABLE.c.session_id, TABLE.c.seq), rows)
+        return {(row.session_id, row.seq) for row in connection.execute(
+            statement.returning(TABLE.c.session_id, TABLE.c.seq), rows)}
+    rows_json = to_json(rows).decode()  # ids and times too, without a Python call for each as json.dumps needs
+    result = connection.execute(_recordset_insert(connection.dialect), {"rows": rows_json})
+    if result.rowcount == len(rows):  # every row inserted, the usual case: their keys need not be read back
+        result.close()
+        return {(row["session_id"], row["seq"]) for row in rows}
     return {(row.session_id, row.seq) for row in result}
 
 
