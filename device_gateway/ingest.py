@@ -26,7 +26,7 @@ from db.models import (
 from db.session import transaction
 from device_gateway.interlock import Interlock
 from device_gateway.messages import Ack, DeviceMessage, Event, Status, Telemetry
-from device_gateway.store import insert_new
+from device_gateway.store import insert_new, sessions_query
 
 logger = logging.getLogger(__name__)
 
@@ -212,9 +212,9 @@ class Ingest:
         if not run:
             return []
         session.flush()  # the batch's own changes to sessions first; then a plain Core read, without ORM rows
-        sessions = {row.id: row for row in session.connection().execute(
-            select(TreatmentSession.id, TreatmentSession.device_id, TreatmentSession.status)
-            .where(TreatmentSession.id.in_({message.session_id for message in run})))}
+        connection = session.connection()
+        sessions = {row.id: row for row in connection.execute(
+            sessions_query(connection.dialect), {"ids": list({message.session_id for message in run})})}
         self._learn_devices(session, {message.device_id for message in run})
         blocks, now = [], utcnow()
         for message in run:

@@ -1,15 +1,16 @@
-"""Storing device messages once per (device, session, seq), many in one statement."""
+"""Storing device messages once per (device, session, seq), many in one statement, and reading the sessions they
+belong to."""
 
 import uuid
 from functools import cache
 from typing import Any
 
 from pydantic_core import to_json
-from sqlalchemy import Dialect, TextClause, text
+from sqlalchemy import ARRAY, Dialect, Select, TextClause, Uuid, any_, bindparam, select, text
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session
 
-from db.models import SessionMessage
+from db.models import SessionMessage, TreatmentSession
 
 SeqKey = tuple[uuid.UUID, int]  # (session_id, seq)
 TABLE = SessionMessage.__table__
@@ -42,3 +43,14 @@ def _recordset_insert(dialect: Dialect) -> TextClause:
     return text(f"INSERT INTO {TABLE.name} ({names}) "  # noqa: S608 (names from the model)
                 f"SELECT {names} FROM json_to_recordset(CAST(:rows AS json)) AS row({types}) "
                 "ON CONFLICT (session_id, seq, device_id) DO NOTHING RETURNING session_id, seq")
+
+
+@cache
+def sessions_query(dialect: Dialect) -> Select[tuple[uuid.UUID, uuid.UUID, Any]]:
+    """The device and status of the sessions whose ids are given as `ids`. PostgreSQL gets them as one array, so
+    the statement's text is the same for any number of them and the server plans it once (psycopg prepares it),
+    where a list of placeholders is a new statement for every count."""
+    columns = select(TreatmentSession.id, TreatmentSession.device_id, TreatmentSession.status)
+    if dialect.name == "postgresql":
+        return columns.where(TreatmentSession.id == any_(bindparam("ids", type_=ARRAY(Uuid()))))
+    return columns.where(TreatmentSession.id.in_(bindparam("ids", expanding=True)))
