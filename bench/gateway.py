@@ -26,8 +26,9 @@ PostgreSQL database `galvani_bench_gateway`, which is left in place afterwards:
 The stand-in devices of 3 and 4 are one paho client in this process that answers commands the way
 device_gateway/simulator.py does (ack, status, a `stopped` event); the ingest load generator publishes
 valid blocks without simulating sessions, filled into a template so that it costs per message what the
-ceiling's publisher does (both share the two cores with what they measure). CPU is read from /proc (% of one core). Where the latency went is
-split by the timestamps the API and the gateway write (device_commands, session_messages.received_at).
+ceiling's publisher does (both share the two cores with what they measure). CPU is read from /proc (% of one
+core). Where the latency went is split by the timestamps the API and the gateway write (device_commands,
+session_messages.received_at).
 
     .venv/bin/python bench/gateway.py
     .venv/bin/python bench/gateway.py --levels 200,400,800 --level-seconds 10 --starts 50 --stops 50

@@ -5,7 +5,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, ForeignKey, ForeignKeyConstraint, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from db.base import Base, IdMixin, utcnow
@@ -30,7 +30,11 @@ class TreatmentSession(IdMixin, Base):
     """One session of current; its id is the session_id the device reports under."""
 
     __tablename__ = "treatment_sessions"
-    __table_args__ = (Index("ix_treatment_sessions_device_status", "device_id", "status"),)
+    __table_args__ = (
+        Index("ix_treatment_sessions_device_status", "device_id", "status"),
+        # what a session's messages refer to: the session and the device it was armed on, together
+        Index("ix_treatment_sessions_id_device", "id", "device_id", unique=True),
+    )
 
     appointment_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("appointments.id"), index=True)
     device_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("devices.id"))
@@ -86,11 +90,14 @@ class SessionMessage(Base):
     __table_args__ = (
         # the key is (device, session, seq); session first, so a session's messages are read by this index
         UniqueConstraint("session_id", "seq", "device_id", name="uq_session_messages_session_seq_device"),
+        # a message is about a session of the device that sent it: one check per row (two keys made two)
+        ForeignKeyConstraint(["session_id", "device_id"], ["treatment_sessions.id", "treatment_sessions.device_id"],
+                             name="fk_session_messages_session_device"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
-    device_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("devices.id"))
-    session_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("treatment_sessions.id"))
+    device_id: Mapped[uuid.UUID]
+    session_id: Mapped[uuid.UUID]
     seq: Mapped[int]
     kind: Mapped[str] = mapped_column(String(16))  # event | telemetry
     event_type: Mapped[str | None] = mapped_column(String(32))

@@ -5,10 +5,13 @@ import uuid
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from db.base import utcnow
 from db.models import (
     CommandStatus,
+    Device,
     DeviceCommand,
     Role,
     SessionIncident,
@@ -19,7 +22,8 @@ from db.models import (
 )
 from device_gateway.ingest import Ingest
 from device_gateway.messages import Ack, Event, Status, Telemetry
-from tests.api.clinic import ok
+from device_gateway.store import insert_new
+from tests.api.clinic import add_room, ok
 from tests.device_gateway.conftest import Armed
 
 
@@ -111,6 +115,19 @@ def test_messages_for_another_devices_session_are_dropped(db: Session, armed: Ar
     assert ingest.counters["dropped"] == 3
     assert db.scalar(select(func.count()).select_from(SessionMessage)) == 0
     assert stops(db, armed) == []
+
+
+def test_the_database_itself_refuses_a_message_about_another_devices_session(
+        client: TestClient, as_role: dict, db: Session, armed: Armed) -> None:
+    room = uuid.UUID(add_room(client, as_role[Role.ADMIN], name="Room 2"))
+    other_device = db.scalar(select(Device.id).where(Device.room_id == room))
+    row = {"device_id": other_device, "session_id": armed.treatment.id, "seq": 1, "kind": "telemetry",
+           "event_type": None, "step": 0, "t_ms": 0, "interval_ms": 100, "samples": [500.0], "contact": True,
+           "detail": None, "received_at": utcnow()}
+    with pytest.raises(IntegrityError):
+        insert_new(db, [row])
+    db.rollback()
+    assert insert_new(db, [row | {"device_id": armed.device.id}]) == {(armed.treatment.id, 1)}
 
 
 def test_a_device_lost_mid_session_leaves_it_interrupted(db: Session, armed: Armed) -> None:
