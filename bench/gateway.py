@@ -10,11 +10,11 @@ PostgreSQL database `galvani_bench_gateway`, which is left in place afterwards:
 2. Ingest: the real gateway (`python -m galvani.cli gateway`, its own process) stores telemetry that
    load-generator processes publish for N device ids, each with a treating session that exists in the
    database, at 1 block (10 samples) a second per device, as real devices do. N grows (200, 400, 800, …,
-   12,800) until the stored rate falls below 95 % of the published rate. Then three rounds of a ceiling
-   (as in 1, with its best number of publishers) followed by a burst: 200 devices publish a backlog as fast
-   as the broker takes it, and the stored rate over its middle 80 % is what the gateway can take at most.
-   Each burst is compared with the ceiling just before it, as this machine's speed drifts by a third from
-   one minute to the next; the median of the three ratios is the figure.
+   12,800) until the stored rate falls below 95 % of the published rate. Then five bursts, each between two
+   ceilings (as in 1, with its best number of publishers): 200 devices publish a backlog as fast as the
+   broker takes it, and the stored rate over its middle 80 % is what the gateway can take at most. Each
+   burst is compared with the mean of the ceilings just before and just after it, as this machine's speed
+   drifts by a third from one minute to the next; the median of the five ratios is the figure.
    At the end every published (device, session, seq) must be stored exactly once.
 3. Start: POST /api/v1/appointments/{id}/start on the real API (uvicorn, its own process) until
    load_protocol arrives on the device's commands topic, over appointments due now, each with its own
@@ -134,8 +134,8 @@ def parse_args() -> argparse.Namespace:
                         help="publisher processes for the ceiling, each count measured; the best is the ceiling")
     parser.add_argument("--raw-seconds", type=float, default=5.0, help="measured seconds of the ceiling")
     parser.add_argument("--burst-devices", type=int, default=200, help="devices in the burst")
-    parser.add_argument("--rounds", type=int, default=3,
-                        help="bursts, each just after a ceiling of its own: the machine's speed drifts")
+    parser.add_argument("--rounds", type=int, default=5,
+                        help="bursts, each between two ceilings: the machine's speed drifts")
     parser.add_argument("--starts", type=int, default=100, help="measured session starts")
     parser.add_argument("--stops", type=int, default=100, help="measured interlock stops under load")
     parser.add_argument("--keep-logs", type=Path, metavar="DIR",
@@ -725,14 +725,19 @@ class Burst:
 
 @dataclass
 class BurstRound:
-    """A burst and the ceiling measured just before it, on the same machine in the same minute."""
+    """A burst between two ceilings, measured just before and just after it."""
 
-    ceiling: RawResult
+    before: RawResult
     burst: Burst
+    after: RawResult
+
+    @property
+    def ceiling(self) -> float:
+        return (self.before.received_per_s + self.after.received_per_s) / 2
 
     @property
     def ratio(self) -> float:
-        return self.burst.stored_per_s / self.ceiling.received_per_s
+        return self.burst.stored_per_s / self.ceiling
 
 
 @dataclass
@@ -997,19 +1002,20 @@ def print_levels(levels: list[LevelResult], raw: RawResult, rate: float) -> None
 
 
 def print_bursts(rounds: list[BurstRound], devices: int, highest: RawResult) -> float:
-    """The rounds' table; returns the median of their ratios to their own ceilings."""
+    """The rounds' table; returns the median of their ratios to the mean of the ceilings around each."""
     print(f"\n(2) Ingest, burst: {devices} devices publish {rounds[0].burst.messages} blocks flat out, "
-          f"{len(rounds)} times, each just after a ceiling of its own (with (1)'s best number of publishers)\n")
-    print("| round | ceiling msg/s | published msg/s | stored msg/s (middle 80 %) | stored samples/s | "
+          f"{len(rounds)} times, each between two ceilings (with (1)'s best number of publishers)\n")
+    print("| round | ceiling before → after msg/s | published msg/s | stored msg/s (middle 80 %) | stored samples/s | "
           "stored / ceiling | all stored after s | CPU % gateway | CPU % PostgreSQL | CPU % broker | CPU % load gen | "
           "CPU % machine |")
     print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for index, r in enumerate(rounds, 1):
         b = r.burst
-        print(f"| {index} | {r.ceiling.received_per_s:,.0f} | {b.published_per_s:,.0f} | {b.stored_per_s:,.0f} | "
+        print(f"| {index} | {r.before.received_per_s:,.0f} → {r.after.received_per_s:,.0f} | "
+              f"{b.published_per_s:,.0f} | {b.stored_per_s:,.0f} | "
               f"{b.stored_per_s * BLOCK_SAMPLES:,.0f} | {100 * r.ratio:.1f} % | {b.all_stored_s:.1f} | "
               f"{fmt_cpu(b.cpu, ['gateway', 'postgres', 'broker', 'publishers', 'machine'])} |")
-    median = statistics.median(r.ratio for r in rounds)
+    median = statistics.median(r.ratio for r in rounds)  # each against the mean of its two ceilings
     best = max(r.burst.stored_per_s for r in rounds)
     print(f"\nmedian of the rounds: {100 * median:.1f} % of the ceiling. Against the highest ceiling of the whole run "
           f"({highest.received_per_s:,.0f} msg/s), the best burst ({best:,.0f} msg/s) is "
@@ -1190,12 +1196,14 @@ def run_measurements(args: argparse.Namespace, engine: Engine, staff: Staff, sec
                 break
         best = max(r.stored_per_s for r in levels)
         blocks = min(300, max(20, math.ceil(best * BURST_S / args.burst_devices)))  # within max_output_s
-        rounds = []
+        rounds: list[BurstRound] = []
+        before = measure_ceiling()
         for round_index in range(args.rounds):  # each round's devices are new, so no session nears max_output_s
-            raw = measure_ceiling()
             burst = ingest.burst(args.burst_devices, blocks, first=round_index * args.burst_devices)
-            rounds.append(BurstRound(raw, burst))
-            print(f"  round {round_index + 1}: ceiling {raw.received_per_s:,.0f} msg/s; burst of {burst.messages} "
+            after = measure_ceiling()
+            rounds.append(BurstRound(before, burst, after))
+            before = after
+            print(f"  round {round_index + 1}: ceiling {rounds[-1].ceiling:,.0f} msg/s; burst of {burst.messages} "
                   f"messages from {args.burst_devices} devices, published {burst.published_per_s:,.0f}/s, stored "
                   f"{burst.stored_per_s:,.0f}/s over the middle 80 % ({100 * rounds[-1].ratio:.1f} %), all stored "
                   f"after {burst.all_stored_s:.1f}s, CPU {burst.cpu}", flush=True)
@@ -1264,7 +1272,7 @@ def report(args: argparse.Namespace, raws: list[RawResult], raw: RawResult, resu
            findings: Counter[str]) -> None:
     print_raw(raws, raw)
     print_levels(results.levels, raw, args.rate)
-    highest = max([*raws, *(r.ceiling for r in results.rounds)], key=lambda r: r.received_per_s)
+    highest = max([*raws, *(r.after for r in results.rounds)], key=lambda r: r.received_per_s)
     burst_ratio = print_bursts(results.rounds, results.burst_devices, highest)
     published, stored, missing, extra = results.check
     verdict = "nothing lost" if missing == 0 else "LOST"
