@@ -1,5 +1,7 @@
 """MQTT helpers for tests: a private Mosquitto, and a subscriber that waits for messages."""
 
+import os
+import pwd
 import queue
 import shutil
 import socket
@@ -27,6 +29,14 @@ def wait_for_port(host: str, port: int, timeout: float = WAIT_S) -> None:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"nothing listens on {host}:{port}") from None
             time.sleep(0.02)  # polling a port: there is no event to await
+
+
+def same_user() -> str:
+    """A config line that keeps Mosquitto as the user who started it. Started as root, it switches to the user
+    `mosquitto`, which cannot enter pytest's private tmp_path: it could neither read a password file there nor
+    write its persistence database, and would lose every session and queued message at a restart, saying so
+    only in its own log. As a normal user the option has no effect."""
+    return f"user {pwd.getpwuid(os.getuid()).pw_name}"
 
 
 @contextmanager
@@ -60,7 +70,7 @@ class PersistentMosquitto:
         self.port = free_port()
         self.config = tmp_path / "persistent.conf"
         self.config.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence true\n"
-                               f"persistence_location {tmp_path}/\nautosave_interval 1\n")
+                               f"persistence_location {tmp_path}/\nautosave_interval 1\n{same_user()}\n")
         self._binary = binary
         self._process: subprocess.Popen[bytes] | None = None
 

@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from db.broker_passwords import hash_device_password, new_device_password
 from db.models import Device, DeviceStatus, Room
 from device_gateway.device_users import DeviceUsersFile
+from tests.mqtt import same_user
 
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
@@ -232,10 +233,7 @@ def _local_config(tmp_path: Path, port: int, password_file: Path) -> Path:
         key = line.split(" ", 1)[0]
         lines.append(replacements.pop(key, line))
     assert not replacements, f"mosquitto.conf no longer sets {sorted(replacements)}"
-    # Started as root, Mosquitto switches to the `mosquitto` user before it reads the password file,
-    # which then cannot enter pytest's private temp folder. Naming the current user keeps it as it is
-    # (as a normal user the option has no effect).
-    lines.append(f"user {pwd.getpwuid(os.getuid()).pw_name}")
+    lines.append(same_user())
     lines.append("sys_interval 1")  # $SYS every second, not every 10: the ACL test reads one
     conf = tmp_path / "mosquitto.conf"
     conf.write_text("\n".join(lines) + "\n")
