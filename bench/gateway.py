@@ -817,7 +817,7 @@ class Ingest:
         return LevelResult(n, n * rate, (p1 - p0) / elapsed, (s1 - s0) / elapsed, (p0 - acked0) - (s0 - stored0),
                            (p1 - acked0) - (s1 - stored0), drain, CpuMeter.percent(cpu0, cpu1))
 
-    def burst(self, n: int, blocks: int, first: int) -> "Burst":
+    def burst(self, n: int, blocks: int, first: int) -> Burst:
         """n devices from `first` on publish `blocks` each flat out."""
         with self.engine.connect() as conn:
             before = int(conn.scalar(text("SELECT coalesce(max(id), 0) FROM session_messages")) or 0)
