@@ -23,6 +23,7 @@ from galvani.bootstrap import NewAccount, ensure_first_admin, seed_demo
 from galvani.demo import StaffedDevices, seed_demo_appointment, seed_demo_devices
 
 logger = logging.getLogger("galvani")
+GRACEFUL_SHUTDOWN_S = 3  # how long a stop waits for open requests, live views among them
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -121,11 +122,13 @@ def _demo_devices(factory: sessionmaker[Session], runner: GatewayRunner) -> Staf
 
 
 def _run_uvicorn(app: object, **options: object) -> None:
-    """Run uvicorn; the signal it re-raises after its graceful shutdown ends this call, not the process."""
+    """Run uvicorn; the signal it re-raises after its graceful shutdown ends this call, not the process.
+    Requests still open after GRACEFUL_SHUTDOWN_S are cancelled: a live view (/devices/{id}/live) left open
+    in a browser never ends by itself, and uvicorn would wait for it for good."""
     signal.signal(signal.SIGTERM, _leave_quietly)
     signal.signal(signal.SIGINT, _leave_quietly)
     with contextlib.suppress(_ShutdownSignal):
-        uvicorn.run(app, **options)  # type: ignore[arg-type]
+        uvicorn.run(app, timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S, **options)  # type: ignore[arg-type]
 
 
 class _ShutdownSignal(Exception):

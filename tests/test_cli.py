@@ -96,6 +96,26 @@ def test_the_demo_clinic_has_rooms_devices_and_a_session_due(tmp_path: Path) -> 
     assert f"POST /api/v1/appointments/{booked[0]['id']}/start" in out
 
 
+def test_an_open_live_view_does_not_hold_up_a_stop(tmp_path: Path) -> None:
+    env = galvani_env(tmp_path, GALVANI_ADMIN_EMAIL="boss@clinic.example.com",
+                      GALVANI_ADMIN_PASSWORD="a-long-admin-password")
+    with running("serve", "--demo", env=env) as (process, port):
+        token = httpx.post(f"http://127.0.0.1:{port}/api/v1/auth/token", data={
+            "username": "boss@clinic.example.com", "password": "a-long-admin-password"}).json()["access_token"]
+        headers = {"Authorization": f"Bearer {token}"}
+        device = httpx.get(f"http://127.0.0.1:{port}/api/v1/devices", headers=headers).json()[0]
+        with httpx.stream("GET", f"http://127.0.0.1:{port}/api/v1/devices/{device['id']}/live", headers=headers,
+                          timeout=WAIT_S) as live:
+            lines = live.iter_lines()  # kept: an iterator dropped would close the connection
+            assert next(lines).startswith("event: state")  # the view is open and streaming
+            started = time.monotonic()
+            _, err = stop(process)  # a browser tab left open: the stop must not wait for it
+            assert time.monotonic() - started < WAIT_S
+            assert not live.is_closed
+            list(lines)  # the server ended the stream properly: a body cut off raises here
+    assert "Traceback" not in err
+
+
 def test_first_admin_from_the_environment(tmp_path: Path) -> None:
     env = galvani_env(tmp_path, GALVANI_ADMIN_EMAIL="boss@clinic.example.com",
                       GALVANI_ADMIN_PASSWORD="a-long-admin-password")
