@@ -18,6 +18,7 @@ from tests.mqtt import WAIT_S, wait_for_port
 from tests.services import free_port
 
 STARTUP_S = 30.0
+ADMIN_EMAIL, ADMIN_PASSWORD = "boss@clinic.example.com", "a-long-admin-password"
 
 
 def galvani_env(tmp_path: Path, **extra: str) -> dict[str, str]:
@@ -81,13 +82,19 @@ def test_serve_migrates_makes_an_admin_and_stops_cleanly(tmp_path: Path) -> None
     assert "Created admin" not in out
 
 
+def admin_env(tmp_path: Path) -> dict[str, str]:
+    return galvani_env(tmp_path, GALVANI_ADMIN_EMAIL=ADMIN_EMAIL, GALVANI_ADMIN_PASSWORD=ADMIN_PASSWORD)
+
+
+def admin_headers(port: int) -> dict[str, str]:
+    token = httpx.post(f"http://127.0.0.1:{port}/api/v1/auth/token", data={
+        "username": ADMIN_EMAIL, "password": ADMIN_PASSWORD}).json()["access_token"]
+    return {"Authorization": f"Bearer {token}"}
+
+
 def test_the_demo_clinic_has_rooms_devices_and_a_session_due(tmp_path: Path) -> None:
-    env = galvani_env(tmp_path, GALVANI_ADMIN_EMAIL="boss@clinic.example.com",
-                      GALVANI_ADMIN_PASSWORD="a-long-admin-password")
-    with running("serve", "--demo", env=env) as (process, port):
-        token = httpx.post(f"http://127.0.0.1:{port}/api/v1/auth/token", data={
-            "username": "boss@clinic.example.com", "password": "a-long-admin-password"}).json()["access_token"]
-        headers = {"Authorization": f"Bearer {token}"}
+    with running("serve", "--demo", env=admin_env(tmp_path)) as (process, port):
+        headers = admin_headers(port)
         devices = httpx.get(f"http://127.0.0.1:{port}/api/v1/devices", headers=headers).json()
         assert {d["serial"] for d in devices} == {"DEMO-001", "DEMO-002"}
         booked = httpx.get(f"http://127.0.0.1:{port}/api/v1/appointments", headers=headers).json()
@@ -97,12 +104,8 @@ def test_the_demo_clinic_has_rooms_devices_and_a_session_due(tmp_path: Path) -> 
 
 
 def test_an_open_live_view_does_not_hold_up_a_stop(tmp_path: Path) -> None:
-    env = galvani_env(tmp_path, GALVANI_ADMIN_EMAIL="boss@clinic.example.com",
-                      GALVANI_ADMIN_PASSWORD="a-long-admin-password")
-    with running("serve", "--demo", env=env) as (process, port):
-        token = httpx.post(f"http://127.0.0.1:{port}/api/v1/auth/token", data={
-            "username": "boss@clinic.example.com", "password": "a-long-admin-password"}).json()["access_token"]
-        headers = {"Authorization": f"Bearer {token}"}
+    with running("serve", "--demo", env=admin_env(tmp_path)) as (process, port):
+        headers = admin_headers(port)
         device = httpx.get(f"http://127.0.0.1:{port}/api/v1/devices", headers=headers).json()[0]
         with httpx.stream("GET", f"http://127.0.0.1:{port}/api/v1/devices/{device['id']}/live", headers=headers,
                           timeout=WAIT_S) as live:
@@ -117,12 +120,10 @@ def test_an_open_live_view_does_not_hold_up_a_stop(tmp_path: Path) -> None:
 
 
 def test_first_admin_from_the_environment(tmp_path: Path) -> None:
-    env = galvani_env(tmp_path, GALVANI_ADMIN_EMAIL="boss@clinic.example.com",
-                      GALVANI_ADMIN_PASSWORD="a-long-admin-password")
-    with running("serve", env=env) as (process, port):
-        assert log_in(port, "boss@clinic.example.com", "a-long-admin-password") == 200
+    with running("serve", env=admin_env(tmp_path)) as (process, port):
+        assert log_in(port, ADMIN_EMAIL, ADMIN_PASSWORD) == 200
         out, err = stop(process)
-    assert "a-long-admin-password" not in out + err
+    assert ADMIN_PASSWORD not in out + err
 
 
 def test_api_alone_serves_a_migrated_database(tmp_path: Path) -> None:
