@@ -6,6 +6,7 @@ a third of the time the same checks took in Python, and the gateway parses every
 """
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, NotRequired
 
@@ -160,7 +161,7 @@ def _telemetry(device_id: str, body: dict[str, Any]) -> Telemetry:
                      body["current_ua"], body["contact"])
 
 
-_KINDS: dict[str, tuple[TypeAdapter[Any], Any]] = {
+_KINDS: dict[str, tuple[TypeAdapter[Any], Callable[[str, Any], DeviceMessage]]] = {
     "status": (TypeAdapter(_StatusBody), _status),
     "acks": (TypeAdapter(_AckBody), _ack),
     "events": (TypeAdapter(_EventBody), _event),
