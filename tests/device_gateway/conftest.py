@@ -101,8 +101,8 @@ class Clinic:
     appointment: uuid.UUID
     esthetician_id: uuid.UUID
 
-    def device(self, **switches: Any) -> SimulatedDevice:
-        device = SimulatedDevice(self.mqtt_id, port=self.port, speed=SPEED, **switches)
+    def device(self, speed: float = SPEED, **switches: Any) -> SimulatedDevice:
+        device = SimulatedDevice(self.mqtt_id, port=self.port, speed=speed, **switches)
         device.start()
         eventually(lambda: self.device_state() == "idle")  # the gateway has heard it
         return device

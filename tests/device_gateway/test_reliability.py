@@ -103,10 +103,8 @@ def test_malformed_messages_are_dropped_and_the_gateway_goes_on(clinic: Clinic) 
 def test_a_broker_restart_mid_session_loses_nothing(clinic: Clinic, request: pytest.FixtureRequest) -> None:
     """The broker goes away while a device treats: the gateway and the device come back by themselves, the
     device's blocks sent meanwhile arrive, and the session completes with every seq stored once."""
-    device = SimulatedDevice(clinic.mqtt_id, port=clinic.port, speed=10.0)  # 3 s for the 30 s session
-    device.start()
+    device = clinic.device(speed=10.0)  # 3 s for the 30 s session
     try:
-        eventually(lambda: clinic.device_state() == "idle")
         started = clinic.start()
         eventually(lambda: device.state == "armed")
         device.press_start()
