@@ -61,6 +61,7 @@ def start(session: Session, *, actor: Actor, appointment_id: uuid.UUID, day_of: 
     assert device is not None  # _device_reasons refuses a missing device
     treatment = TreatmentSession(
         appointment_id=appointment.id, device_id=device.id, protocol_id=protocol.id, status=SessionStatus.PENDING,
+        steps=protocol.steps,
         tolerance_percent=clinic.current_limits.tolerance_percent, day_of=day_of.model_dump(mode="json"),
         created_by_id=actor.user.id, **device_limits(protocol, clinic))
     session.add(treatment)

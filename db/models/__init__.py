@@ -13,7 +13,7 @@ from db.models.booking import (
 )
 from db.models.client import Client
 from db.models.clinic_settings import ClinicSettingsRecord
-from db.models.gateway import GatewayPresence
+from db.models.gateway import GatewayLease, GatewayPresence
 from db.models.screening import PhysicianApproval, Screening, ScreeningRuleSet
 from db.models.treatment import (
     ACTIVE_SESSION,
@@ -31,5 +31,5 @@ __all__ = [
     "ACTIVE_SESSION", "UNANSWERED", "CommandStatus", "DeviceCommand", "SessionIncident", "SessionMessage",
     "SessionStatus", "TreatmentSession", "Appointment", "AppointmentStatus", "Device", "DeviceStatus",
     "Protocol", "ProtocolStatus", "Room", "Series", "AuditEvent", "Client", "ClinicSettingsRecord",
-    "PhysicianApproval", "Role", "Screening", "ScreeningRuleSet", "User", "GatewayPresence",
+    "PhysicianApproval", "Role", "Screening", "ScreeningRuleSet", "User", "GatewayLease", "GatewayPresence",
 ]

@@ -3,7 +3,7 @@ the device states in the database are only what they were when it left."""
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import String, select
+from sqlalchemy import JSON, String, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from db.base import Base, utcnow
@@ -18,6 +18,20 @@ class GatewayPresence(Base):
     client_id: Mapped[str] = mapped_column(String(100), primary_key=True)  # the gateway's MQTT client id
     connected: Mapped[bool]  # to the broker, when it last said
     seen_at: Mapped[datetime]
+    role: Mapped[str] = mapped_column(String(16), default="active", server_default="active")  # or standby
+    # what does not work now: [{"part": "database" | "broker" | "outbox" | ..., "since": iso time}]
+    problems: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list, server_default="[]")
+
+
+class GatewayLease(Base):
+    """Who carries the device traffic: one gateway holds the lease and renews it; a standby takes it once
+    it has expired (the holder died or lost the database for longer than the lease lasts)."""
+
+    __tablename__ = "gateway_leases"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(100))  # the holder's MQTT client id
+    expires_at: Mapped[datetime]
 
 
 def gateway_present(session: Session) -> bool:

@@ -44,6 +44,11 @@ class TreatmentSession(IdMixin, Base):
     max_output_s: Mapped[int]
     tolerance_percent: Mapped[int]
     day_of: Mapped[dict[str, Any]] = mapped_column(JSON)  # the answers re-confirmed at the start: health data
+    # the steps this session armed the device with: the protocol's, or what was left of them when it resumes
+    # an interrupted session (first_step is the protocol's index of steps[0]; the device counts from 0)
+    steps: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    first_step: Mapped[int] = mapped_column(default=0, server_default="0")
+    resumes_session_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("treatment_sessions.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     created_by_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"))
     armed_at: Mapped[datetime | None]

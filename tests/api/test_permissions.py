@@ -169,7 +169,7 @@ class _Ids(dict[str, str]):
         appointment = self.db.get(Appointment, uuid.UUID(self["appointment_id"]))
         assert appointment is not None
         treatment = TreatmentSession(appointment_id=appointment.id, device_id=appointment.device_id,
-                                     protocol_id=appointment.protocol_id, status=SessionStatus.ARMED,
+                                     protocol_id=appointment.protocol_id, status=SessionStatus.ARMED, steps=[STEP],
                                      max_current_ua=220, max_output_s=330, tolerance_percent=10, day_of={},
                                      created_by_id=add_user(self.db, Role.ESTHETICIAN).id)
         self.db.add(treatment)

@@ -195,7 +195,7 @@ def test_blocks_after_the_session_ended_in_the_same_batch_are_kept_but_stop_noth
 def test_one_batch_of_many_sessions_is_stored_once_each_and_only_the_offender_is_stopped(
         staff: dict[Role, User], db: Session, armed: Armed) -> None:
     second = TreatmentSession(appointment_id=armed.treatment.appointment_id, device_id=armed.device.id,
-                              protocol_id=armed.treatment.protocol_id, status=SessionStatus.TREATING,
+                              protocol_id=armed.treatment.protocol_id, status=SessionStatus.TREATING, steps=armed.treatment.steps,
                               max_current_ua=220, max_output_s=330, tolerance_percent=10, day_of={},
                               created_by_id=staff[Role.ESTHETICIAN].id)
     db.add(second)
