@@ -27,6 +27,10 @@ class Settings(BaseSettings):
     # unset, it keeps none (the embedded broker asks for no passwords).
     device_users_file: Path | None = None
     embedded_mqtt_port: int = 1884
+    # The gateway's own identity on the broker and in the lease; unset, galvani-gateway-<host>-<random>.
+    gateway_id: str | None = None
+    # The gateway writes its health here every second, for `galvani gateway-health` (compose's check).
+    gateway_health_file: Path | None = None
     secret_key: SecretStr | None = None
     clinic_timezone: str = "UTC"
     admin_email: str | None = None
@@ -60,6 +64,10 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{self.data_dir / 'galvani.db'}"
+
+    @property
+    def resolved_gateway_health_file(self) -> Path:
+        return self.gateway_health_file or self.data_dir / "gateway-health.json"
 
     def signing_key(self) -> str:
         """The token signing key; in development one is made once and kept in the data folder."""
