@@ -1,18 +1,27 @@
 """The gateway: one class owns the paho client and sets every callback in one place.
 
-The paho network thread only parses and queues; a worker writes batches to the database, and a sender
-publishes the outbox and tells the API, through the database, that the gateway is here and connected.
-Neither ever blocks the network thread, and no exception reaches it. A QoS 1
-message is acknowledged to the broker only once the batch holding it is committed, so a gateway killed
-in between gets it again from its persistent session.
+The paho network thread parses, holds each telemetry block to its session's limits (publishing a stop at
+once, without the database) and queues; a worker writes batches to the database, and a sender publishes the
+outbox, renews the lease and tells the API, through the database, how the gateway is. Neither blocks the
+network thread, and no exception reaches it. A QoS 1 message is acknowledged to the broker only once the
+batch holding it is committed, so a gateway killed in between gets it again from its persistent session.
+
+Two gateways may run at once, each with its own client id: the one holding the lease (lease.py) is active,
+the other a standby that receives the same messages, keeps the last STANDBY_WINDOW of them, and takes over
+within the lease's time to live when the active one dies, writing that window first so nothing is lost.
 """
 
+import dataclasses
+import json
 import logging
+import os
 import socket
 import threading
 import time
 from collections import Counter, deque
+from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -27,7 +36,9 @@ from db.session import transaction
 from device_gateway import topics
 from device_gateway.broker_url import BrokerAddress
 from device_gateway.ingest import Ingest
-from device_gateway.messages import DeviceMessage, Malformed, parse
+from device_gateway.lease import Lease
+from device_gateway.messages import DeviceMessage, Malformed, Status, Telemetry, parse
+from device_gateway.outage import Outage
 from device_gateway.outbox import send_due
 from device_gateway.wakeup import OutboxWakeup
 
@@ -38,25 +49,45 @@ CONNECT_TIMEOUT_S = 10.0
 POLL_S = 0.1  # the outbox is looked at least this often, and at once when a command is written
 BATCH_MAX = 500
 DATABASE_RETRY_S = 0.5
+HOUSEKEEPING_S = 2.0  # how often the worker interrupts sessions whose device is lost for good
+LEASE_EVERY_S = 1.0  # the lease lasts 3 s: renewed three times in its life, taken over within 4 s
+HEALTH_EVERY_S = 1.0
+STANDBY_WINDOW_S = 30.0  # what a standby keeps: more than a takeover takes, so the gap is written once it leads
+NEAR_OUTAGE_S = 30.0  # a Will this close to the gateway's own loss of the broker is taken for a broker restart
+RESTARTS_ALLOWED = 5  # a thread that fails this often in a minute cannot recover: the gateway is down
+
+Inbound = tuple[int, int, DeviceMessage | None]  # (mid, qos, message); None for one dropped as malformed
 
 
 class Gateway:
     """Announces itself with a retained status and a Last Will; with a database, carries the device traffic."""
 
     def __init__(self, broker: BrokerAddress, session_factory: sessionmaker[Session] | None = None,
-                 client_id: str = CLIENT_ID) -> None:
+                 client_id: str = CLIENT_ID, health_file: Path | None = None) -> None:
         self.broker = broker
         self.client_id = client_id
         self.connected = threading.Event()
-        self.ingest = Ingest()
+        self.active = threading.Event()  # holds the lease: writes, sends, and guards sessions
+        self.fatal = threading.Event()  # a part failed for good: the supervisor should restart the process
+        self.ingest = Ingest(publish=self._publish_now)
         self.counters: Counter[str] = self.ingest.counters
         self._factory = session_factory
-        # (mid, qos, message); message is None for one dropped as malformed, acknowledged in its turn
-        self._inbox: deque[tuple[int, int, DeviceMessage | None]] = deque()  # appends and pops are thread-safe
+        self._lease = Lease(session_factory, client_id) if session_factory is not None else None
+        self._health_file = health_file
+        self._inbox: deque[Inbound] = deque()  # appends and pops are thread-safe
+        self._standby_window: deque[tuple[float, DeviceMessage]] = deque()
         self._arrived = threading.Event()
         self._stopping = threading.Event()
         self._broker_dropped_seen = 0
-        self._said_connected, self._said_at = False, datetime.min.replace(tzinfo=UTC)  # presence last written
+        self._broker_changed = float("-inf")  # when the gateway's own link to the broker was last lost or regained
+        self._was_connected = False
+        self._broker_lost_at: datetime | None = utcnow()
+        self._database = Outage(logger, "database")
+        self._failed_parts: dict[str, datetime] = {}
+        self._said_at = datetime.min.replace(tzinfo=UTC)  # presence last written
+        self._presence_retry_at = 0.0  # while the database is away, presence is tried once a second
+        self._said: tuple[bool, str, list[dict[str, str]]] | None = None
+        self._guard_all = True  # watch every session in progress at the next chance (start, takeover, outage)
         self._resend = threading.Event()  # after a (re)connect: send again what no device answered
         self._threads: list[threading.Thread] = []
         self._client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id,
@@ -71,8 +102,10 @@ class Gateway:
     def start(self) -> None:
         """Connect in the background; paho reconnects by itself after a loss."""
         if self._factory is not None:
-            self._threads = [threading.Thread(target=self._work, name="gateway-ingest", daemon=True),
-                             threading.Thread(target=self._send, name="gateway-outbox", daemon=True)]
+            self._threads = [threading.Thread(target=self._supervised, args=("worker", self._work),
+                                              name="gateway-ingest", daemon=True),
+                             threading.Thread(target=self._supervised, args=("sender", self._send),
+                                              name="gateway-outbox", daemon=True)]
             for thread in self._threads:
                 thread.start()
         self._client.reconnect_delay_set(min_delay=1, max_delay=10)
@@ -96,6 +129,19 @@ class Gateway:
         self._client.loop_stop()
         self._client._reset_sockets(sockpair_only=True)  # loop_stop leaves its wake-up pair open until collected
 
+    def health(self) -> dict[str, Any]:
+        """`ok`, `degraded` with each part that does not work and since when, or `down` (restart me)."""
+        problems = {part: since for part, since in self._failed_parts.items()}
+        if not self.connected.is_set() and self._broker_lost_at is not None:
+            problems["broker"] = self._broker_lost_at
+        if self._database.since is not None:
+            problems["database"] = self._database.since
+        status = "down" if self.fatal.is_set() else "degraded" if problems else "ok"
+        return {"status": status, "role": "active" if self.active.is_set() else "standby",
+                "problems": [{"part": part, "since": since.isoformat()} for part, since in sorted(problems.items())]}
+
+    # --- the network thread ---------------------------------------------------------------------------------
+
     def _on_connect(self, client: mqtt.Client, _userdata: Any, _flags: Any, reason: ReasonCode,
                     _properties: Any) -> None:
         if reason.is_failure:
@@ -107,12 +153,16 @@ class Gateway:
             self._resend.set()
             command_written.set()
         client.publish(topics.GATEWAY_STATUS, topics.ONLINE, qos=1, retain=True)
+        if self._was_connected:  # back after a loss; a first connect is no outage
+            self._broker_changed = time.monotonic()
+        self._was_connected, self._broker_lost_at = True, None
         self.connected.set()
         logger.info("gateway connected to %s:%d", self.broker.host, self.broker.port)
 
     def _on_disconnect(self, _client: mqtt.Client, _userdata: Any, _flags: Any, reason: ReasonCode,
                        _properties: Any) -> None:
         self.connected.clear()
+        self._broker_changed, self._broker_lost_at = time.monotonic(), utcnow()
         if self._stopping.is_set():
             logger.info("gateway disconnected: %s", reason)
         else:
@@ -124,7 +174,7 @@ class Gateway:
             return
         parsed: DeviceMessage | None = None
         try:
-            parsed = parse(message.topic, message.payload)
+            parsed = self._take(parse(message.topic, message.payload))
         except Malformed as reason:
             self.counters["malformed"] += 1
             logger.warning("dropped a message on %s: %s", message.topic, reason)
@@ -134,6 +184,22 @@ class Gateway:
         self._inbox.append((message.mid, message.qos, parsed))
         if not self._arrived.is_set():  # set() takes a lock each time; the worker clears it before taking the inbox
             self._arrived.set()
+
+    def _take(self, message: DeviceMessage) -> DeviceMessage:
+        """What must not wait for the database: the interlock's check, and telling a broker's restart (it sends
+        every device's Last Will as it shuts down) from a lost device."""
+        if isinstance(message, Telemetry) and self.active.is_set():
+            self.ingest.interlock.check(message)
+        elif isinstance(message, Status) and message.state == "offline" and self._near_broker_outage():
+            return dataclasses.replace(message, near_broker_outage=True)
+        return message
+
+    def _near_broker_outage(self) -> bool:
+        return time.monotonic() - self._broker_changed < NEAR_OUTAGE_S
+
+    def _publish_now(self, topic: str, payload: bytes) -> bool:
+        """The interlock's stop, straight to the device: QoS 1, from whichever thread decided it."""
+        return self.connected.is_set() and self._client.publish(topic, payload, qos=1).rc == mqtt.MQTT_ERR_SUCCESS
 
     def _broker_dropped(self, payload: bytes) -> None:
         """Say so loudly when Mosquitto drops messages: a full queue is data lost, which it only logs itself."""
@@ -148,14 +214,49 @@ class Gateway:
                          "fell behind", total, total - self._broker_dropped_seen)
         self._broker_dropped_seen = total
 
+    # --- supervision ----------------------------------------------------------------------------------------
+
+    def _supervised(self, part: str, loop: Callable[[], None]) -> None:
+        """Run a thread's loop; start it again after an unexpected error, unless it keeps failing."""
+        failures: deque[float] = deque()
+        while not self._stopping.is_set():
+            try:
+                loop()
+                return
+            except Exception:
+                self.counters["errors"] += 1
+                self._failed_parts.setdefault(part, utcnow())
+                now = time.monotonic()
+                failures.append(now)
+                while failures[0] < now - 60:
+                    failures.popleft()
+                if len(failures) >= RESTARTS_ALLOWED:
+                    logger.critical("the gateway's %s failed %d times in a minute; the gateway is down", part,
+                                    len(failures), exc_info=True)
+                    self.fatal.set()
+                    return
+                logger.exception("the gateway's %s failed; starting it again", part)
+                self._stopping.wait(1.0)
+
+    # --- the worker: device messages into the database ------------------------------------------------------
+
     def _work(self) -> None:
         """Write what arrives in batches, one transaction each; wait out a database that is down."""
+        housekept = 0.0
         while not (self._stopping.is_set() and not self._inbox):
             batch = self._next_batch()
-            while batch and not self._write(batch):
+            if not self.active.is_set():
+                self._keep_as_standby(batch)
+                continue
+            batch = self._standby_backlog() + batch
+            if time.monotonic() - housekept > HOUSEKEEPING_S:
+                housekept = time.monotonic()
+                self._housekeep()
+            while (batch or self.ingest.interlock.unrecorded()) and not self._write(batch):
                 time.sleep(DATABASE_RETRY_S)
+        self._failed_parts.pop("worker", None)
 
-    def _next_batch(self) -> list[tuple[int, int, DeviceMessage | None]]:
+    def _next_batch(self) -> list[Inbound]:
         if not self._inbox:
             self._arrived.wait(POLL_S)
             self._arrived.clear()  # whatever arrived before this is taken below; anything later sets it again
@@ -164,50 +265,136 @@ class Gateway:
             batch.append(self._inbox.popleft())
         return batch
 
-    def _write(self, batch: list[tuple[int, int, DeviceMessage | None]]) -> bool:
+    def _keep_as_standby(self, batch: list[Inbound]) -> None:
+        """A standby keeps what arrives for a while, for the takeover, and acknowledges it at once."""
+        now = time.monotonic()
+        for mid, qos, message in batch:
+            if message is not None:
+                self._standby_window.append((now, message))
+            if qos > 0:
+                self._client.ack(mid, qos)
+        while self._standby_window and self._standby_window[0][0] < now - STANDBY_WINDOW_S:
+            self._standby_window.popleft()
+
+    def _standby_backlog(self) -> list[Inbound]:
+        """On taking over: what arrived while standing by, to be written (what the other wrote is ignored)."""
+        backlog: list[Inbound] = [(0, 0, message) for _at, message in self._standby_window]
+        self._standby_window.clear()
+        return backlog
+
+    def _housekeep(self) -> None:
+        """Guard every session in progress after a start, a takeover or an outage; interrupt lost devices."""
+        assert self._factory is not None
+        guard_all, self._guard_all = self._guard_all, False
+        try:
+            with transaction(self._factory) as session:
+                if guard_all:
+                    self.ingest.watch_running(session)
+                else:
+                    self.ingest.interrupt_lost(session)
+        except OperationalError as error:
+            self._database.failed(_first_line(error))
+            self._guard_all = True
+
+    def _write(self, batch: list[Inbound]) -> bool:
         """True when the batch is done with (stored, or dropped for a bug) and acknowledged; False to try again."""
         assert self._factory is not None
         try:
             self.ingest.store(self._factory, [message for _mid, _qos, message in batch if message is not None])
-        except OperationalError:
-            logger.warning("database unreachable; keeping %d messages to write again", len(batch))
+        except OperationalError as error:
+            self._database.failed(_first_line(error))
+            self._guard_all = True  # sessions may have been armed meanwhile
             return self._stopping.is_set()  # unacknowledged: the broker sends them again after a restart
         except Exception:
             self.counters["errors"] += 1
             logger.exception("a batch of %d device messages could not be written", len(batch))
+        else:
+            self._database.recovered()
         for mid, qos, _message in batch:
             if qos > 0:
                 self._client.ack(mid, qos)
         return True
 
+    # --- the sender: lease, presence, health, outbox --------------------------------------------------------
+
     def _send(self) -> None:
         """Publish the outbox when woken by a new command, and at least every POLL_S."""
         assert self._factory is not None
         wakeup = OutboxWakeup(self._factory.kw["bind"])
+        every = _Every()
         try:
             while not self._stopping.is_set():
+                if every.due("lease", LEASE_EVERY_S):
+                    self._hold_lease()
                 self._say_present()
-                self._send_once()
+                if every.due("health", HEALTH_EVERY_S):
+                    self._write_health()
+                if self.active.is_set():
+                    self._send_once()
                 wakeup.wait(POLL_S)
         finally:
             wakeup.close()
-            self._say_present(leaving=True)
+            self._leave()
+        self._failed_parts.pop("sender", None)
+
+    def _hold_lease(self) -> None:
+        """Renew the lease, or take it once the active gateway's has run out. While the database is away, keep
+        the role: nobody can take the lease then, and the interlock must go on."""
+        assert self._lease is not None
+        try:
+            holding = self._lease.acquire_or_renew()
+        except OperationalError as error:
+            self._database.failed(_first_line(error))
+            return
+        if holding and not self.active.is_set():
+            logger.info("gateway %s is active", self.client_id)
+            self._guard_all = True
+            self.active.set()
+        elif not holding and self.active.is_set():
+            logger.warning("gateway %s hands over to %s and stands by", self.client_id, self._lease.holder_now())
+            self.active.clear()
+            self.ingest.interlock.forget_all()
+
+    def _leave(self) -> None:
+        """On a clean stop: hand the lease over at once and tell the API this gateway leaves."""
+        if self._lease is not None and self.active.is_set():
+            try:
+                self._lease.release()
+            except OperationalError:
+                logger.warning("could not hand the lease over; the standby takes it once it expires")
+        self._say_present(leaving=True)
 
     def _say_present(self, leaving: bool = False) -> None:
-        """Tell the API that this gateway runs and whether it is connected: every HEARTBEAT, and at once when
-        that changes. Without it the API refuses to start sessions, as no device state it has is current."""
+        """Tell the API that this gateway runs, its role, whether it is connected and what does not work: every
+        HEARTBEAT, and at once when that changes. Without an active one, the API starts no session."""
         assert self._factory is not None
-        connected = self.connected.is_set() and not leaving
+        health = self.health()
+        said = (self.connected.is_set() and not leaving, health["role"], health["problems"])
         now = utcnow()
-        if connected == self._said_connected and now - self._said_at < HEARTBEAT:
+        if (said == self._said and now - self._said_at < HEARTBEAT) or time.monotonic() < self._presence_retry_at:
             return
         try:
             with transaction(self._factory) as session:
-                session.merge(GatewayPresence(client_id=self.client_id, connected=connected, seen_at=now))
-        except Exception:  # the database away: the API will take the silence for absence, which is right
-            logger.warning("could not tell the database that the gateway is %s", "here" if connected else "leaving")
+                session.merge(GatewayPresence(client_id=self.client_id, connected=said[0], role=said[1],
+                                              problems=said[2], seen_at=now))
+        except OperationalError as error:  # the API takes the silence for absence, which is right
+            self._database.failed(_first_line(error))
+            self._presence_retry_at = time.monotonic() + 1.0
             return
-        self._said_connected, self._said_at = connected, now
+        self._said, self._said_at = said, now
+
+    def _write_health(self) -> None:
+        """For the supervisor's health check (`galvani gateway-health`): written by this thread, so a stuck
+        sender shows as a stale file."""
+        if self._health_file is None:
+            return
+        body = self.health() | {"written_at": utcnow().isoformat()}
+        partial = self._health_file.with_suffix(".tmp")
+        try:
+            partial.write_text(json.dumps(body))
+            os.replace(partial, self._health_file)
+        except OSError as error:
+            logger.warning("could not write the gateway's health to %s: %s", self._health_file, error)
 
     def _send_once(self) -> None:
         """One round: what is queued (and after a reconnect, what no device answered)."""
@@ -219,8 +406,8 @@ class Gateway:
         try:
             with transaction(self._factory) as session:
                 send_due(session, self._publish, resend_sent=resend)
-        except OperationalError:  # a command sent but not marked so goes again, with its own command_id
-            logger.warning("database unreachable; the outbox waits for it")
+        except OperationalError as error:  # a command sent but not marked so goes again, with its own command_id
+            self._database.failed(_first_line(error))
         except Exception:
             self.counters["errors"] += 1
             logger.exception("could not send the outbox")
@@ -231,6 +418,26 @@ class Gateway:
 
     def _publish(self, topic: str, payload: bytes) -> bool:
         return self._client.publish(topic, payload, qos=1).rc == mqtt.MQTT_ERR_SUCCESS
+
+
+class _Every:
+    """Whether a periodic task is due, by name."""
+
+    def __init__(self) -> None:
+        self._last: dict[str, float] = {}
+
+    def due(self, name: str, every_s: float) -> bool:
+        now = time.monotonic()
+        if now - self._last.get(name, -every_s) < every_s:
+            return False
+        self._last[name] = now
+        return True
+
+
+def _first_line(error: OperationalError) -> str:
+    """What went wrong, from the driver's own error: never the statement and its parameters."""
+    text = str(error.orig or "").strip()
+    return text.splitlines()[0] if text else type(error.orig or error).__name__
 
 
 def _send_small_packets_at_once(client: mqtt.Client) -> None:

@@ -6,7 +6,7 @@ import uuid
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -24,7 +24,7 @@ from db.models import (
     TreatmentSession,
 )
 from db.session import transaction
-from device_gateway.interlock import Interlock
+from device_gateway.interlock import Interlock, Publish, Stop
 from device_gateway.messages import Ack, DeviceMessage, Event, Status, Telemetry
 from device_gateway.store import insert_new, sessions_query
 
@@ -40,6 +40,11 @@ EVENT_STATUS = {
     "paused": SessionStatus.PAUSED, "contact_lost": SessionStatus.PAUSED, "completed": SessionStatus.COMPLETED,
     "stopped": SessionStatus.STOPPED, "fault": SessionStatus.INTERRUPTED,
 }
+# What a device's status says of the session it names, when that session was interrupted by mistake.
+DEVICE_STATUS = {"armed": SessionStatus.ARMED, "treating": SessionStatus.TREATING, "paused": SessionStatus.PAUSED}
+# How long a device may stay offline, after a Will that came with a broker outage, before it counts as lost:
+# a device reconnects within its keepalive (10 s) and the broker's restart.
+LOST_AFTER = timedelta(seconds=30)
 
 
 class Dropped(Exception):
@@ -60,11 +65,12 @@ class Ingest:
     """Applies device messages to the database; lives in the gateway's one worker thread."""
 
     counters: Counter[str] = field(default_factory=Counter)
+    publish: Publish = field(default=lambda _topic, _payload: False)  # the interlock's way to the devices
     interlock: Interlock = field(init=False)
     _devices: dict[str, uuid.UUID] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.interlock = Interlock(self.counters)
+        self.interlock = Interlock(self.counters, self.publish)
 
     def store(self, factory: sessionmaker[Session], messages: Sequence[DeviceMessage]) -> None:
         """Apply messages in one transaction. Should the database refuse it, apply them again one transaction
@@ -72,7 +78,8 @@ class Ingest:
         counted = self.counters.copy()
         try:
             with transaction(factory) as session:
-                self.apply(session, messages)
+                stops = self.apply(session, messages)
+            self.interlock.recorded(stops)
         except (IntegrityError, DataError):
             self._rolled_back(counted)
             if len(messages) == 1:
@@ -85,14 +92,15 @@ class Ingest:
             raise
 
     def _rolled_back(self, counted: Counter[str]) -> None:
-        """Undo what a transaction that was not committed did to the counters and the watched sessions."""
+        """Undo what a transaction that was not committed did to the counters. The interlock keeps what it
+        counted (each block once, by seq, however often it is written) and the stops it has not recorded."""
         self.counters.clear()
         self.counters.update(counted)
-        self.interlock.forget()
 
-    def apply(self, session: Session, messages: Sequence[DeviceMessage]) -> None:
+    def apply(self, session: Session, messages: Sequence[DeviceMessage]) -> list[Stop]:
         """Apply messages in their order inside one transaction: each run of telemetry blocks in one statement,
-        anything else one at a time. A message that is not ours to store is dropped before it writes anything."""
+        anything else one at a time. A message that is not ours to store is dropped before it writes anything.
+        The interlock's stops not yet on record are written too: the caller confirms them once it committed."""
         run: list[Telemetry] = []
         for message in messages:
             if isinstance(message, Telemetry):
@@ -102,6 +110,22 @@ class Ingest:
             run = []
             self._one(session, message)
         self._telemetry(session, run)
+        return self.interlock.record(session)
+
+    def watch_running(self, session: Session) -> None:
+        """Guard every session in progress (a gateway that starts or takes over), and interrupt those whose
+        device has been lost for good."""
+        self.interlock.watch_running(session, [*RUNNING, SessionStatus.INTERRUPTED])
+        self.interrupt_lost(session)
+
+    def interrupt_lost(self, session: Session) -> None:
+        """Interrupt the sessions whose device went offline more than LOST_AFTER ago and never came back. A Last
+        Will that came with a broker outage is only taken for a loss once the device stays away this long."""
+        lost = session.scalars(select(TreatmentSession).join(Device, Device.id == TreatmentSession.device_id).where(
+            TreatmentSession.status.in_(RUNNING), Device.state == "offline",
+            Device.last_seen_at < utcnow() - LOST_AFTER)).all()
+        for treatment in lost:
+            self._interrupt(session, treatment, "the device went offline during the session and did not come back")
 
     def _one(self, session: Session, message: Status | Ack | Event) -> None:
         try:
@@ -138,14 +162,28 @@ class Ingest:
         device = session.get(Device, device_id)
         assert device is not None
         device.state, device.last_seen_at = message.state, utcnow()
-        if message.state != "offline":
-            return
+        if message.state in DEVICE_STATUS and message.session_id is not None:
+            self._resume(session, device_id, message.session_id, DEVICE_STATUS[message.state])
+        if message.state != "offline" or message.near_broker_outage:
+            return  # a Will from a broker that shut down: the device is most likely still treating
         running = session.scalars(select(TreatmentSession).where(
             TreatmentSession.device_id == device_id, TreatmentSession.status.in_(RUNNING))).all()
         for treatment in running:
-            self._end(treatment, SessionStatus.INTERRUPTED)
-            session.add(SessionIncident(session_id=treatment.id, kind="device_offline",
-                                        detail="the device went offline during the session"))
+            self._interrupt(session, treatment, "the device went offline during the session")
+
+    def _interrupt(self, session: Session, treatment: TreatmentSession, detail: str) -> None:
+        self._end(treatment, SessionStatus.INTERRUPTED)
+        session.add(SessionIncident(session_id=treatment.id, kind="device_offline", detail=detail))
+
+    def _resume(self, session: Session, device_id: uuid.UUID, session_id: uuid.UUID, status: SessionStatus) -> None:
+        """A session interrupted by mistake goes back to what its device says it is doing."""
+        treatment = session.get(TreatmentSession, session_id)
+        if treatment is None or treatment.device_id != device_id or treatment.status != SessionStatus.INTERRUPTED:
+            return
+        treatment.status, treatment.ended_at = status, None
+        session.add(SessionIncident(session_id=treatment.id, kind="device_back",
+                                    detail=f"the device is back and reports that it is {status.value}"))
+        self.interlock.watch(session, [treatment.id])
 
     def _ack(self, session: Session, device_id: uuid.UUID, message: Ack) -> None:
         command = session.get(DeviceCommand, message.command_id)
@@ -161,6 +199,7 @@ class Ingest:
             return
         if command.status == CommandStatus.ACCEPTED:
             treatment.status, treatment.armed_at = SessionStatus.ARMED, utcnow()
+            self.interlock.watch(session, [treatment.id])  # guarded before its first block comes
         else:
             self._end(treatment, SessionStatus.REJECTED)
             session.add(SessionIncident(session_id=treatment.id, kind="rejected",
@@ -194,8 +233,10 @@ class Ingest:
         blocks = self._owned(session, run)
         if not blocks:
             return
-        self.interlock.watch(session, {block.message.session_id for block in blocks
-                                       if block.session_status not in FINAL})
+        in_progress = [block for block in blocks if block.session_status not in FINAL]  # ended: output is off
+        self.interlock.watch(session, {block.message.session_id for block in in_progress})
+        for block in in_progress:
+            self.interlock.check(block.message)  # a block checked on arrival already is not checked again
         fresh = insert_new(session, [block.row for block in blocks])
         for block in blocks:
             key = (block.message.session_id, block.message.seq)
@@ -204,8 +245,6 @@ class Ingest:
                 continue
             fresh.discard(key)
             self.counters["stored"] += 1
-            if block.session_status not in FINAL:  # an ended session's blocks are kept; output is already off
-                self.interlock.check(session, block.message)
 
     def _owned(self, session: Session, run: list[Telemetry]) -> list[Block]:
         """The run's blocks that come from a registered device for a session armed on it."""

@@ -34,6 +34,10 @@ class Malformed(ValueError):
 class Status:
     device_id: str
     state: str
+    session_id: uuid.UUID | None = None  # the session the device is in, if it says so
+    # set by the gateway, never by a device: it came while the gateway's own link to the broker was just lost
+    # or just back, as a broker that shuts down sends every device's Last Will
+    near_broker_outage: bool = False
 
 
 @dataclass(frozen=True)
@@ -79,6 +83,7 @@ class _Body(TypedDict):
 
 class _StatusBody(_Body):
     state: DeviceState
+    session_id: NotRequired[Any]  # informative only: kept when it is a session id
 
 
 class _AckBody(_Body):
@@ -140,7 +145,14 @@ def _reason(refused: ValidationError) -> str:
 
 
 def _status(device_id: str, body: dict[str, Any]) -> Status:
-    return Status(device_id, body["state"])
+    return Status(device_id, body["state"], _uuid_or_none(body.get("session_id")))
+
+
+def _uuid_or_none(value: Any) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
 
 
 def _ack(device_id: str, body: dict[str, Any]) -> Ack:

@@ -7,7 +7,7 @@ from db.settings import Settings
 from device_gateway.broker_url import BrokerAddress, parse_broker_url
 from device_gateway.device_users import DeviceUsersFile
 from device_gateway.embedded_broker import EmbeddedBroker
-from device_gateway.gateway import Gateway
+from device_gateway.gateway import CLIENT_ID, Gateway
 
 logger = logging.getLogger(__name__)
 
@@ -23,7 +23,8 @@ class GatewayRunner:
             self.embedded_broker = EmbeddedBroker(port=settings.embedded_mqtt_port)
             address = BrokerAddress(host=self.embedded_broker.host, port=self.embedded_broker.port)
         factory = make_session_factory(make_engine(settings.resolved_database_url))
-        self.gateway = Gateway(address, session_factory=factory)
+        self.gateway = Gateway(address, session_factory=factory, client_id=settings.gateway_id or CLIENT_ID,
+                               health_file=settings.resolved_gateway_health_file)
         self.device_users = (DeviceUsersFile(settings.device_users_file, factory)
                              if settings.device_users_file else None)
 

@@ -8,7 +8,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
-from db.models.gateway import gateway_present
+from db.models.gateway import GatewayPresence, gateways_heard
 
 router = APIRouter(tags=["health"])
 BROKER_TIMEOUT_S = 1.0
@@ -16,24 +16,36 @@ BROKER_TIMEOUT_S = 1.0
 
 @router.get("/health")
 def health(request: Request) -> JSONResponse:
-    """`ok` when the database answers (and the broker, when one is configured); 503 otherwise. `gateway` says
-    whether a device gateway is running and connected; the API serves without one (booking, records), so it
-    does not make the answer a 503, but no session can start."""
-    database, gateway = _database_status(request)
+    """`down` (503) when the database or the broker does not answer; `degraded` when no gateway carries the
+    device traffic as it should (the API still books and shows records, but no session can start, and an
+    over-current depends on the devices' own limits); `ok` otherwise. `gateways` says which part of each
+    gateway does not work, and since when."""
+    database, gateways = _database_status(request)
     broker = _broker_status(request.app.state.settings.mqtt_url)
-    healthy = database == "ok" and broker in {"ok", "embedded"}
-    body = {"status": "ok" if healthy else "unavailable", "database": database, "broker": broker, "gateway": gateway}
-    return JSONResponse(body, status_code=200 if healthy else 503)
+    gateway = _gateway_status(gateways) if database == "ok" else "unknown"
+    status = "down" if database != "ok" or broker not in {"ok", "embedded"} else "ok" if gateway == "ok" else "degraded"
+    body = {"status": status, "database": database, "broker": broker, "gateway": gateway,
+            "gateways": [{"id": g.client_id, "role": g.role, "connected": g.connected, "problems": g.problems,
+                          "seen_at": g.seen_at.isoformat()} for g in gateways]}
+    return JSONResponse(body, status_code=503 if status == "down" else 200)
 
 
-def _database_status(request: Request) -> tuple[str, str]:
-    """The database's state, and the gateway's as the database knows it."""
+def _database_status(request: Request) -> tuple[str, list[GatewayPresence]]:
+    """The database's state, and the gateways it heard from lately."""
     try:
         with request.app.state.session_factory() as session:
             session.execute(text("SELECT 1"))
-            return "ok", "ok" if gateway_present(session) else "not running"
+            return "ok", gateways_heard(session)
     except SQLAlchemyError:
-        return "unreachable", "unknown"
+        return "unreachable", []
+
+
+def _gateway_status(gateways: list[GatewayPresence]) -> str:
+    """`ok`: an active gateway is connected and every part of it works; `down`: none said so lately."""
+    active = [g for g in gateways if g.role == "active"]
+    if not active:
+        return "degraded" if gateways else "down"  # a standby takes over once the lease runs out
+    return "ok" if any(g.connected and not g.problems for g in active) else "degraded"
 
 
 def _broker_status(mqtt_url: str | None) -> str:

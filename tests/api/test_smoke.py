@@ -4,7 +4,8 @@ from fastapi.testclient import TestClient
 def test_health_reports_the_database(client: TestClient) -> None:
     response = client.get("/health")
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "database": "ok", "broker": "embedded", "gateway": "not running"}
+    assert response.json() == {"status": "degraded", "database": "ok", "broker": "embedded", "gateway": "down",
+                               "gateways": []}
 
 
 def test_registered_client_is_found(client: TestClient, front_desk: dict[str, str]) -> None:
