@@ -11,7 +11,6 @@ the other a standby that receives the same messages, keeps the last STANDBY_WIND
 within the lease's time to live when the active one dies, writing that window first so nothing is lost.
 """
 
-import dataclasses
 import json
 import logging
 import os
@@ -20,7 +19,7 @@ import threading
 import time
 from collections import Counter, deque
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +36,7 @@ from device_gateway import topics
 from device_gateway.broker_url import BrokerAddress
 from device_gateway.ingest import Ingest
 from device_gateway.lease import Lease
-from device_gateway.messages import DeviceMessage, Malformed, Status, Telemetry, parse
+from device_gateway.messages import DeviceMessage, Malformed, Telemetry, parse
 from device_gateway.outage import Outage
 from device_gateway.outbox import send_due
 from device_gateway.wakeup import OutboxWakeup
@@ -49,11 +48,12 @@ CONNECT_TIMEOUT_S = 10.0
 POLL_S = 0.1  # the outbox is looked at least this often, and at once when a command is written
 BATCH_MAX = 500
 DATABASE_RETRY_S = 0.5
-HOUSEKEEPING_S = 2.0  # how often the worker interrupts sessions whose device is lost for good
+HOUSEKEEPING_S = 1.0  # how often the worker interrupts sessions whose device is lost for good
 LEASE_EVERY_S = 1.0  # the lease lasts 3 s: renewed three times in its life, taken over within 4 s
 HEALTH_EVERY_S = 1.0
 STANDBY_WINDOW_S = 30.0  # what a standby keeps: more than a takeover takes, so the gap is written once it leads
-NEAR_OUTAGE_S = 30.0  # a Will this close to the gateway's own loss of the broker is taken for a broker restart
+LOST_DEVICE_PATIENCE_S = 5.0  # a device offline this long mid-session is lost (Wills say so at once)
+BROKER_OUTAGE_PATIENCE_S = 30.0  # around the gateway's own loss of the broker: a device's keepalive and more
 RESTARTS_ALLOWED = 5  # a thread that fails this often in a minute cannot recover: the gateway is down
 
 Inbound = tuple[int, int, DeviceMessage | None]  # (mid, qos, message); None for one dropped as malformed
@@ -186,16 +186,17 @@ class Gateway:
             self._arrived.set()
 
     def _take(self, message: DeviceMessage) -> DeviceMessage:
-        """What must not wait for the database: the interlock's check, and telling a broker's restart (it sends
-        every device's Last Will as it shuts down) from a lost device."""
+        """What must not wait for the database: the interlock's check."""
         if isinstance(message, Telemetry) and self.active.is_set():
             self.ingest.interlock.check(message)
-        elif isinstance(message, Status) and message.state == "offline" and self._near_broker_outage():
-            return dataclasses.replace(message, near_broker_outage=True)
         return message
 
-    def _near_broker_outage(self) -> bool:
-        return time.monotonic() - self._broker_changed < NEAR_OUTAGE_S
+    def _lost_device_patience(self) -> timedelta:
+        """How long a device may be offline before its session counts as interrupted. Mosquitto sends every
+        device's Last Will as it shuts down, often before the gateway sees its own connection drop: around a
+        broker outage, a device is given the time to reconnect after the broker is back."""
+        near_outage = not self.connected.is_set() or time.monotonic() - self._broker_changed < BROKER_OUTAGE_PATIENCE_S
+        return timedelta(seconds=BROKER_OUTAGE_PATIENCE_S if near_outage else LOST_DEVICE_PATIENCE_S)
 
     def _publish_now(self, topic: str, payload: bytes) -> bool:
         """The interlock's stop, straight to the device: QoS 1, from whichever thread decided it."""
@@ -290,8 +291,7 @@ class Gateway:
             with transaction(self._factory) as session:
                 if guard_all:
                     self.ingest.watch_running(session)
-                else:
-                    self.ingest.interrupt_lost(session)
+                self.ingest.interrupt_lost(session, patience=self._lost_device_patience())
         except OperationalError as error:
             self._database.failed(_first_line(error))
             self._guard_all = True

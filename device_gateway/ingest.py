@@ -42,9 +42,6 @@ EVENT_STATUS = {
 }
 # What a device's status says of the session it names, when that session was interrupted by mistake.
 DEVICE_STATUS = {"armed": SessionStatus.ARMED, "treating": SessionStatus.TREATING, "paused": SessionStatus.PAUSED}
-# How long a device may stay offline, after a Will that came with a broker outage, before it counts as lost:
-# a device reconnects within its keepalive (10 s) and the broker's restart.
-LOST_AFTER = timedelta(seconds=30)
 
 
 class Dropped(Exception):
@@ -113,19 +110,20 @@ class Ingest:
         return self.interlock.record(session)
 
     def watch_running(self, session: Session) -> None:
-        """Guard every session in progress (a gateway that starts or takes over), and interrupt those whose
-        device has been lost for good."""
+        """Guard every session in progress: a gateway that starts, or takes over, or whose database is back."""
         self.interlock.watch_running(session, [*RUNNING, SessionStatus.INTERRUPTED])
-        self.interrupt_lost(session)
 
-    def interrupt_lost(self, session: Session) -> None:
-        """Interrupt the sessions whose device went offline more than LOST_AFTER ago and never came back. A Last
-        Will that came with a broker outage is only taken for a loss once the device stays away this long."""
+    def interrupt_lost(self, session: Session, *, patience: timedelta) -> None:
+        """Interrupt the sessions whose device went offline (its Last Will) longer than `patience` ago and has not
+        come back. Not at once: a broker that shuts down sends every device's Will, though they still treat,
+        and they are back within seconds."""
         lost = session.scalars(select(TreatmentSession).join(Device, Device.id == TreatmentSession.device_id).where(
             TreatmentSession.status.in_(RUNNING), Device.state == "offline",
-            Device.last_seen_at < utcnow() - LOST_AFTER)).all()
+            Device.last_seen_at < utcnow() - patience)).all()
         for treatment in lost:
-            self._interrupt(session, treatment, "the device went offline during the session and did not come back")
+            self._end(treatment, SessionStatus.INTERRUPTED)
+            session.add(SessionIncident(session_id=treatment.id, kind="device_offline",
+                                        detail="the device went offline during the session and did not come back"))
 
     def _one(self, session: Session, message: Status | Ack | Event) -> None:
         try:
@@ -164,16 +162,6 @@ class Ingest:
         device.state, device.last_seen_at = message.state, utcnow()
         if message.state in DEVICE_STATUS and message.session_id is not None:
             self._resume(session, device_id, message.session_id, DEVICE_STATUS[message.state])
-        if message.state != "offline" or message.near_broker_outage:
-            return  # a Will from a broker that shut down: the device is most likely still treating
-        running = session.scalars(select(TreatmentSession).where(
-            TreatmentSession.device_id == device_id, TreatmentSession.status.in_(RUNNING))).all()
-        for treatment in running:
-            self._interrupt(session, treatment, "the device went offline during the session")
-
-    def _interrupt(self, session: Session, treatment: TreatmentSession, detail: str) -> None:
-        self._end(treatment, SessionStatus.INTERRUPTED)
-        session.add(SessionIncident(session_id=treatment.id, kind="device_offline", detail=detail))
 
     def _resume(self, session: Session, device_id: uuid.UUID, session_id: uuid.UUID, status: SessionStatus) -> None:
         """A session interrupted by mistake goes back to what its device says it is doing."""

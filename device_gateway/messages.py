@@ -35,9 +35,6 @@ class Status:
     device_id: str
     state: str
     session_id: uuid.UUID | None = None  # the session the device is in, if it says so
-    # set by the gateway, never by a device: it came while the gateway's own link to the broker was just lost
-    # or just back, as a broker that shuts down sends every device's Last Will
-    near_broker_outage: bool = False
 
 
 @dataclass(frozen=True)

@@ -64,6 +64,7 @@ class SimulatedDevice:
         self.idle = threading.Event()  # no session armed or running
         self.idle.set()
         self.gateway_online: bool | None = None  # from clinic/v1/gateway/status; None until heard
+        self.refused: ReasonCode | None = None  # why the broker refused the last CONNECT (a wrong password)
         # Guards state, session, answers and the order of session messages. Publishing while holding it is safe:
         # paho 2 runs our callbacks holding no lock that publish() needs.
         self._lock = threading.RLock()
@@ -162,6 +163,7 @@ class SimulatedDevice:
 
     def _on_connect(self, client: mqtt.Client, _userdata: Any, _flags: Any, reason: ReasonCode,
                     _properties: Any) -> None:
+        self.refused = reason if reason.is_failure else None
         if reason.is_failure:
             logger.error("broker refused %s: %s", self.device_id, reason)
             return

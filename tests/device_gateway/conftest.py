@@ -57,9 +57,9 @@ def armed(client: TestClient, as_role: dict, staff: dict[Role, User], db: Sessio
     device = db.get(Device, uuid.UUID(appointment["device_id"]))
     assert device is not None
     treatment = TreatmentSession(appointment_id=uuid.UUID(appointment["id"]), device_id=device.id,
-                                 protocol_id=uuid.UUID(protocol["id"]), status=SessionStatus.PENDING, steps=protocol["steps"],
-                                 max_current_ua=220, max_output_s=330, tolerance_percent=10, day_of={},
-                                 created_by_id=staff[Role.ESTHETICIAN].id)
+                                 protocol_id=uuid.UUID(protocol["id"]), status=SessionStatus.PENDING,
+                                 steps=protocol["steps"], max_current_ua=220, max_output_s=330, tolerance_percent=10,
+                                 day_of={}, created_by_id=staff[Role.ESTHETICIAN].id)
     db.add(treatment)
     db.flush()
     load = queue_command(db, device_id=device.id, session_id=treatment.id, kind="load_protocol", body={},

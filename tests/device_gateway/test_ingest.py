@@ -1,6 +1,7 @@
 """What the gateway writes from device messages: once per seq, session states, the interlock, presence."""
 
 import uuid
+from datetime import timedelta
 
 import pytest
 from fastapi.testclient import TestClient
@@ -130,10 +131,20 @@ def test_the_database_itself_refuses_a_message_about_another_devices_session(
     assert insert_new(db, [row | {"device_id": armed.device.id}]) == {(armed.treatment.id, 1)}
 
 
+def lost_for(db: Session, ingest: Ingest, seconds: float) -> None:
+    """The gateway's sweep: sessions whose device has been offline longer than `seconds` are interrupted."""
+    ingest.interrupt_lost(db, patience=timedelta(seconds=seconds))
+    db.commit()
+
+
 def test_a_device_lost_mid_session_leaves_it_interrupted(db: Session, armed: Armed) -> None:
     ingest = Ingest()
     feed(db, ingest, Status(armed.mqtt_id, "idle"), Ack(armed.mqtt_id, armed.load.id, "accepted", None),
          event(armed, 1, "started"), Status(armed.mqtt_id, "offline"))
+    lost_for(db, ingest, 60)  # a Will alone is not a loss yet: a broker that shuts down sends every device's
+    db.refresh(armed.treatment)
+    assert armed.treatment.status == SessionStatus.TREATING
+    lost_for(db, ingest, 0)
     db.refresh(armed.treatment)
     db.refresh(armed.device)
     assert armed.treatment.status == SessionStatus.INTERRUPTED
@@ -162,8 +173,9 @@ def test_the_delivered_record(client: TestClient, as_role: dict, db: Session, ar
 def test_a_device_that_comes_back_moves_an_interrupted_session_on(db: Session, armed: Armed) -> None:
     ingest = Ingest()
     feed(db, ingest, Ack(armed.mqtt_id, armed.load.id, "accepted", None), event(armed, 1, "started"),
-         Status(armed.mqtt_id, "offline"), Status(armed.mqtt_id, "treating"), block(armed, 2, [200.0] * 10),
-         event(armed, 3, "completed"))
+         Status(armed.mqtt_id, "offline"))
+    lost_for(db, ingest, 0)
+    feed(db, ingest, Status(armed.mqtt_id, "treating"), block(armed, 2, [200.0] * 10), event(armed, 3, "completed"))
     db.refresh(armed.treatment)
     assert armed.treatment.status == SessionStatus.COMPLETED
     kinds = [i.kind for i in db.scalars(select(SessionIncident).where(
@@ -195,9 +207,9 @@ def test_blocks_after_the_session_ended_in_the_same_batch_are_kept_but_stop_noth
 def test_one_batch_of_many_sessions_is_stored_once_each_and_only_the_offender_is_stopped(
         staff: dict[Role, User], db: Session, armed: Armed) -> None:
     second = TreatmentSession(appointment_id=armed.treatment.appointment_id, device_id=armed.device.id,
-                              protocol_id=armed.treatment.protocol_id, status=SessionStatus.TREATING, steps=armed.treatment.steps,
-                              max_current_ua=220, max_output_s=330, tolerance_percent=10, day_of={},
-                              created_by_id=staff[Role.ESTHETICIAN].id)
+                              protocol_id=armed.treatment.protocol_id, status=SessionStatus.TREATING,
+                              steps=armed.treatment.steps, max_current_ua=220, max_output_s=330, tolerance_percent=10,
+                              day_of={}, created_by_id=staff[Role.ESTHETICIAN].id)
     db.add(second)
     db.commit()
     other = Armed(armed.mqtt_id, armed.device, second, armed.load)
@@ -241,7 +253,9 @@ def test_a_stop_whose_transaction_was_not_committed_is_recorded_with_the_next_on
 
 
 def test_a_device_lost_before_it_answered_the_arming_interrupts_the_session(db: Session, armed: Armed) -> None:
-    feed(db, Ingest(), Status(armed.mqtt_id, "offline"))  # load_protocol was sent; no answer came
+    ingest = Ingest()
+    feed(db, ingest, Status(armed.mqtt_id, "offline"))  # load_protocol was sent; no answer came
+    lost_for(db, ingest, 0)
     db.refresh(armed.treatment)
     assert armed.treatment.status == SessionStatus.INTERRUPTED
     kinds = [i.kind for i in db.scalars(select(SessionIncident).where(
