@@ -1,6 +1,7 @@
 """Shared setup: a session waiting for its device (`armed`), and end to end (`clinic`): a real Mosquitto, a
 committed database, the gateway, the API, one room's device."""
 
+import json
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -9,6 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import paho.mqtt.client as mqtt
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
@@ -20,6 +22,7 @@ from db.models.gateway import gateway_present
 from db.outbox import queue_command
 from db.session import make_engine, make_session_factory, transaction
 from db.settings import Settings
+from device_gateway import topics
 from device_gateway.broker_url import BrokerAddress
 from device_gateway.embedded_broker import EmbeddedBroker
 from device_gateway.gateway import Gateway
@@ -29,7 +32,7 @@ from tests.api.test_screening_engine import NOTHING
 from tests.api.test_series import at, next_monday
 from tests.api.test_sessions_start import DAY_OF, due
 from tests.conftest import SECRET_KEY, add_user, bearer
-from tests.mqtt import WAIT_S, PersistentMosquitto, private_mosquitto
+from tests.mqtt import WAIT_S, PersistentMosquitto, Subscriber, private_mosquitto
 from tests.services import free_port, migrated_database
 
 SPEED = 100.0  # simulated seconds per real second
@@ -184,3 +187,46 @@ def clinic(database: str, broker: int, tmp_path: Path) -> Iterator[Clinic]:
             gateway.stop()
             assert gateway.counters["errors"] == 0  # a handler's exception fails the test
     engine.dispose()
+
+
+@dataclass
+class Wire:
+    """What crosses the broker for one device: its telemetry and its commands, as received, with their times."""
+
+    subscriber: Subscriber
+    mqtt_id: str
+
+    def next_over(self, cap_ua: float) -> mqtt.MQTTMessage:
+        """The first telemetry block with a sample above the cap."""
+        while True:
+            message = self.subscriber.messages.get(timeout=WAIT_S)
+            samples = json.loads(message.payload)["current_ua"] if message.topic.endswith("/telemetry") else [0]
+            if max(map(abs, samples)) > cap_ua:
+                return message
+
+    def next_command(self, kind: str, timeout: float = WAIT_S) -> tuple[mqtt.MQTTMessage, dict[str, Any]]:
+        while True:
+            message = self.subscriber.messages.get(timeout=timeout)
+            body = json.loads(message.payload)
+            if message.topic.endswith("/commands") and body["type"] == kind:
+                return message, body
+
+
+@pytest.fixture
+def wire(clinic: Clinic) -> Iterator[Wire]:
+    subscriber = Subscriber(clinic.port, topics.device_topic(clinic.mqtt_id, "telemetry"),
+                            topics.device_topic(clinic.mqtt_id, "commands"))
+    try:
+        yield Wire(subscriber, clinic.mqtt_id)
+    finally:
+        subscriber.close()
+
+
+def treating(clinic: Clinic, device: SimulatedDevice) -> str:
+    """Start a session in real time (30 s of output) and return once the device treats and was watched."""
+    started = clinic.start()
+    eventually(lambda: device.state == "armed")
+    clinic.session(started["session_id"], "armed")  # the gateway stored the answer: it guards the session
+    device.press_start()
+    eventually(lambda: device.state == "treating")
+    return str(started["session_id"])

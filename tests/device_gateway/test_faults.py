@@ -4,23 +4,18 @@ Each test runs its own PostgreSQL cluster (tests/postgres_cluster.py) and its ow
 starts them itself; never the machine's shared ones.
 """
 
-import json
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import Any
 
-import paho.mqtt.client as mqtt
 import pytest
 from sqlalchemy import select
 
 from db.models import DeviceCommand, Role, SessionIncident, TreatmentSession
 from db.session import make_engine, make_session_factory
-from device_gateway import topics
 from device_gateway.gateway import Gateway
 from device_gateway.simulator import SimulatedDevice
-from tests.device_gateway.conftest import Clinic, eventually, gateway_is_present
-from tests.mqtt import WAIT_S, Subscriber
+from tests.device_gateway.conftest import Clinic, Wire, eventually, gateway_is_present, treating
+from tests.mqtt import WAIT_S
 from tests.postgres_cluster import PrivateCluster, private_cluster
 
 STOP_WITHIN_S = 1.0  # issue 10: an over-current while the database is down is stopped within a second
@@ -38,49 +33,6 @@ def database(cluster: PrivateCluster) -> str:
     return cluster.url
 
 
-@dataclass
-class Wire:
-    """What crosses the broker for one device: its telemetry and its commands, as received, with their times."""
-
-    subscriber: Subscriber
-    mqtt_id: str
-
-    def next_over(self, cap_ua: float) -> mqtt.MQTTMessage:
-        """The first telemetry block with a sample above the cap."""
-        while True:
-            message = self.subscriber.messages.get(timeout=WAIT_S)
-            samples = json.loads(message.payload)["current_ua"] if message.topic.endswith("/telemetry") else [0]
-            if max(map(abs, samples)) > cap_ua:
-                return message
-
-    def next_command(self, kind: str, timeout: float = WAIT_S) -> tuple[mqtt.MQTTMessage, dict[str, Any]]:
-        while True:
-            message = self.subscriber.messages.get(timeout=timeout)
-            body = json.loads(message.payload)
-            if message.topic.endswith("/commands") and body["type"] == kind:
-                return message, body
-
-
-@pytest.fixture
-def wire(clinic: Clinic) -> Iterator[Wire]:
-    subscriber = Subscriber(clinic.port, topics.device_topic(clinic.mqtt_id, "telemetry"),
-                            topics.device_topic(clinic.mqtt_id, "commands"))
-    try:
-        yield Wire(subscriber, clinic.mqtt_id)
-    finally:
-        subscriber.close()
-
-
-def _treating(clinic: Clinic, device: SimulatedDevice) -> str:
-    """Start a session in real time (30 s of output) and return once the device treats and was watched."""
-    started = clinic.start()
-    eventually(lambda: device.state == "armed")
-    clinic.session(started["session_id"], "armed")  # the gateway stored the answer: it guards the session
-    device.press_start()
-    eventually(lambda: device.state == "treating")
-    return str(started["session_id"])
-
-
 def _recorded(clinic: Clinic, session_id: str) -> tuple[list[str], list[tuple[str, str]]]:
     with clinic.factory() as session:
         key = uuid.UUID(session_id)
@@ -94,7 +46,7 @@ def test_an_over_current_while_the_database_is_down_is_stopped_at_once(clinic: C
                                                                          wire: Wire) -> None:
     device = clinic.device(speed=1.0)
     try:
-        session_id = _treating(clinic, device)
+        session_id = treating(clinic, device)
         cluster.stop()
         device.over_current_ua = 400  # the next block is over the 220 µA cap
         over = wire.next_over(220)
@@ -127,7 +79,7 @@ def test_a_gateway_started_without_its_database_works_once_it_is_back(clinic: Cl
         assert gateway.health()["status"] == "degraded"
         cluster.start()
         eventually(lambda: gateway_is_present(clinic.factory) and clinic.device_state() == "idle", timeout=3 * WAIT_S)
-        session_id = _treating(clinic, device)
+        session_id = treating(clinic, device)
         device.over_current_ua = 400
         wire.next_over(220)
         _stop, body = wire.next_command("stop")
@@ -147,7 +99,7 @@ def test_a_broker_restart_leaves_the_session_running_and_the_operator_can_stop_i
         clinic: Clinic, request: pytest.FixtureRequest) -> None:
     device = clinic.device(speed=1.0)
     try:
-        session_id = _treating(clinic, device)
+        session_id = treating(clinic, device)
         request.node.mosquitto.restart()  # Mosquitto sends every device's Last Will as it shuts down
         eventually(lambda: device.online.is_set() and clinic.gateway.connected.is_set(), timeout=3 * WAIT_S)
         eventually(lambda: clinic.device_state() == "treating", timeout=2 * WAIT_S)
