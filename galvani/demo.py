@@ -3,6 +3,7 @@
 import logging
 import threading
 import uuid
+from collections.abc import Iterable, Mapping
 from datetime import timedelta
 
 from sqlalchemy import select
@@ -28,7 +29,7 @@ from db.models import (
     User,
 )
 from db.session import transaction
-from device_gateway.simulator import Simulator
+from device_gateway.simulator import CONNECT_TIMEOUT_S, Simulator
 
 logger = logging.getLogger(__name__)
 DEMO_ROOMS = ("Rose room", "Sage room")
@@ -73,14 +74,22 @@ def seed_demo_devices(factory: sessionmaker[Session]) -> list[str]:
 class StaffedDevices:
     """Simulated devices on the broker; each presses start a few seconds after being armed, as staff would."""
 
-    def __init__(self, device_ids: list[str], host: str, port: int, **switches: object) -> None:
-        self.simulator = Simulator([(device_id, None) for device_id in device_ids], host=host, port=port,
-                                   **switches)
+    def __init__(self, device_ids: Iterable[str], host: str, port: int, passwords: Mapping[str, str] | None = None,
+                 **switches: object) -> None:
+        """`passwords`: each device's broker password (device_id -> password); the embedded broker asks for none."""
+        passwords = passwords or {}
+        self.simulator = Simulator([(device_id, passwords.get(device_id)) for device_id in device_ids], host=host,
+                                   port=port, **switches)
         self._stopping = threading.Event()
         self._watcher = threading.Thread(target=self._press_start_when_armed, name="demo-staff", daemon=True)
 
-    def start(self) -> None:
-        self.simulator.start()
+    def start(self, timeout: float = CONNECT_TIMEOUT_S) -> None:
+        """Bring every device online; when one does not come online in time, switch them all off and raise."""
+        try:
+            self.simulator.start(timeout)
+        except TimeoutError:
+            self.simulator.stop()
+            raise
         self._watcher.start()
         logger.info("demo devices online: %s", ", ".join(self.simulator.devices))
 

@@ -7,8 +7,9 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx2 as httpx
@@ -60,11 +61,13 @@ def log_in(port: int, email: str, password: str) -> int:
 
 def test_serve_migrates_makes_an_admin_and_stops_cleanly(tmp_path: Path) -> None:
     with running("serve", "--demo", env=galvani_env(tmp_path)) as (process, port):
-        health = httpx.get(f"http://127.0.0.1:{port}/health").json()
-        assert health | {"gateway": "ok"} == {"status": "ok", "database": "ok", "broker": "embedded", "gateway": "ok"}
         deadline = time.monotonic() + STARTUP_S  # the gateway in the same process says it is connected
-        while httpx.get(f"http://127.0.0.1:{port}/health").json()["gateway"] != "ok":
+        while (health := httpx.get(f"http://127.0.0.1:{port}/health").json())["gateway"] != "ok":
             assert time.monotonic() < deadline, "the gateway never said it was connected"
+        assert {key: health[key] for key in ("status", "database", "broker")} == {
+            "status": "ok", "database": "ok", "broker": "embedded"}
+        [gateway] = health["gateways"]
+        assert (gateway["role"], gateway["connected"], gateway["problems"]) == ("active", True, [])
         assert httpx.get(f"http://127.0.0.1:{port}/docs").status_code == 200
         out, err = stop(process)
     password = re.search(r"admin admin@galvani\.local with password: (\S+)", out)
@@ -202,3 +205,103 @@ def test_simulate_brings_the_registered_devices_online(tmp_path: Path) -> None:
                 process.kill()
                 process.communicate(timeout=WAIT_S)
             status.close()
+
+
+def test_simulate_refuses_a_credentials_file_others_may_read(tmp_path: Path) -> None:
+    credentials = tmp_path / "devices.txt"
+    credentials.write_text("gd-room1:a-device-password\n")
+    credentials.chmod(0o644)
+    result = run_galvani("simulate", "--credentials", str(credentials), env=galvani_env(tmp_path))
+    assert result.returncode == 1
+    assert result.stderr.strip() == (f"no device simulated: {credentials} holds device passwords but every user of "
+                                     f"this machine may open it (mode 0644); run: chmod 600 {credentials}")
+    assert "a-device-password" not in result.stderr
+
+
+# --- galvani gateway-health: compose's health check of the gateway ------------------------------------
+
+def _health_report(status: str, *, written_s_ago: float = 0.5, role: str = "active",
+                   problems: Sequence[tuple[str, datetime]] = ()) -> dict[str, object]:
+    now = datetime.now(UTC)
+    return {"status": status, "role": role, "written_at": (now - timedelta(seconds=written_s_ago)).isoformat(),
+            "problems": [{"part": part, "since": since.isoformat()} for part, since in problems]}
+
+
+def _clock(moment: datetime) -> set[str]:
+    """How the command shows a moment: the time of day, or with the date when it is no longer today
+    (the test may run across midnight)."""
+    moment = moment.astimezone(UTC)
+    return {f"{moment:%H:%M:%S}Z", f"{moment:%Y-%m-%d %H:%M:%S}Z"}
+
+
+def gateway_health(tmp_path: Path, content: bytes | None) -> tuple[int, str]:
+    """Run `galvani gateway-health` on a health file with this content (None: no file); its exit code and line."""
+    health_file = tmp_path / "data" / "gateway-health.json"  # where the gateway writes it by default
+    if content is not None:
+        health_file.parent.mkdir(parents=True, exist_ok=True)
+        health_file.write_bytes(content)
+    result = run_galvani("gateway-health", env=galvani_env(tmp_path))
+    assert "Traceback" not in result.stderr
+    assert result.stdout.count("\n") == 1, result.stdout  # one line, for `docker inspect`
+    return result.returncode, result.stdout.strip()
+
+
+def test_gateway_health_ok(tmp_path: Path) -> None:
+    report = _health_report("ok", role="standby")
+    assert gateway_health(tmp_path, json.dumps(report).encode()) == (0, "gateway ok (standby)")
+
+
+def test_gateway_health_degraded_is_still_healthy(tmp_path: Path) -> None:
+    """A gateway without its database still stops devices; a restart would not bring the database back."""
+    since = datetime.now(UTC) - timedelta(seconds=30)
+    report = _health_report("degraded", problems=[("database", since)])
+    code, line = gateway_health(tmp_path, json.dumps(report).encode())
+    assert code == 0
+    assert line in {f"gateway degraded (active): database since {clock}" for clock in _clock(since)}
+
+
+def test_gateway_health_down_is_unhealthy(tmp_path: Path) -> None:
+    since = datetime.now(UTC) - timedelta(seconds=5)
+    report = _health_report("down", problems=[("broker", since), ("database", since)])
+    code, line = gateway_health(tmp_path, json.dumps(report).encode())
+    assert code == 1
+    assert line in {f"gateway down (active): broker since {clock}, database since {clock}" for clock in _clock(since)}
+
+
+@pytest.mark.parametrize("written_s_ago", [11, -60], ids=["stale", "from-the-future"])
+def test_gateway_health_written_long_ago_is_unhealthy(tmp_path: Path, written_s_ago: float) -> None:
+    """A gateway that stopped writing is hung or dead, whatever it last said."""
+    code, line = gateway_health(tmp_path, json.dumps(_health_report("ok", written_s_ago=written_s_ago)).encode())
+    assert code == 1
+    assert line.startswith("gateway silent: its health was last written at "), line
+
+
+def test_gateway_health_the_gateway_health_file_setting_is_read(tmp_path: Path) -> None:
+    elsewhere = tmp_path / "elsewhere.json"
+    elsewhere.write_text(json.dumps(_health_report("ok")))
+    result = run_galvani("gateway-health", env=galvani_env(tmp_path, GALVANI_GATEWAY_HEALTH_FILE=str(elsewhere)))
+    assert (result.returncode, result.stdout) == (0, "gateway ok (active)\n")
+
+
+def test_gateway_health_without_a_file_is_unhealthy(tmp_path: Path) -> None:
+    assert gateway_health(tmp_path, None) == (
+        1, f"gateway health unknown: {tmp_path / 'data' / 'gateway-health.json'} does not exist (is the gateway "
+           "running?)")
+
+
+@pytest.mark.parametrize("content", [
+    b"", b"{not json", b"[]", json.dumps(_health_report("sleeping")).encode(),
+    json.dumps(_health_report("ok") | {"written_at": "2026-11-20T10:00:00"}).encode(),  # no offset: whose clock?
+], ids=["empty", "garbage", "not-an-object", "unknown-status", "naive-time"])
+def test_gateway_health_unreadable_is_unhealthy(tmp_path: Path, content: bytes) -> None:
+    code, line = gateway_health(tmp_path, content)
+    assert code == 1
+    assert line.endswith("gateway-health.json is not a health report the gateway writes"), line
+
+
+def test_the_health_check_does_not_load_the_api_or_the_gateway() -> None:
+    """Docker runs `galvani gateway-health` every few seconds: it must not pay for importing the whole service."""
+    loaded = subprocess.run([sys.executable, "-c", "import sys, galvani.cli; print(*sorted(sys.modules))"],
+                            capture_output=True, text=True, check=True).stdout.split()
+    heavy = {"api", "uvicorn", "fastapi", "device_gateway", "paho", "alembic", "amqtt"}
+    assert not heavy & {name.split(".")[0] for name in loaded}

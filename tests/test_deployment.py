@@ -5,17 +5,23 @@ Mosquitto 2 when one is installed, because a config it refuses or an ACL it read
 we meant only shows up there.
 """
 
+import json
 import os
 import pwd
 import queue
 import re
+import shlex
 import shutil
+import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
+import tomllib
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -117,7 +123,7 @@ def test_api_and_gateway_start_after_the_migrations() -> None:
     for name in ("api", "gateway"):
         depends_on = services[name]["depends_on"]
         assert depends_on["migrate"]["condition"] == "service_completed_successfully", name
-        assert "mosquitto" in depends_on, name
+        assert depends_on["mosquitto"]["condition"] == "service_healthy", name
     assert services["migrate"]["depends_on"]["postgres"]["condition"] == "service_healthy"
 
 
@@ -131,6 +137,45 @@ def test_api_healthcheck_asks_the_health_endpoint() -> None:
     check = " ".join(_services()["api"]["healthcheck"]["test"])
     assert "http://localhost:8000/health" in check
     assert "curl" not in check  # python:3.11-slim has none
+
+
+def _healthcheck(service: str) -> list[str]:
+    """The service's health check command, with compose's `$$` (a literal `$`) read as the container sees it."""
+    test = _services()[service]["healthcheck"]["test"]
+    for part in test:
+        # Any other $ would be filled in by compose from the host's environment when it reads the file.
+        assert "$" not in part.replace("$$", ""), f"{service}: write $ as $$ in the health check"
+    return [part.replace("$$", "$") for part in test]
+
+
+def test_gateway_healthcheck_runs_the_gateway_health_command() -> None:
+    from galvani.cli import _parser, cmd_gateway_health
+
+    assert _healthcheck("gateway") == ["CMD", "galvani", "gateway-health"]
+    scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
+    assert scripts["galvani"] == "galvani.cli:main"
+    assert _parser().parse_args(["gateway-health"]).command is cmd_gateway_health
+
+
+def test_mosquitto_healthcheck_reads_the_uptime_as_the_gateway() -> None:
+    mosquitto = _services()["mosquitto"]
+    kind, command = _healthcheck("mosquitto")
+    assert kind == "CMD-SHELL"  # a shell, to take the password from the container's environment
+    words = shlex.split(command)
+    assert words[0] == "mosquitto_sub"
+    options = dict(zip(words[1::2], words[2::2], strict=False))
+    assert options["-u"] == GATEWAY_USER
+    assert options["-P"] == "$GALVANI_GATEWAY_MQTT_PASSWORD"
+    assert "GALVANI_GATEWAY_MQTT_PASSWORD" in mosquitto["environment"]
+    assert f"topic read {options['-t']}" in _conf_lines(MOSQUITTO_ACL)[_conf_lines(MOSQUITTO_ACL).index(
+        f"user {GATEWAY_USER}"):]  # the gateway's user may read it, or the check would wait until its timeout
+    assert options["-C"] == "1"
+    assert int(options["-W"]) < _seconds(mosquitto["healthcheck"]["timeout"])  # gives up before docker kills it
+
+
+def _seconds(duration: str) -> int:
+    assert duration.endswith("s"), duration
+    return int(duration[:-1])
 
 
 def test_mosquitto_mounts_the_config_files_of_this_repository() -> None:
@@ -203,6 +248,7 @@ def test_acl_lets_the_gateway_read_devices_and_send_commands() -> None:
         "topic write clinic/v1/devices/+/commands",
         "topic write clinic/v1/gateway/status",
         "topic read $SYS/broker/publish/messages/dropped",
+        "topic read $SYS/broker/uptime",  # the broker's health check in docker-compose.yml
     }
 
 
@@ -220,8 +266,9 @@ def _add_user(password_file: Path, username: str, password: str) -> None:
                    check=True, capture_output=True)
 
 
-def _local_config(tmp_path: Path, port: int, password_file: Path) -> Path:
-    """The repository's config, with the container paths and the port moved to this test's own."""
+def _local_config(tmp_path: Path, port: int, password_file: Path, sys_interval: int | None = 1) -> Path:
+    """The repository's config, with the container paths and the port moved to this test's own;
+    `sys_interval` None keeps the broker's default."""
     replacements = {
         "listener": f"listener {port} 127.0.0.1",
         "password_file": f"password_file {password_file}",
@@ -234,7 +281,8 @@ def _local_config(tmp_path: Path, port: int, password_file: Path) -> Path:
         lines.append(replacements.pop(key, line))
     assert not replacements, f"mosquitto.conf no longer sets {sorted(replacements)}"
     lines.append(same_user())
-    lines.append("sys_interval 1")  # $SYS every second, not every 10: the ACL test reads one
+    if sys_interval is not None:
+        lines.append(f"sys_interval {sys_interval}")  # $SYS every second, not every 10: the ACL test reads one
     conf = tmp_path / "mosquitto.conf"
     conf.write_text("\n".join(lines) + "\n")
     return conf
@@ -257,13 +305,15 @@ def _running(command: list[str], port: int, log_path: Path, env: dict[str, str] 
 
 
 @contextmanager
-def _running_mosquitto(tmp_path: Path, users: dict[str, str]) -> Iterator[tuple[int, _Process]]:
-    """Mosquitto on a free local port with the repository's config and ACL: its port and process."""
+def _running_mosquitto(tmp_path: Path, users: dict[str, str],
+                       sys_interval: int | None = 1) -> Iterator[tuple[int, _Process]]:
+    """Mosquitto on a free local port with the repository's config and ACL: its port and process.
+    The users are added to tmp_path/passwd, which may already hold others."""
     port = _free_port()
     password_file = tmp_path / "passwd"
     for username, password in users.items():
         _add_user(password_file, username, password)
-    conf = _local_config(tmp_path, port, password_file)
+    conf = _local_config(tmp_path, port, password_file, sys_interval)
     with _running([MOSQUITTO, "-c", str(conf)], port, tmp_path / "mosquitto.log") as process:  # type: ignore[list-item]
         yield port, process
 
@@ -465,3 +515,120 @@ def test_the_broker_lets_in_exactly_the_devices_the_gateway_lists(tmp_path: Path
             revoked.close()
     with pytest.raises(OSError):  # stopping run.sh (docker stop sends TERM) stopped the broker too
         socket.create_connection(("127.0.0.1", port), timeout=1).close()
+
+
+# --- the health checks in docker-compose.yml, run as written -----------------------------------------
+
+MOSQUITTO_SUB = shutil.which("mosquitto_sub", path=_SEARCH_PATH)
+
+
+def _check_broker(command: str, port: int, password: str) -> subprocess.CompletedProcess[str]:
+    """The broker's health check as the container's shell runs it, with the port moved to this test's."""
+    assert command.count(" -p 1883 ") == 1, command
+    env = {"PATH": _SEARCH_PATH, "GALVANI_GATEWAY_MQTT_PASSWORD": password}
+    return subprocess.run(["sh", "-c", command.replace(" -p 1883 ", f" -p {port} ")], env=env, capture_output=True,
+                          text=True, timeout=10, check=False)
+
+
+@needs_mosquitto
+@pytest.mark.skipif(MOSQUITTO_SUB is None, reason="needs mosquitto_sub (Debian/Ubuntu: apt install mosquitto-clients)")
+def test_the_mosquitto_healthcheck_passes_only_while_the_broker_lets_the_gateway_in(tmp_path: Path) -> None:
+    _, command = _healthcheck("mosquitto")
+    # The broker's own $SYS interval (10 s), as in production: the uptime must come at once all the same.
+    with _running_mosquitto(tmp_path, {GATEWAY_USER: "gateway-password"}, sys_interval=None) as (port, _):
+        started = time.monotonic()
+        healthy = _check_broker(command, port, "gateway-password")
+        assert healthy.returncode == 0, healthy.stderr
+        assert healthy.stdout.strip().endswith("seconds")  # the uptime, shown by `docker inspect`
+        assert time.monotonic() - started < 2
+        assert _check_broker(command, port, "not-the-password").returncode != 0
+    assert _check_broker(command, port, "gateway-password").returncode != 0  # the broker is gone
+
+
+def test_the_gateway_healthcheck_command_reads_the_gateways_file(tmp_path: Path) -> None:
+    _, *command = _healthcheck("gateway")
+    env = {"PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
+           "GALVANI_DATA_DIR": str(tmp_path)}  # the gateway's data folder, where it writes by default
+
+    def check() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(command, env=env, capture_output=True, text=True, timeout=30, check=False)
+
+    assert check().returncode == 1  # no gateway has written anything
+    written_at = datetime.now(UTC).isoformat()
+    (tmp_path / "gateway-health.json").write_text(json.dumps(
+        {"status": "ok", "role": "active", "problems": [], "written_at": written_at}))
+    result = check()
+    assert (result.returncode, result.stdout) == (0, "gateway ok (active)\n"), result.stderr
+
+
+# --- galvani simulate on the production broker: each device logs in with its own password ------------
+
+def _broker_with_devices(tmp_path: Path, devices: dict[str, str]) -> None:
+    """Put the devices' users into the password file the way the gateway writes them (Galvani's hashes)."""
+    (tmp_path / "passwd").write_text("".join(f"{device_id}:{hash_device_password(password)}\n"
+                                             for device_id, password in devices.items()))
+
+
+def _credentials_file(tmp_path: Path, devices: dict[str, str]) -> Path:
+    path = tmp_path / "room-devices.txt"
+    path.write_text("# device_id:password, as the API showed them at registration\n"
+                    + "".join(f"{device_id}:{password}\n" for device_id, password in devices.items()))
+    path.chmod(0o600)
+    return path
+
+
+def _simulate(port: int, tmp_path: Path, *args: str) -> tuple[list[str], dict[str, str]]:
+    """The command line and environment of `galvani simulate ARGS` on this broker, with no database anywhere
+    (connecting to one would fail)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GALVANI_")} | {
+        "GALVANI_DATA_DIR": str(tmp_path / "data"), "GALVANI_MQTT_URL": f"mqtt://127.0.0.1:{port}",
+        "GALVANI_DATABASE_URL": f"postgresql+psycopg://nobody@127.0.0.1:{_free_port()}/nowhere"}
+    return [sys.executable, "-m", "galvani.cli", "simulate", *args], env
+
+
+def _next_status(gateway: _Client) -> tuple[str, dict[str, Any]]:
+    topic, payload = gateway.next_message()
+    return topic.split("/")[3], json.loads(payload)
+
+
+@needs_mosquitto
+def test_simulate_brings_devices_online_with_their_own_passwords(tmp_path: Path) -> None:
+    devices = {"gd-room1": new_device_password(), "gd-room2": new_device_password()}
+    _broker_with_devices(tmp_path, devices)
+    with _running_mosquitto(tmp_path, {GATEWAY_USER: "gateway-password"}) as (port, _):
+        gateway = _Client(port, GATEWAY_USER, "gateway-password")
+        try:
+            gateway.subscribe("clinic/v1/devices/+/status")
+            command, env = _simulate(port, tmp_path, "--credentials", str(_credentials_file(tmp_path, devices)))
+            process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            try:
+                online = dict(_next_status(gateway) for _ in devices)
+                assert {device_id: status["state"] for device_id, status in online.items()} == {
+                    "gd-room1": "idle", "gd-room2": "idle"}
+                process.send_signal(signal.SIGTERM)
+                out, err = process.communicate(timeout=MQTT_TIMEOUT_S)
+            finally:
+                if process.poll() is None:
+                    process.kill()
+                    process.communicate()
+            assert process.returncode == 0, err
+            assert "simulating 2 devices" in out
+            assert dict(_next_status(gateway) for _ in devices) == {
+                device_id: {"v": 1, "state": "offline"} for device_id in devices}
+        finally:
+            gateway.close()
+
+
+@needs_mosquitto
+def test_simulate_with_a_wrong_password_says_so_and_fails(tmp_path: Path) -> None:
+    _broker_with_devices(tmp_path, {"gd-room1": new_device_password()})
+    credentials = _credentials_file(tmp_path, {"gd-room1": "not-the-password-it-was-given"})
+    with _running_mosquitto(tmp_path, {GATEWAY_USER: "gateway-password"}) as (port, _):
+        command, env = _simulate(port, tmp_path, "--credentials", str(credentials), "--connect-timeout", "2")
+        result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=30, check=False)
+    assert result.returncode == 1
+    last_lines = result.stderr.strip().splitlines()[-2:]
+    assert last_lines[0] == f"no device simulated: the broker at 127.0.0.1:{port} refused gd-room1 (Not authorized)"
+    assert last_lines[1].startswith(f"check those devices' passwords in {credentials}")
+    assert "Traceback" not in result.stderr
+    assert "not-the-password" not in result.stdout + result.stderr
