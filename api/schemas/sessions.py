@@ -48,7 +48,19 @@ class StepRecord(BaseModel):
     output_s: float
 
 
+class PartRead(BaseModel):
+    """One session of a treatment given in parts: a session resumed after an interruption or a stop."""
+
+    session_id: uuid.UUID
+    status: SessionStatus
+    started_at: datetime | None
+    ended_at: datetime | None
+    output_s: float
+    charge_uc: float
+
+
 class IncidentRead(BaseModel):
+    session_id: uuid.UUID  # the part it happened in
     kind: str
     at: datetime
     detail: str
@@ -68,5 +80,6 @@ class SessionRead(BaseModel):
     steps: list[StepRecord]
     total_charge_uc: float
     total_output_s: float
+    parts: list[PartRead]  # every session of the appointment, oldest first; steps and totals sum them all
     missing_seqs: list[int]
     incidents: list[IncidentRead]

@@ -1,6 +1,8 @@
-"""What a session delivered, step by step, from the telemetry the device reported."""
+"""What a treatment delivered, step by step, from the telemetry its device reported, summed over every part."""
 
+import uuid
 from collections import defaultdict
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import select
@@ -8,21 +10,18 @@ from sqlalchemy.orm import Session
 
 from db.models import Protocol, SessionIncident, SessionMessage, TreatmentSession
 
+Blocks = dict[int, list[SessionMessage]]  # telemetry blocks with contact, by the protocol's step index
+
 
 def session_record(session: Session, treatment: TreatmentSession) -> dict[str, Any]:
-    """Prescribed against delivered per step, totals, missing messages and incidents."""
+    """Prescribed against delivered per protocol step over all parts, totals, missing messages and incidents."""
     protocol = session.get(Protocol, treatment.protocol_id)
     assert protocol is not None
-    messages = session.scalars(select(SessionMessage).where(SessionMessage.session_id == treatment.id)
-                               .order_by(SessionMessage.seq)).all()
-    blocks = defaultdict(list)
-    for message in messages:
-        if message.kind == "telemetry" and message.contact and message.samples and message.step is not None:
-            blocks[message.step].append(message)
-    steps = [step_record(index, step, blocks.get(index, [])) for index, step in enumerate(protocol.steps)]
-    incidents = session.scalars(select(SessionIncident).where(SessionIncident.session_id == treatment.id)
-                                .order_by(SessionIncident.at)).all()
-    seqs = {m.seq for m in messages}
+    parts = appointment_parts(session, appointment_id=treatment.appointment_id)
+    delivered = contact_blocks(session, parts)
+    steps = [step_record(index, step, [block for part in parts for block in delivered[part.id].get(index, [])])
+             for index, step in enumerate(protocol.steps)]
+    seqs = set(session.scalars(select(SessionMessage.seq).where(SessionMessage.session_id == treatment.id)))
     return {
         "id": treatment.id, "appointment_id": treatment.appointment_id, "device_id": treatment.device_id,
         "protocol_id": treatment.protocol_id, "status": treatment.status,
@@ -31,14 +30,42 @@ def session_record(session: Session, treatment: TreatmentSession) -> dict[str, A
         "ended_at": treatment.ended_at, "steps": steps,
         "total_charge_uc": round(sum(s["charge_uc"] for s in steps), 3),
         "total_output_s": round(sum(s["output_s"] for s in steps), 3),
+        "parts": [part_record(part, delivered[part.id]) for part in parts],
         "missing_seqs": sorted(set(range(1, max(seqs, default=0) + 1)) - seqs),
-        "incidents": [{"kind": i.kind, "at": i.at, "detail": i.detail} for i in incidents],
+        "incidents": incidents(session, parts),
     }
+
+
+def appointment_parts(session: Session, *, appointment_id: uuid.UUID) -> list[TreatmentSession]:
+    """Every session of an appointment, oldest first: each one after the first resumes the one before it."""
+    return list(session.scalars(select(TreatmentSession).where(TreatmentSession.appointment_id == appointment_id)
+                                .order_by(TreatmentSession.created_at)))
+
+
+def contact_blocks(session: Session, parts: Sequence[TreatmentSession]) -> dict[uuid.UUID, Blocks]:
+    """Each part's telemetry measured with contact, by protocol step (the part's step plus its first_step)."""
+    delivered: dict[uuid.UUID, Blocks] = {part.id: defaultdict(list) for part in parts}
+    armed = {part.id: part for part in parts}
+    messages = session.scalars(select(SessionMessage).where(
+        SessionMessage.session_id.in_(list(armed)), SessionMessage.kind == "telemetry",
+        SessionMessage.contact.is_(True),
+    ).order_by(SessionMessage.seq))
+    for message in messages:
+        part = armed[message.session_id]
+        # the device numbers the steps it was armed with from 0; a step it was not armed with is no step at all
+        if message.samples and message.step is not None and 0 <= message.step < len(part.steps):
+            delivered[part.id][part.first_step + message.step].append(message)
+    return delivered
+
+
+def delivered_ms(blocks: list[SessionMessage]) -> int:
+    """Output time of these blocks in whole milliseconds: samples × interval each."""
+    return sum(len(block.samples or []) * (block.interval_ms or 0) for block in blocks)
 
 
 def step_record(index: int, step: dict[str, Any], blocks: list[SessionMessage]) -> dict[str, Any]:
     """Mean and peak current, time at output and charge (µC = µA × s) from the step's samples with contact."""
-    samples = [(value, (block.interval_ms or 0) / 1000) for block in blocks for value in block.samples or []]
+    samples = _samples(blocks)
     output_s = sum(interval for _, interval in samples)
     charge = sum(value * interval for value, interval in samples)
     return {
@@ -48,3 +75,22 @@ def step_record(index: int, step: dict[str, Any], blocks: list[SessionMessage]) 
         "delivered_peak_ua": max((v for v, _ in samples), default=None),
         "charge_uc": round(charge, 3), "output_s": round(output_s, 3),
     }
+
+
+def part_record(part: TreatmentSession, blocks: Blocks) -> dict[str, Any]:
+    """One session of the treatment: when it ran, how it ended and what it delivered."""
+    samples = _samples([block for step_blocks in blocks.values() for block in step_blocks])
+    return {"session_id": part.id, "status": part.status, "started_at": part.started_at, "ended_at": part.ended_at,
+            "output_s": round(sum(interval for _, interval in samples), 3),
+            "charge_uc": round(sum(value * interval for value, interval in samples), 3)}
+
+
+def _samples(blocks: list[SessionMessage]) -> list[tuple[float, float]]:
+    return [(value, (block.interval_ms or 0) / 1000) for block in blocks for value in block.samples or []]
+
+
+def incidents(session: Session, parts: Sequence[TreatmentSession]) -> list[dict[str, Any]]:
+    """Every part's incidents by time: why an earlier part ended belongs to the treatment's record."""
+    found = session.scalars(select(SessionIncident).where(SessionIncident.session_id.in_([p.id for p in parts]))
+                            .order_by(SessionIncident.at))
+    return [{"session_id": i.session_id, "kind": i.kind, "at": i.at, "detail": i.detail} for i in found]

@@ -14,7 +14,7 @@ from api.errors import Conflict
 from api.schemas.clinic_settings import ClinicSettings
 from api.schemas.screening import DayOfAnswers
 from api.schemas.sessions import DayOfConfirmation
-from api.services import audit, rooms, screenings
+from api.services import audit, resume, rooms, screenings
 from api.services.booking import MAX_DENSITY_UA_PER_CM2, Slot, bookable_protocol, check_cadence, lock_client
 from api.services.protocols import steps_sha256
 from api.services.records import get_or_404
@@ -35,6 +35,8 @@ from db.vocabulary import Zone
 
 EARLIEST_START = timedelta(minutes=30)  # before the appointment (DESIGN.md)
 COMMAND_LIFETIME = timedelta(minutes=2)  # a device refuses an arming command older than this
+MAY_GIVE_CURRENT = frozenset({"armed", "treating", "paused"})  # device states: output on, or one press away
+DEVICE_STATE_WORDS = {"fault": "reporting a fault"}
 
 
 class StartRefused(Conflict):
@@ -47,28 +49,30 @@ class StartRefused(Conflict):
 
 def start(session: Session, *, actor: Actor, appointment_id: uuid.UUID, day_of: DayOfConfirmation,
           clinic: ClinicSettings, today: date) -> TreatmentSession:
-    """Check everything that decides whether current may flow; then queue the arming command."""
+    """Check everything that decides whether current may flow; then queue the arming with what is left to give."""
     appointment = get_or_404(session, Appointment, appointment_id, "appointment")
     client = lock_client(session, client_id=appointment.client_id)
     _refuse_unless_startable(session, appointment, now=utcnow(), zone=ZoneInfo(clinic.timezone))
     protocol = bookable_protocol(session, protocol_id=appointment.protocol_id)
+    left = resume.remaining(session, appointment_id=appointment.id, protocol=protocol)
     device = rooms.bookable_device(session, room_id=appointment.room_id)
     reasons = [*_eligibility_reasons(session, actor, appointment, protocol, day_of, today),
-               *_protocol_reasons(protocol), *_gateway_reasons(session), *_device_reasons(device, protocol),
-               *_cadence_reasons(session, appointment, client, clinic)]
+               *_protocol_reasons(protocol), *_remaining_reasons(left), *_gateway_reasons(session),
+               *_device_reasons(device, protocol), *_cadence_reasons(session, appointment, client, clinic)]
     if reasons:
         raise StartRefused(reasons)
     assert device is not None  # _device_reasons refuses a missing device
     treatment = TreatmentSession(
         appointment_id=appointment.id, device_id=device.id, protocol_id=protocol.id, status=SessionStatus.PENDING,
-        steps=protocol.steps,
+        steps=left.steps, first_step=left.first_step, resumes_session_id=left.resumes_session_id,
         tolerance_percent=clinic.current_limits.tolerance_percent, day_of=day_of.model_dump(mode="json"),
-        created_by_id=actor.user.id, **device_limits(protocol, clinic))
+        created_by_id=actor.user.id, **device_limits(left.steps, clinic))
     session.add(treatment)
     session.flush()
+    # the steps' own hash: a device checks the steps it receives, and a resumed session sends only what is left
     queue_command(session, device_id=device.id, session_id=treatment.id, kind="load_protocol",
-                  body={"protocol": {"id": str(protocol.id), "version": protocol.version, "sha256": protocol.sha256,
-                                     "steps": protocol.steps},
+                  body={"protocol": {"id": str(protocol.id), "version": protocol.version,
+                                     "sha256": steps_sha256(left.steps), "steps": left.steps},
                         "limits": {"max_current_ua": treatment.max_current_ua,
                                    "max_output_s": treatment.max_output_s}},
                   lifetime=COMMAND_LIFETIME)
@@ -77,11 +81,12 @@ def start(session: Session, *, actor: Actor, appointment_id: uuid.UUID, day_of: 
     return treatment
 
 
-def device_limits(protocol: Protocol, clinic: ClinicSettings) -> dict[str, Any]:
+def device_limits(steps: list[dict[str, Any]], clinic: ClinicSettings) -> dict[str, Any]:
     """The device's hard caps: highest step current and total output plus the tolerance, within the clinic's maximum."""
     factor = 1 + clinic.current_limits.tolerance_percent / 100
-    return {"max_current_ua": min(round(protocol.max_current_ua * factor, 1), clinic.current_limits.max_current_ua),
-            "max_output_s": math.ceil(protocol.total_output_s * factor)}
+    highest = max(step["current_ua"] for step in steps)
+    return {"max_current_ua": min(round(highest * factor, 1), clinic.current_limits.max_current_ua),
+            "max_output_s": math.ceil(sum(step["duration_s"] for step in steps) * factor)}
 
 
 def read(session: Session, *, actor: Actor, session_id: uuid.UUID) -> TreatmentSession:
@@ -92,10 +97,13 @@ def read(session: Session, *, actor: Actor, session_id: uuid.UUID) -> TreatmentS
 
 
 def stop(session: Session, *, actor: Actor, session_id: uuid.UUID, reason: str = "operator") -> TreatmentSession:
-    """Queue a stop for an active session (idempotent on the device)."""
+    """Queue a stop whenever the session's device may be giving current (idempotent on the device)."""
     treatment = get_or_404(session, TreatmentSession, session_id, "session")
-    if treatment.status not in ACTIVE_SESSION:
-        raise Conflict(f"This session is already {treatment.status.value}.")
+    state = session.scalar(select(Device.state).where(Device.id == treatment.device_id))
+    # an interrupted session only lost touch with its device, which may well be treating still
+    if treatment.status not in ACTIVE_SESSION | {SessionStatus.INTERRUPTED} and state not in MAY_GIVE_CURRENT:
+        raise Conflict(f"This session already ended ({treatment.status.value}) and its device is "
+                       f"{DEVICE_STATE_WORDS.get(str(state), state)}: there is nothing to stop.")
     queue_command(session, device_id=treatment.device_id, session_id=treatment.id, kind="stop",
                   body={"reason": reason})
     audit.record(session, actor=actor, action="session.stop", record_type="session", record_id=treatment.id)
@@ -131,6 +139,13 @@ def _protocol_reasons(protocol: Protocol) -> list[tuple[str, str]]:
     if protocol.sha256 != steps_sha256(protocol.steps):
         return [("protocol_changed", "the protocol's steps no longer match its approval")]
     return []
+
+
+def _remaining_reasons(left: resume.Remaining) -> list[tuple[str, str]]:
+    if left.steps:
+        return []
+    return [("delivered_in_full", "the protocol was already delivered in full in an earlier session of this "
+                                  "appointment")]
 
 
 def _gateway_reasons(session: Session) -> list[tuple[str, str]]:

@@ -71,8 +71,8 @@ def test_state_and_samples_stream_as_they_are_written(served: tuple) -> None:
         device = session.scalar(select(Device).where(Device.room_id == uuid.UUID(room)))
         assert device is not None
         treatment = TreatmentSession(appointment_id=appointment, device_id=device.id, protocol_id=uuid.UUID(
-            protocol["id"]), status=SessionStatus.TREATING, steps=protocol["steps"], max_current_ua=220, max_output_s=330,
-            tolerance_percent=10, day_of={}, created_by_id=esthetician.id)
+            protocol["id"]), status=SessionStatus.TREATING, steps=protocol["steps"], max_current_ua=220,
+            max_output_s=330, tolerance_percent=10, day_of={}, created_by_id=esthetician.id)
         session.add(treatment)
         device_row = device.id
     url = f"{base}/api/v1/devices/{device_row}/live"

@@ -18,6 +18,7 @@ from db.models import (
     GatewayPresence,
     Role,
     Series,
+    SessionStatus,
     TreatmentSession,
     User,
 )
@@ -51,10 +52,11 @@ def due(db: Session, *, client_id: str, protocol_id: str, room_id: str, esthetic
 
 
 class Room:
-    def __init__(self, client: TestClient, as_role: dict, staff: dict[Role, User], db: Session) -> None:
+    def __init__(self, client: TestClient, as_role: dict, staff: dict[Role, User], db: Session,
+                 **protocol: Any) -> None:
         self.http, self.as_role, self.db = client, as_role, db
         self.room = add_room(client, as_role[Role.ADMIN])
-        self.protocol = approved_protocol(client, as_role)
+        self.protocol = approved_protocol(client, as_role, **protocol)
         self.client = new_client(client, as_role[Role.FRONT_DESK])
         self.device = db.scalar(select(Device).where(Device.room_id == uuid.UUID(self.room)))
         self.appointment = due(db, client_id=self.client, protocol_id=self.protocol["id"], room_id=self.room,
@@ -189,3 +191,47 @@ def test_stop_queues_a_stop(room: Room) -> None:
                                 headers=room.as_role[Role.ESTHETICIAN]))
     assert stopped["session_id"] == started["session_id"]
     assert [c.kind for c in room.commands()] == ["load_protocol", "stop"]
+
+
+def _ended(room: Room, status: SessionStatus, device_state: str) -> str:
+    """A session started, then ended as `status`, while its device last said `device_state`."""
+    session_id = room.start()["session_id"]
+    treatment = room.db.get(TreatmentSession, uuid.UUID(session_id))
+    assert treatment is not None
+    treatment.status = status
+    room.device_is(device_state)  # commits both
+    return session_id  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize(("status", "device_state"), [
+    (SessionStatus.INTERRUPTED, "offline"),  # a broker restart: the device may still be treating
+    (SessionStatus.INTERRUPTED, "idle"),
+    (SessionStatus.COMPLETED, "treating"),
+    (SessionStatus.STOPPED, "armed"),
+    (SessionStatus.REJECTED, "paused"),
+])
+def test_stop_is_accepted_while_the_device_may_give_current(room: Room, status: SessionStatus,
+                                                            device_state: str) -> None:
+    session_id = _ended(room, status, device_state)
+    stopped = ok(room.http.post(f"/api/v1/sessions/{session_id}/stop", headers=room.as_role[Role.ESTHETICIAN]))
+    assert (stopped["session_id"], stopped["status"]) == (session_id, status.value)
+    load, stop = room.commands()
+    assert (stop.kind, stop.status.value, stop.device_id) == ("stop", "queued", load.device_id)
+    assert (stop.payload["session_id"], stop.payload["reason"]) == (session_id, "operator")
+    trail = ok(room.http.get("/api/v1/audit", headers=room.as_role[Role.ADMIN],
+                             params={"record_type": "session", "record_id": session_id}))
+    assert [e["action"] for e in trail] == ["session.stop", "session.start"]
+
+
+@pytest.mark.parametrize(("status", "device_state", "words"), [
+    (SessionStatus.COMPLETED, "idle", "idle"),
+    (SessionStatus.STOPPED, "offline", "offline"),
+    (SessionStatus.REJECTED, "fault", "reporting a fault"),
+])
+def test_nothing_to_stop_once_ended_and_the_device_cannot_give_current(room: Room, status: SessionStatus,
+                                                                       device_state: str, words: str) -> None:
+    session_id = _ended(room, status, device_state)
+    refused = ok(room.http.post(f"/api/v1/sessions/{session_id}/stop", headers=room.as_role[Role.ESTHETICIAN]), 409)
+    assert refused["detail"] == (f"This session already ended ({status.value}) and its device is {words}: "
+                                 "there is nothing to stop.")
+    assert [c.kind for c in room.commands()] == ["load_protocol"]
