@@ -55,6 +55,8 @@ STANDBY_WINDOW_S = 30.0  # what a standby keeps: more than a takeover takes, so 
 LOST_DEVICE_PATIENCE_S = 5.0  # a device offline this long mid-session is lost (Wills say so at once)
 BROKER_OUTAGE_PATIENCE_S = 30.0  # around the gateway's own loss of the broker: a device's keepalive and more
 RESTARTS_ALLOWED = 5  # a thread that fails this often in a minute cannot recover: the gateway is down
+RESTART_AFTER_S = 1.0
+FAILURE_SHOWN_S = 60.0  # a thread that failed and was started again is reported this long
 
 Inbound = tuple[int, int, DeviceMessage | None]  # (mid, qos, message); None for one dropped as malformed
 
@@ -83,7 +85,7 @@ class Gateway:
         self._was_connected = False
         self._broker_lost_at: datetime | None = utcnow()
         self._database = Outage(logger, "database")
-        self._failed_parts: dict[str, datetime] = {}
+        self._failed_parts: dict[str, datetime] = {}  # thread -> when it last failed
         self._said_at = datetime.min.replace(tzinfo=UTC)  # presence last written
         self._presence_retry_at = 0.0  # while the database is away, presence is tried once a second
         self._said: tuple[bool, str, list[dict[str, str]]] | None = None
@@ -131,7 +133,8 @@ class Gateway:
 
     def health(self) -> dict[str, Any]:
         """`ok`, `degraded` with each part that does not work and since when, or `down` (restart me)."""
-        problems = {part: since for part, since in self._failed_parts.items()}
+        shown_after = utcnow() - timedelta(seconds=FAILURE_SHOWN_S)
+        problems = {part: at for part, at in self._failed_parts.items() if at > shown_after}
         if not self.connected.is_set() and self._broker_lost_at is not None:
             problems["broker"] = self._broker_lost_at
         if self._database.since is not None:
@@ -226,7 +229,7 @@ class Gateway:
                 return
             except Exception:
                 self.counters["errors"] += 1
-                self._failed_parts.setdefault(part, utcnow())
+                self._failed_parts[part] = utcnow()
                 now = time.monotonic()
                 failures.append(now)
                 while failures[0] < now - 60:
@@ -237,7 +240,7 @@ class Gateway:
                     self.fatal.set()
                     return
                 logger.exception("the gateway's %s failed; starting it again", part)
-                self._stopping.wait(1.0)
+                self._stopping.wait(RESTART_AFTER_S)
 
     # --- the worker: device messages into the database ------------------------------------------------------
 
@@ -255,7 +258,6 @@ class Gateway:
                 self._housekeep()
             while (batch or self.ingest.interlock.unrecorded()) and not self._write(batch):
                 time.sleep(DATABASE_RETRY_S)
-        self._failed_parts.pop("worker", None)
 
     def _next_batch(self) -> list[Inbound]:
         if not self._inbox:
@@ -335,7 +337,6 @@ class Gateway:
         finally:
             wakeup.close()
             self._leave()
-        self._failed_parts.pop("sender", None)
 
     def _hold_lease(self) -> None:
         """Renew the lease, or take it once the active gateway's has run out. While the database is away, keep

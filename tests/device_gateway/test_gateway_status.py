@@ -9,13 +9,15 @@ from pathlib import Path
 
 import pytest
 
+from db.session import make_engine, make_session_factory
 from db.settings import Settings
+from device_gateway import gateway as gateway_module
 from device_gateway import topics
 from device_gateway.broker_url import BrokerAddress, parse_broker_url
 from device_gateway.gateway import Gateway
 from device_gateway.runner import GatewayRunner
 from tests.mqtt import WAIT_S, Subscriber, private_mosquitto
-from tests.services import free_port
+from tests.services import free_port, migrated_database
 
 
 @pytest.fixture
@@ -99,3 +101,32 @@ def test_broker_password_is_not_shown() -> None:
 def test_a_non_mqtt_url_is_refused() -> None:
     with pytest.raises(ValueError, match="mqtt://"):
         parse_broker_url("http://host:1883")
+
+
+def test_a_thread_that_keeps_failing_makes_the_gateway_down(broker_port: int, tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """A part that fails is started again and reported; one that fails over and over means the process must be
+    restarted by its supervisor, and the health file says so."""
+    monkeypatch.setattr(gateway_module, "RESTART_AFTER_S", 0.01)
+    failures = []
+
+    def broken(_self: Gateway) -> None:
+        failures.append(1)
+        raise RuntimeError("a bug in the outbox")
+
+    monkeypatch.setattr(Gateway, "_send_once", broken)
+    with migrated_database("sqlite", tmp_path) as url:
+        engine = make_engine(url)
+        health_file = tmp_path / "health.json"
+        gateway = Gateway(BrokerAddress("127.0.0.1", broker_port), session_factory=make_session_factory(engine),
+                          client_id="gateway-broken", health_file=health_file)
+        gateway.start()
+        try:
+            assert gateway.fatal.wait(WAIT_S)
+            health = gateway.health()
+        finally:
+            gateway.stop()
+            engine.dispose()
+    assert len(failures) == gateway_module.RESTARTS_ALLOWED
+    assert (health["status"], [p["part"] for p in health["problems"]]) == ("down", ["sender"])
+    assert gateway.counters["errors"] == gateway_module.RESTARTS_ALLOWED
