@@ -304,6 +304,7 @@ class Gateway:
         try:
             self.ingest.store(self._factory, [message for _mid, _qos, message in batch if message is not None])
         except OperationalError as error:
+            self.counters["database_retries"] += 1
             self._database.failed(_first_line(error))
             self._guard_all = True  # sessions may have been armed meanwhile
             return self._stopping.is_set()  # unacknowledged: the broker sends them again after a restart

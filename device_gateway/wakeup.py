@@ -37,6 +37,10 @@ class OutboxWakeup:
                 self.close()
         command_written.clear()
 
+    @property
+    def listening(self) -> bool:
+        return self._connection is not None
+
     def _listening(self) -> psycopg.Connection[object] | None:
         if self._connection is None and self._url is not None and time.monotonic() >= self._retry_at:
             try:

@@ -4,16 +4,21 @@ Each test runs its own PostgreSQL cluster (tests/postgres_cluster.py) and its ow
 starts them itself; never the machine's shared ones.
 """
 
+import logging
+import time
 import uuid
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from db.models import DeviceCommand, Role, SessionIncident, TreatmentSession
+from db.outbox import CHANNEL
 from db.session import make_engine, make_session_factory
+from device_gateway import wakeup as wakeup_module
 from device_gateway.gateway import Gateway
 from device_gateway.simulator import SimulatedDevice
+from device_gateway.wakeup import OutboxWakeup
 from tests.device_gateway.conftest import Clinic, Wire, eventually, gateway_is_present, treating
 from tests.mqtt import WAIT_S
 from tests.postgres_cluster import PrivateCluster, private_cluster
@@ -116,3 +121,42 @@ def test_a_broker_restart_leaves_the_session_running_and_the_operator_can_stop_i
         treatment = session.get(TreatmentSession, uuid.UUID(session_id))
         assert treatment is not None and treatment.ended_at is not None
 
+
+
+def test_wakeups_come_back_after_a_database_restart(cluster: PrivateCluster, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The sender's LISTEN is lost with the database and made again: a command wakes it at once, not at the
+    next poll."""
+    monkeypatch.setattr(wakeup_module, "LISTEN_RETRY_S", 0.05)
+    engine = make_engine(cluster.url)
+    wakeup = OutboxWakeup(engine)
+    try:
+        wakeup.wait(0.01)  # listening
+        cluster.restart()
+        wakeup.wait(0.01)  # finds its connection gone
+        eventually(lambda: wakeup.wait(0.01) or wakeup.listening)
+        with engine.begin() as connection:
+            connection.execute(text(f"NOTIFY {CHANNEL}"))
+        began = time.monotonic()
+        wakeup.wait(WAIT_S)
+        assert time.monotonic() - began < 1.0  # woken, not timed out
+    finally:
+        wakeup.close()
+        engine.dispose()
+
+
+def test_a_lasting_database_outage_is_logged_once(clinic: Clinic, cluster: PrivateCluster,
+                                                  caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.INFO, logger="device_gateway.gateway"):
+        cluster.stop()
+        eventually(lambda: clinic.gateway.health()["status"] == "degraded")
+        device = SimulatedDevice(clinic.mqtt_id, port=clinic.port)  # its status waits to be stored
+        device.start()
+        try:
+            eventually(lambda: clinic.gateway.counters["database_retries"] >= 5)  # many tries, one line
+            cluster.start()
+            eventually(lambda: clinic.gateway.health()["status"] == "ok", timeout=3 * WAIT_S)
+        finally:
+            device.stop()
+    lines = [r.getMessage() for r in caplog.records if r.name == "device_gateway.gateway"]
+    assert len([line for line in lines if line.startswith("database unreachable")]) == 1, lines
+    assert len([line for line in lines if line.startswith("database is back")]) == 1, lines
