@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from db.broker_passwords import is_broker_hash
 from db.models import Device, DeviceStatus
 from db.session import transaction
+from device_gateway.outage import Outage
 
 logger = logging.getLogger(__name__)
 REFRESH_S = 2.0  # a newly registered device may connect this long after (and as long again for the broker)
@@ -30,6 +31,7 @@ class DeviceUsersFile:
         self._refresh_s = refresh_s
         self._written = path.read_text() if path.exists() else None
         self._unusable: list[str] = []
+        self._database = Outage(logger, "database")
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name="gateway-device-users", daemon=True)
 
@@ -73,8 +75,9 @@ class DeviceUsersFile:
     def _refresh_or_say_why(self) -> None:
         try:
             self.refresh()
+            self._database.recovered()
         except OperationalError:
-            logger.warning("database unreachable; the broker's device users stay as they are")
+            self._database.failed("the broker's device users stay as they are")
         except Exception:  # a full disk, a folder not there: say so and try again; never stop the gateway
             logger.exception("could not write the broker's device users to %s", self.path)
 

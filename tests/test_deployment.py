@@ -40,7 +40,8 @@ COMPOSE_FILE = ROOT / "docker-compose.yml"
 MOSQUITTO_CONF = ROOT / "deploy" / "mosquitto" / "mosquitto.conf"
 MOSQUITTO_ACL = ROOT / "deploy" / "mosquitto" / "acl"
 
-APP_SERVICES = ("migrate", "api", "gateway")
+APP_SERVICES = ("migrate", "api", "gateway", "gateway-standby")
+GATEWAYS = ("gateway", "gateway-standby")
 GATEWAY_USER = "galvani-gateway"
 # One compose interpolation and nothing else: ${NAME}, ${NAME:-default}, ${NAME:?message}, ...
 INTERPOLATION = re.compile(r"\$\{[A-Z_][A-Z0-9_]*(?::?[-?+][^}]*)?\}")
@@ -80,11 +81,23 @@ def test_app_services_share_one_build_and_environment() -> None:
     for name in APP_SERVICES:
         service = compose["services"][name]
         assert service["build"] == shared["build"] == ".", name
-        assert service["environment"] == shared["environment"], name
+        own = {key: value for key, value in service["environment"].items() if key != "GALVANI_GATEWAY_ID"}
+        assert own == shared["environment"], name
     environment = shared["environment"]
     assert environment["GALVANI_ENV"] == "production"
     assert environment["GALVANI_DATABASE_URL"].startswith("postgresql+psycopg://galvani:")
     assert environment["GALVANI_MQTT_URL"].startswith(f"mqtt://{GATEWAY_USER}:")
+
+
+def test_two_gateways_run_alike_each_with_its_own_identity() -> None:
+    """One holds the lease and the other stands by: the same command, volume and health check, never the same
+    client id (two clients with one id push each other off the broker)."""
+    services = _services()
+    first, second = (services[name] for name in GATEWAYS)
+    assert {first["environment"]["GALVANI_GATEWAY_ID"], second["environment"]["GALVANI_GATEWAY_ID"]} == {
+        "galvani-gateway-a", "galvani-gateway-b"}
+    for key in ("command", "volumes", "healthcheck", "depends_on"):
+        assert first[key] == second[key], key
 
 
 def test_each_app_service_runs_its_own_command() -> None:
@@ -120,7 +133,7 @@ def test_no_literal_secrets() -> None:
 
 def test_api_and_gateway_start_after_the_migrations() -> None:
     services = _services()
-    for name in ("api", "gateway"):
+    for name in ("api", *GATEWAYS):
         depends_on = services[name]["depends_on"]
         assert depends_on["migrate"]["condition"] == "service_completed_successfully", name
         assert depends_on["mosquitto"]["condition"] == "service_healthy", name
