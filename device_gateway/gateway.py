@@ -251,11 +251,12 @@ class Gateway:
             batch = self._next_batch()
             if not self.active.is_set():
                 self._keep_as_standby(batch)
-                continue
-            batch = self._standby_backlog() + batch
-            if time.monotonic() - housekept > HOUSEKEEPING_S:
-                housekept = time.monotonic()
-                self._housekeep()
+                batch = []  # but stops it published while it was active are still recorded
+            else:
+                batch = self._standby_backlog() + batch
+                if time.monotonic() - housekept > HOUSEKEEPING_S:
+                    housekept = time.monotonic()
+                    self._housekeep()
             while (batch or self.ingest.interlock.unrecorded()) and not self._write(batch):
                 time.sleep(DATABASE_RETRY_S)
 

@@ -80,7 +80,8 @@ class Interlock:
     def watch(self, session: Session, session_ids: Iterable[uuid.UUID]) -> None:
         """Start watching the sessions not watched yet, from what is stored: limits, the output so far (each
         stored block once), and whether the interlock stopped it already."""
-        new = set(session_ids) - self._watches.keys()
+        with self._lock:
+            new = set(session_ids) - self._watches.keys()
         if new:
             self._load(session, select(TreatmentSession.id).where(TreatmentSession.id.in_(new)))
 
