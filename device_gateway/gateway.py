@@ -11,15 +11,13 @@ the other a standby that receives the same messages, keeps the last STANDBY_WIND
 within the lease's time to live when the active one dies, writing that window first so nothing is lost.
 """
 
-import json
 import logging
-import os
 import socket
 import threading
 import time
 from collections import Counter, deque
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +27,6 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from db.base import utcnow
-from db.models.gateway import HEARTBEAT, GatewayPresence
 from db.outbox import command_written
 from db.session import transaction
 from device_gateway import topics
@@ -39,6 +36,7 @@ from device_gateway.lease import Lease
 from device_gateway.messages import DeviceMessage, Malformed, Telemetry, parse
 from device_gateway.outage import Outage
 from device_gateway.outbox import send_due
+from device_gateway.reporting import Every, Presence, write_health_file
 from device_gateway.wakeup import OutboxWakeup
 
 logger = logging.getLogger(__name__)
@@ -75,6 +73,7 @@ class Gateway:
         self.counters: Counter[str] = self.ingest.counters
         self._factory = session_factory
         self._lease = Lease(session_factory, client_id) if session_factory is not None else None
+        self._presence = Presence(session_factory, client_id) if session_factory is not None else None
         self._health_file = health_file
         self._inbox: deque[Inbound] = deque()  # appends and pops are thread-safe
         self._standby_window: deque[tuple[float, DeviceMessage]] = deque()
@@ -86,9 +85,6 @@ class Gateway:
         self._broker_lost_at: datetime | None = utcnow()
         self._database = Outage(logger, "database")
         self._failed_parts: dict[str, datetime] = {}  # thread -> when it last failed
-        self._said_at = datetime.min.replace(tzinfo=UTC)  # presence last written
-        self._presence_retry_at = 0.0  # while the database is away, presence is tried once a second
-        self._said: tuple[bool, str, list[dict[str, str]]] | None = None
         self._guard_all = True  # watch every session in progress at the next chance (start, takeover, outage)
         self._resend = threading.Event()  # after a (re)connect: send again what no device answered
         self._threads: list[threading.Thread] = []
@@ -325,14 +321,14 @@ class Gateway:
         """Publish the outbox when woken by a new command, and at least every POLL_S."""
         assert self._factory is not None
         wakeup = OutboxWakeup(self._factory.kw["bind"])
-        every = _Every()
+        every = Every()
         try:
             while not self._stopping.is_set():
                 if every.due("lease", LEASE_EVERY_S):
                     self._hold_lease()
                 self._say_present()
-                if every.due("health", HEALTH_EVERY_S):
-                    self._write_health()
+                if self._health_file is not None and every.due("health", HEALTH_EVERY_S):
+                    write_health_file(self._health_file, self.health())  # by this thread: a stuck one goes stale
                 if self.active.is_set():
                     self._send_once()
                 wakeup.wait(POLL_S)
@@ -368,36 +364,11 @@ class Gateway:
         self._say_present(leaving=True)
 
     def _say_present(self, leaving: bool = False) -> None:
-        """Tell the API that this gateway runs, its role, whether it is connected and what does not work: every
-        HEARTBEAT, and at once when that changes. Without an active one, the API starts no session."""
-        assert self._factory is not None
-        health = self.health()
-        said = (self.connected.is_set() and not leaving, health["role"], health["problems"])
-        now = utcnow()
-        if (said == self._said and now - self._said_at < HEARTBEAT) or time.monotonic() < self._presence_retry_at:
-            return
+        assert self._presence is not None
         try:
-            with transaction(self._factory) as session:
-                session.merge(GatewayPresence(client_id=self.client_id, connected=said[0], role=said[1],
-                                              problems=said[2], seen_at=now))
+            self._presence.say(connected=self.connected.is_set() and not leaving, health=self.health())
         except OperationalError as error:  # the API takes the silence for absence, which is right
             self._database.failed(_first_line(error))
-            self._presence_retry_at = time.monotonic() + 1.0
-            return
-        self._said, self._said_at = said, now
-
-    def _write_health(self) -> None:
-        """For the supervisor's health check (`galvani gateway-health`): written by this thread, so a stuck
-        sender shows as a stale file."""
-        if self._health_file is None:
-            return
-        body = self.health() | {"written_at": utcnow().isoformat()}
-        partial = self._health_file.with_suffix(".tmp")
-        try:
-            partial.write_text(json.dumps(body))
-            os.replace(partial, self._health_file)
-        except OSError as error:
-            logger.warning("could not write the gateway's health to %s: %s", self._health_file, error)
 
     def _send_once(self) -> None:
         """One round: what is queued (and after a reconnect, what no device answered)."""
@@ -421,20 +392,6 @@ class Gateway:
 
     def _publish(self, topic: str, payload: bytes) -> bool:
         return self._client.publish(topic, payload, qos=1).rc == mqtt.MQTT_ERR_SUCCESS
-
-
-class _Every:
-    """Whether a periodic task is due, by name."""
-
-    def __init__(self) -> None:
-        self._last: dict[str, float] = {}
-
-    def due(self, name: str, every_s: float) -> bool:
-        now = time.monotonic()
-        if now - self._last.get(name, -every_s) < every_s:
-            return False
-        self._last[name] = now
-        return True
 
 
 def _first_line(error: OperationalError) -> str:
