@@ -7,6 +7,7 @@ import secrets
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
+from urllib.parse import unquote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import SecretStr, field_validator, model_validator
@@ -27,7 +28,8 @@ class Settings(BaseSettings):
     # unset, it keeps none (the embedded broker asks for no passwords).
     device_users_file: Path | None = None
     embedded_mqtt_port: int = 1884
-    # The gateway's own identity on the broker and in the lease; unset, galvani-gateway-<host>-<random>.
+    # The gateway's own identity on the broker and in the lease; unset, the user in mqtt_url, else galvani-gateway.
+    # With a user in mqtt_url it must be that user (see _gateway_id_is_its_broker_user).
     gateway_id: str | None = None
     # The gateway writes its health here every second, for `galvani gateway-health` (compose's check).
     gateway_health_file: Path | None = None
@@ -56,6 +58,17 @@ class Settings(BaseSettings):
                     "GALVANI_SECRET_KEY must be a random value of at least "
                     f"{MIN_SECRET_LENGTH} characters outside development"
                 )
+        return self
+
+    @model_validator(mode="after")
+    def _gateway_id_is_its_broker_user(self) -> "Settings":
+        # The production broker takes a client's username as its client id (deploy/mosquitto/mosquitto.conf). A
+        # gateway whose id is not its user would be one gateway in the lease and another on the broker, and two
+        # gateways given one user by mistake would push each other off the broker every second, in turn.
+        user = unquote(urlsplit(self.mqtt_url).username or "") if self.mqtt_url else ""
+        if self.gateway_id and user and self.gateway_id != user:
+            raise ValueError(f"GALVANI_GATEWAY_ID ({self.gateway_id}) must be the user in GALVANI_MQTT_URL ({user}): "
+                             "the broker knows each gateway by its user")
         return self
 
     @property

@@ -42,7 +42,29 @@ MOSQUITTO_ACL = ROOT / "deploy" / "mosquitto" / "acl"
 
 APP_SERVICES = ("migrate", "api", "gateway", "gateway-standby")
 GATEWAYS = ("gateway", "gateway-standby")
-GATEWAY_USER = "galvani-gateway"
+# The broker names every client after its username (use_username_as_clientid), so each gateway logs in as a user of
+# its own, named like its GALVANI_GATEWAY_ID, and so does the broker's health check: under a shared user each login
+# would push the other off.
+GATEWAY_USERS = ("galvani-gateway-a", "galvani-gateway-b")
+GATEWAY_USER = GATEWAY_USERS[0]  # the gateway, where a test needs one
+HEALTH_USER = "galvani-healthcheck"
+GATEWAY_RULES = {
+    "topic read clinic/v1/devices/+/+",
+    "topic read $share/galvani/clinic/v1/devices/+/+",
+    "topic write clinic/v1/devices/+/commands",
+    "topic write clinic/v1/gateway/status",
+    "topic read $SYS/broker/publish/messages/dropped",
+}
+# device-protocol.md: a device writes its own status, acks, events and telemetry, reads its own commands, and every
+# client reads the gateway's status.
+DEVICE_RULES = {
+    "pattern write clinic/v1/devices/%u/status",
+    "pattern write clinic/v1/devices/%u/acks",
+    "pattern write clinic/v1/devices/%u/events",
+    "pattern write clinic/v1/devices/%u/telemetry",
+    "pattern read clinic/v1/devices/%u/commands",
+    "pattern read clinic/v1/gateway/status",
+}
 # One compose interpolation and nothing else: ${NAME}, ${NAME:-default}, ${NAME:?message}, ...
 INTERPOLATION = re.compile(r"\$\{[A-Z_][A-Z0-9_]*(?::?[-?+][^}]*)?\}")
 # scheme://user:password@host...; the password part may hold `?`, so urllib's split cannot be used.
@@ -81,23 +103,49 @@ def test_app_services_share_one_build_and_environment() -> None:
     for name in APP_SERVICES:
         service = compose["services"][name]
         assert service["build"] == shared["build"] == ".", name
-        own = {key: value for key, value in service["environment"].items() if key != "GALVANI_GATEWAY_ID"}
-        assert own == shared["environment"], name
+        gateways_own = {"GALVANI_GATEWAY_ID", "GALVANI_MQTT_URL"} if name in GATEWAYS else set()
+        own, common = ({key: value for key, value in environment.items() if key not in gateways_own}
+                       for environment in (service["environment"], shared["environment"]))
+        assert own == common, name
     environment = shared["environment"]
     assert environment["GALVANI_ENV"] == "production"
     assert environment["GALVANI_DATABASE_URL"].startswith("postgresql+psycopg://galvani:")
-    assert environment["GALVANI_MQTT_URL"].startswith(f"mqtt://{GATEWAY_USER}:")
+    # The api only checks that the broker answers, without logging in; each gateway logs in as itself.
+    assert environment["GALVANI_MQTT_URL"] == "mqtt://mosquitto:1883"
 
 
 def test_two_gateways_run_alike_each_with_its_own_identity() -> None:
     """One holds the lease and the other stands by: the same command, volume and health check, never the same
-    client id (two clients with one id push each other off the broker)."""
+    identity (in the lease, and on the broker, where two clients with one id push each other off)."""
     services = _services()
     first, second = (services[name] for name in GATEWAYS)
     assert {first["environment"]["GALVANI_GATEWAY_ID"], second["environment"]["GALVANI_GATEWAY_ID"]} == {
         "galvani-gateway-a", "galvani-gateway-b"}
     for key in ("command", "volumes", "healthcheck", "depends_on"):
         assert first[key] == second[key], key
+
+
+# mqtt://user:password@mosquitto:1883, the password being a compose interpolation (which may hold `?`).
+GATEWAY_LOGIN = re.compile(r"^mqtt://(?P<user>[^:/@]+):(?P<password>.+)@mosquitto:1883$")
+
+
+def test_each_gateway_logs_in_as_its_own_user_with_rights_and_a_password() -> None:
+    """The broker takes a client's username as its client id: each gateway's user is its GALVANI_GATEWAY_ID, the acl
+    gives that user the gateway's rules, and run.sh writes its password (every gateway in the file, not only these
+    two, so a third one added without its account fails here)."""
+    services = _services()
+    gateways = {name: service for name, service in services.items() if service.get("command") == "galvani gateway"}
+    assert set(gateways) == set(GATEWAYS)
+    for name, gateway in gateways.items():
+        environment = gateway["environment"]
+        login = GATEWAY_LOGIN.match(environment["GALVANI_MQTT_URL"])
+        assert login, name
+        assert login["user"] == environment["GALVANI_GATEWAY_ID"], name
+        assert login["password"] == "${GALVANI_GATEWAY_MQTT_PASSWORD:?set GALVANI_GATEWAY_MQTT_PASSWORD}", name
+    gateway_ids = {gateway["environment"]["GALVANI_GATEWAY_ID"] for gateway in gateways.values()}
+    assert gateway_ids == set(GATEWAY_USERS)
+    assert services["mosquitto"]["environment"]["GALVANI_GATEWAY_USERS"].split() == list(GATEWAY_USERS)
+    assert {user for user, rules in _acl_users().items() if rules == GATEWAY_RULES} == set(GATEWAY_USERS)
 
 
 def test_each_app_service_runs_its_own_command() -> None:
@@ -170,18 +218,19 @@ def test_gateway_healthcheck_runs_the_gateway_health_command() -> None:
     assert _parser().parse_args(["gateway-health"]).command is cmd_gateway_health
 
 
-def test_mosquitto_healthcheck_reads_the_uptime_as_the_gateway() -> None:
+def test_mosquitto_healthcheck_reads_the_uptime_as_a_user_of_its_own() -> None:
     mosquitto = _services()["mosquitto"]
     kind, command = _healthcheck("mosquitto")
     assert kind == "CMD-SHELL"  # a shell, to take the password from the container's environment
     words = shlex.split(command)
     assert words[0] == "mosquitto_sub"
     options = dict(zip(words[1::2], words[2::2], strict=False))
-    assert options["-u"] == GATEWAY_USER
+    # Not a gateway's user: the broker would name the check after it and push that gateway off every 10 s.
+    assert options["-u"] == HEALTH_USER
     assert options["-P"] == "$GALVANI_GATEWAY_MQTT_PASSWORD"
     assert "GALVANI_GATEWAY_MQTT_PASSWORD" in mosquitto["environment"]
-    assert f"topic read {options['-t']}" in _conf_lines(MOSQUITTO_ACL)[_conf_lines(MOSQUITTO_ACL).index(
-        f"user {GATEWAY_USER}"):]  # the gateway's user may read it, or the check would wait until its timeout
+    # Its user may read the uptime, or the check would wait until its timeout; and nothing else.
+    assert _acl_users()[HEALTH_USER] == {f"topic read {options['-t']}"}
     assert options["-C"] == "1"
     assert int(options["-W"]) < _seconds(mosquitto["healthcheck"]["timeout"])  # gives up before docker kills it
 
@@ -238,31 +287,47 @@ def test_mosquitto_conf_locks_the_broker_and_keeps_messages() -> None:
     assert int(options["max_packet_size"]) > 64 * 1024  # device payloads go up to 64 KiB
 
 
+def test_mosquitto_conf_makes_every_client_id_its_username() -> None:
+    """device-protocol.md: the broker enforces client id = username, so that no one can connect under another
+    device's client id and push it off."""
+    lines = _conf_lines(MOSQUITTO_CONF)
+    assert "use_username_as_clientid true" in lines
+    # A listener option: before any `listener` line Mosquitto 2 would open a second listener on 1883 for it (and in
+    # the container, where `listener 1883` already has that port, refuse to start).
+    assert lines.index("use_username_as_clientid true") > lines.index("listener 1883")
+
+
+def _acl_users() -> dict[str, set[str]]:
+    """Each user of the acl and its `topic` lines."""
+    users: dict[str, set[str]] = {}
+    rules: set[str] | None = None
+    for line in _conf_lines(MOSQUITTO_ACL):
+        if line.startswith("user "):
+            name = line.removeprefix("user ")
+            assert name not in users, f"{name} appears twice"
+            rules = users[name] = set()
+        elif rules is not None:
+            # Patterns apply to every client wherever they stand: after a user they would read as that user's.
+            assert line.startswith("topic "), f"{line!r} after a user line"
+            rules.add(line)
+    return users
+
+
 def test_acl_holds_the_device_rules_of_the_protocol() -> None:
     lines = _conf_lines(MOSQUITTO_ACL)
-    # As in device-protocol.md.
-    assert "pattern write clinic/v1/devices/%u/+" in lines
-    assert "pattern read clinic/v1/devices/%u/commands" in lines
-    # device-protocol.md writes this one as `topic read ...`, but Mosquitto 2 applies `topic` lines
-    # before the first `user` line to anonymous clients only, which are not allowed in at all: every
-    # device would be refused the gateway's status. A pattern without %u/%c applies to every client.
-    assert "pattern read clinic/v1/gateway/status" in lines
+    # As in device-protocol.md, topic by topic: `pattern write clinic/v1/devices/%u/+` would also let a device
+    # publish on its own commands topic, and its firmware obeys what arrives there.
+    # device-protocol.md writes the gateway's status as `topic read ...`, but Mosquitto 2 applies `topic` lines
+    # before the first `user` line to anonymous clients only, which are not allowed in at all: every device would
+    # be refused the gateway's status. A pattern without %u/%c applies to every client.
+    assert {line for line in lines if line.startswith("pattern ")} == DEVICE_RULES
     first_user = next(i for i, line in enumerate(lines) if line.startswith("user "))
     assert not [line for line in lines[:first_user] if line.startswith("topic ")]
 
 
-def test_acl_lets_the_gateway_read_devices_and_send_commands() -> None:
-    lines = _conf_lines(MOSQUITTO_ACL)
-    gateway_rules = lines[lines.index(f"user {GATEWAY_USER}") + 1:]
-    assert not [line for line in gateway_rules if line.startswith("user ")], "the gateway's rules come last"
-    assert set(gateway_rules) == {
-        "topic read clinic/v1/devices/+/+",
-        "topic read $share/galvani/clinic/v1/devices/+/+",
-        "topic write clinic/v1/devices/+/commands",
-        "topic write clinic/v1/gateway/status",
-        "topic read $SYS/broker/publish/messages/dropped",
-        "topic read $SYS/broker/uptime",  # the broker's health check in docker-compose.yml
-    }
+def test_acl_gives_each_gateway_and_the_health_check_their_own_rules() -> None:
+    assert _acl_users() == {**dict.fromkeys(GATEWAY_USERS, GATEWAY_RULES),
+                            HEALTH_USER: {"topic read $SYS/broker/uptime"}}  # docker-compose.yml's health check
 
 
 # --- a real Mosquitto 2 with these files ----------------------------------------------------------
@@ -355,14 +420,17 @@ def test_mosquitto_2_accepts_the_config(tmp_path: Path) -> None:
 
 
 class _Client:
-    """A paho client whose connect, subscribe and publish wait for the broker's answer."""
+    """A paho client whose connect, subscribe and publish wait for the broker's answer. Its client id is its username
+    unless told otherwise; `persistent` keeps its session (clean_session=false), as a device does."""
 
-    def __init__(self, port: int, username: str, password: str, protocol: int = mqtt.MQTTv311) -> None:
+    def __init__(self, port: int, username: str, password: str, protocol: int = mqtt.MQTTv311,
+                 client_id: str | None = None, persistent: bool = False) -> None:
         self.username = username
         self.messages: queue.Queue[tuple[str, bytes]] = queue.Queue()
         self.dropped = threading.Event()  # the connection ended, by the broker or by close()
         self._acks: queue.Queue[Any] = queue.Queue()
-        self._client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=username, protocol=protocol)
+        self._client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id or username,
+                                   clean_session=False if persistent else None, protocol=protocol)
         self._client.username_pw_set(username, password)
         self._client.on_connect = lambda _c, _u, _f, reason, _p: self._acks.put(reason)
         self._client.on_subscribe = lambda _c, _u, mid, _reasons, _p: self._acks.put(mid)
@@ -391,18 +459,25 @@ class _Client:
         self._client.loop_stop()
 
 
+@contextmanager
+def _clients(port: int, users: dict[str, str]) -> Iterator[Callable[..., _Client]]:
+    """connect(username, ...) logs a _Client in with its password from `users`; all are closed at the end."""
+    with ExitStack() as clients:
+        def connect(username: str, **options: Any) -> _Client:
+            client = _Client(port, username, users[username], **options)
+            clients.callback(client.close)
+            return client
+
+        yield connect
+
+
 @needs_mosquitto
 def test_mosquitto_enforces_the_acl(tmp_path: Path) -> None:
     """Each check of a refused message is followed by an allowed one from the same sender: a broker
     delivers in order, so had the first got through it would be the one received."""
     users = {GATEWAY_USER: "gateway-password", "device-a": "password-a", "device-b": "password-b"}
-    with _running_mosquitto(tmp_path, users) as (port, _), ExitStack() as clients:
-        def connect(username: str, protocol: int = mqtt.MQTTv311) -> _Client:
-            client = _Client(port, username, users[username], protocol)
-            clients.callback(client.close)
-            return client
-
-        gateway = connect(GATEWAY_USER, mqtt.MQTTv5)  # shared subscriptions are MQTT 5
+    with _running_mosquitto(tmp_path, users) as (port, _), _clients(port, users) as connect:
+        gateway = connect(GATEWAY_USER, protocol=mqtt.MQTTv5)  # shared subscriptions are MQTT 5
         device_a, device_b = connect("device-a"), connect("device-b")
         gateway.subscribe("$share/galvani/clinic/v1/devices/+/+")
         device_a.subscribe("clinic/v1/devices/device-a/commands")
@@ -429,6 +504,55 @@ def test_mosquitto_enforces_the_acl(tmp_path: Path) -> None:
         gateway.subscribe("$SYS/broker/publish/messages/dropped")
         seen = [gateway.next_message() for _ in range(3)]  # after its own two commands (devices/+/+)
         assert seen[-1] == ("$SYS/broker/publish/messages/dropped", b"0")
+
+
+@needs_mosquitto
+def test_a_device_with_another_devices_client_id_does_not_push_it_off(tmp_path: Path) -> None:
+    """Device A's own credentials with device B's client id: the broker takes A's username as the client id, so B
+    keeps its connection, and a stop sent to it meanwhile reaches it."""
+    users = {GATEWAY_USER: "gateway-password", "device-a": "password-a", "device-b": "password-b"}
+    with _running_mosquitto(tmp_path, users) as (port, _), _clients(port, users) as connect:
+        gateway = connect(GATEWAY_USER)
+        device_b = connect("device-b", persistent=True)
+        device_b.subscribe("clinic/v1/devices/device-b/commands")
+        connect("device-a", client_id="device-b")  # let in: the password is right
+
+        gateway.publish("clinic/v1/devices/device-b/commands", b'{"type":"stop"}')
+        assert device_b.next_message() == ("clinic/v1/devices/device-b/commands", b'{"type":"stop"}')
+        assert not device_b.dropped.is_set()
+
+
+@needs_mosquitto
+def test_two_gateways_are_connected_at_once(tmp_path: Path) -> None:
+    """Each gateway under its own user: neither pushes the other off, and both hear every device."""
+    users = {**dict.fromkeys(GATEWAY_USERS, "gateway-password"), "device-a": "password-a"}
+    with _running_mosquitto(tmp_path, users) as (port, _), _clients(port, users) as connect:
+        gateways = []
+        for username in GATEWAY_USERS:  # each subscribed before the next logs in
+            gateways.append(connect(username))
+            gateways[-1].subscribe("clinic/v1/devices/+/+")
+        connect("device-a").publish("clinic/v1/devices/device-a/telemetry", b"block")
+        for gateway in gateways:
+            assert gateway.next_message() == ("clinic/v1/devices/device-a/telemetry", b"block"), gateway.username
+            assert not gateway.dropped.is_set(), gateway.username
+
+
+@needs_mosquitto
+def test_a_device_cannot_publish_on_its_own_commands_topic(tmp_path: Path) -> None:
+    """Its firmware would obey the forged command. A broker delivers one sender's messages in order: had the forged
+    command got through, the gateway and the device would each have received it before what follows it."""
+    users = {GATEWAY_USER: "gateway-password", "device-a": "password-a"}
+    with _running_mosquitto(tmp_path, users) as (port, _), _clients(port, users) as connect:
+        gateway = connect(GATEWAY_USER)
+        gateway.subscribe("clinic/v1/devices/+/+")
+        device = connect("device-a", persistent=True)
+        device.subscribe("clinic/v1/devices/device-a/commands")
+
+        device.publish("clinic/v1/devices/device-a/commands", b"forged")
+        device.publish("clinic/v1/devices/device-a/telemetry", b"block")
+        assert gateway.next_message() == ("clinic/v1/devices/device-a/telemetry", b"block")
+        gateway.publish("clinic/v1/devices/device-a/commands", b"from the gateway")
+        assert device.next_message() == ("clinic/v1/devices/device-a/commands", b"from the gateway")
 
 
 # --- deploy/mosquitto/run.sh: the broker's users follow the devices the gateway lists ----------------
@@ -508,8 +632,12 @@ def test_the_broker_lets_in_exactly_the_devices_the_gateway_lists(tmp_path: Path
     env = {**os.environ, "PATH": _SEARCH_PATH, "MOSQUITTO_CONFIG": str(_local_config(tmp_path, port, password_file)),
            "MOSQUITTO_PASSWORD_FILE": str(password_file), "GALVANI_DEVICE_USERS_FILE": str(users_file),
            "MOSQUITTO_USER": pwd.getpwuid(os.getuid()).pw_name, "CHECK_EVERY_S": "0.1",
-           "GALVANI_GATEWAY_MQTT_PASSWORD": "gateway-password"}
+           "GALVANI_GATEWAY_MQTT_PASSWORD": "gateway-password",
+           "GALVANI_GATEWAY_USERS": _services()["mosquitto"]["environment"]["GALVANI_GATEWAY_USERS"]}
     with _running(["sh", str(RUN_SH)], port, tmp_path / "run.log", env):
+        for user in (*GATEWAY_USERS, HEALTH_USER):  # every gateway and the health check, with the one password
+            assert _connects(port, user, "gateway-password"), user
+            assert not _connects(port, user, "not-the-password"), user
         assert _connects(port, "gd-first", first_password)  # Galvani's hash is one Mosquitto checks
         assert not _connects(port, "gd-first", second_password)
         gateway = _Client(port, GATEWAY_USER, "gateway-password")
@@ -545,16 +673,22 @@ def _check_broker(command: str, port: int, password: str) -> subprocess.Complete
 
 @needs_mosquitto
 @pytest.mark.skipif(MOSQUITTO_SUB is None, reason="needs mosquitto_sub (Debian/Ubuntu: apt install mosquitto-clients)")
-def test_the_mosquitto_healthcheck_passes_only_while_the_broker_lets_the_gateway_in(tmp_path: Path) -> None:
+def test_the_mosquitto_healthcheck_passes_only_while_the_broker_lets_it_in(tmp_path: Path) -> None:
     _, command = _healthcheck("mosquitto")
+    users = {HEALTH_USER: "gateway-password", GATEWAY_USER: "gateway-password"}
     # The broker's own $SYS interval (10 s), as in production: the uptime must come at once all the same.
-    with _running_mosquitto(tmp_path, {GATEWAY_USER: "gateway-password"}, sys_interval=None) as (port, _):
-        started = time.monotonic()
-        healthy = _check_broker(command, port, "gateway-password")
-        assert healthy.returncode == 0, healthy.stderr
-        assert healthy.stdout.strip().endswith("seconds")  # the uptime, shown by `docker inspect`
-        assert time.monotonic() - started < 2
-        assert _check_broker(command, port, "not-the-password").returncode != 0
+    with _running_mosquitto(tmp_path, users, sys_interval=None) as (port, _):
+        gateway = _Client(port, GATEWAY_USER, "gateway-password")
+        try:
+            started = time.monotonic()
+            healthy = _check_broker(command, port, "gateway-password")
+            assert healthy.returncode == 0, healthy.stderr
+            assert healthy.stdout.strip().endswith("seconds")  # the uptime, shown by `docker inspect`
+            assert time.monotonic() - started < 2
+            assert _check_broker(command, port, "not-the-password").returncode != 0
+            assert not gateway.dropped.wait(1)  # the check never pushes a gateway off
+        finally:
+            gateway.close()
     assert _check_broker(command, port, "gateway-password").returncode != 0  # the broker is gone
 
 

@@ -45,3 +45,13 @@ def test_settings_come_from_galvani_variables(monkeypatch: pytest.MonkeyPatch) -
     settings = Settings()
     assert (settings.clinic_timezone, settings.resolved_database_url) == ("America/New_York",
                                                                          "postgresql://db/galvani")
+
+
+def test_a_gateway_id_other_than_its_broker_user_is_refused() -> None:
+    """The broker knows a client by its username: a gateway under another's user would push it off."""
+    with pytest.raises(ValidationError, match="GALVANI_GATEWAY_ID .* must be the user in GALVANI_MQTT_URL"):
+        Settings(gateway_id="galvani-gateway-b", mqtt_url="mqtt://galvani-gateway-a:pw@mosquitto:1883")
+    # Its own user, or a broker without users (development, tests), or no gateway id at all (the api) is fine.
+    Settings(gateway_id="galvani-gateway-b", mqtt_url="mqtt://galvani-gateway-b:pw@mosquitto:1883")
+    Settings(gateway_id="galvani-gateway-b", mqtt_url="mqtt://127.0.0.1:1883")
+    Settings(mqtt_url="mqtt://galvani-gateway-a:pw@mosquitto:1883")

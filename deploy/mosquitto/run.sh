@@ -1,8 +1,12 @@
 #!/bin/sh
 # Starts Mosquitto for Galvani inside the eclipse-mosquitto container (docker-compose.yml runs it as root).
 #
-# The broker's password file is made of two parts: the gateway's user, from GALVANI_GATEWAY_MQTT_PASSWORD,
-# and one user per device, which the gateway keeps in the devices file on a volume both containers share.
+# The broker's password file is made of two parts: our own users, and one user per device, which the gateway
+# keeps in the devices file on a volume both containers share. Our own users are one per gateway, named in
+# GALVANI_GATEWAY_USERS (each gateway's GALVANI_GATEWAY_ID: the broker takes a username as the client id, so
+# gateways sharing a user would push each other off), and galvani-healthcheck for the health check in
+# docker-compose.yml. They all have the password GALVANI_GATEWAY_MQTT_PASSWORD: the gateways run on one server
+# from one .env, so a password each would keep no secret from the other, and one password is one to rotate.
 # When the gateway changes the devices file (a device registered, given a new password or revoked), this
 # script puts the password file together again and sends the broker SIGHUP, which makes it read the file
 # again without dropping anyone who is connected.
@@ -16,9 +20,12 @@ devices_file=${GALVANI_DEVICE_USERS_FILE:-/mosquitto/users/devices.passwd}
 broker_user=${MOSQUITTO_USER:-mosquitto}  # the user the broker switches to, which must read the file
 check_every_s=${CHECK_EVERY_S:-2}
 
-gateway_user=$(mktemp)
-trap 'rm -f "$gateway_user"' EXIT
-mosquitto_passwd -c -b "$gateway_user" galvani-gateway "$GALVANI_GATEWAY_MQTT_PASSWORD"
+gateway_users=${GALVANI_GATEWAY_USERS:?name each gateway MQTT user in GALVANI_GATEWAY_USERS}
+own_users=$(mktemp)
+trap 'rm -f "$own_users"' EXIT
+for user in $gateway_users galvani-healthcheck; do
+    mosquitto_passwd -b "$own_users" "$user" "$GALVANI_GATEWAY_MQTT_PASSWORD"
+done
 
 devices_version() {
     if [ -f "$devices_file" ]; then cksum < "$devices_file"; else echo none; fi
@@ -26,7 +33,7 @@ devices_version() {
 
 write_password_file() {
     {
-        cat "$gateway_user"
+        cat "$own_users"
         if [ -f "$devices_file" ]; then cat "$devices_file"; fi
     } > "$password_file.new"
     chmod 0600 "$password_file.new"
