@@ -25,7 +25,7 @@ from db.models import (
 )
 from db.session import transaction
 from device_gateway.interlock import Interlock, Publish, Stop
-from device_gateway.messages import Ack, DeviceMessage, Event, Status, Telemetry
+from device_gateway.messages import Ack, DeviceMessage, Event, Status, Telemetry, highest_seq
 from device_gateway.store import insert_new, sessions_query
 
 logger = logging.getLogger(__name__)
@@ -45,7 +45,11 @@ DEVICE_STATUS = {"armed": SessionStatus.ARMED, "treating": SessionStatus.TREATIN
 
 
 class Dropped(Exception):
-    """A message that is well-formed but not ours to store (unknown device, another device's session)."""
+    """A message that is well-formed but not ours to store (unknown device, another device's session, a seq its
+    session cannot reach)."""
+
+
+UNREACHABLE = "a seq higher than its session can reach"
 
 
 @dataclass
@@ -197,6 +201,8 @@ class Ingest:
         treatment = session.get(TreatmentSession, message.session_id)
         if treatment is None or treatment.device_id != device_id:
             raise Dropped("a session this device was not armed for")
+        if message.seq > highest_seq(treatment.max_output_s, len(treatment.steps)):
+            raise Dropped(UNREACHABLE)
         row = _row(device_id, message, utcnow()) | {
             "kind": "event", "event_type": message.type, "step": message.step, "detail": message.detail}
         if not insert_new(session, [row]):
@@ -235,7 +241,8 @@ class Ingest:
             self.counters["stored"] += 1
 
     def _owned(self, session: Session, run: list[Telemetry]) -> list[Block]:
-        """The run's blocks that come from a registered device for a session armed on it."""
+        """The run's blocks that come from a registered device for a session armed on it, with a seq it can
+        reach."""
         if not run:
             return []
         session.flush()  # the batch's own changes to sessions first; then a plain Core read, without ORM rows
@@ -252,6 +259,9 @@ class Ingest:
             found = sessions.get(message.session_id)
             if found is None or found.device_id != device_id:
                 self._drop(message, "a session this device was not armed for")
+                continue
+            if message.seq > highest_seq(found.max_output_s, found.step_count):
+                self._drop(message, UNREACHABLE)  # stored, it would stand for millions of lost messages
                 continue
             row = _row(device_id, message, now) | {
                 "kind": "telemetry", "step": message.step, "interval_ms": message.interval_ms,

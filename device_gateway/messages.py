@@ -5,6 +5,7 @@ must be a JSON integer (not `true`, not `1.0`), a sample a finite number, `conta
 a third of the time the same checks took in Python, and the gateway parses every message a device sends.
 """
 
+import math
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,6 +25,13 @@ EventType = Literal["started", "step_started", "step_completed", "paused", "resu
 Seq = Annotated[int, Field(ge=1, le=INT32_MAX)]
 Count = Annotated[int, Field(ge=0, le=INT32_MAX)]
 Millis = Annotated[int, Field(ge=0, le=INT64_MAX)]
+# Literal[1] would take `true` and `1.0` (True == 1.0 == 1 in Python); a strict int in [1, 1] takes only 1
+Version1 = Annotated[int, Field(ge=1, le=1)]
+# The most seqs a session can use. Generous, since a message wrongly dropped is lost, while a few thousand more
+# possible seqs cost nothing: every 100 ms sample of output may come as a block of its own after a pair of
+# events (contact lost and restored, or paused and resumed); each step adds step_started and step_completed; each
+# session adds started and its last events (completed, stopped, a fault), and 100 pairs of pauses with no output.
+SEQS_PER_OUTPUT_S, SEQS_PER_STEP, SEQS_PER_SESSION = 10 * 3, 2, 3 + 100 * 2
 
 
 class Malformed(ValueError):
@@ -75,7 +83,7 @@ class _Body(TypedDict):
     """What every message has; fields a kind does not name are ignored."""
 
     __pydantic_config__ = ConfigDict(strict=True, allow_inf_nan=False)  # type: ignore[misc]
-    v: Literal[1]
+    v: Version1
 
 
 class _StatusBody(_Body):
@@ -106,6 +114,12 @@ class _TelemetryBody(_Body):
     interval_ms: Annotated[int, Field(ge=1, le=INT32_MAX)]
     current_ua: Annotated[tuple[float, ...], Field(min_length=1, max_length=1000)]
     contact: bool
+
+
+def highest_seq(max_output_s: float, steps: int) -> int:
+    """The highest seq a session with this output limit and number of steps can reach (device-protocol.md): a
+    higher one is no gap of millions of messages but a message to drop."""
+    return SEQS_PER_OUTPUT_S * math.ceil(max_output_s) + SEQS_PER_STEP * steps + SEQS_PER_SESSION
 
 
 def parse(topic: str, payload: bytes) -> DeviceMessage:

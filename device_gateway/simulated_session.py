@@ -12,6 +12,7 @@ from typing import Any
 SAMPLE_INTERVAL_MS = 100  # devices sample at 10 Hz ...
 BLOCK_SAMPLES = 10  # ... and send one block a second
 JITTER = 0.004  # relative amplitude of the simulated measurement noise: inside ±0.5 %
+POLARITIES = ("positive", "negative", "alternating")
 
 
 class Rejected(Exception):
@@ -28,6 +29,7 @@ class Step:
 
     current_ua: float
     duration_s: float
+    polarity: str = "positive"
 
     @property
     def samples(self) -> int:
@@ -65,7 +67,8 @@ def parse_load_protocol(command: dict[str, Any]) -> LoadedProtocol:
             expires_at=_aware_time(command["expires_at"]),
             sha256=_text(protocol, "sha256"),
             raw_steps=raw_steps,
-            steps=tuple(Step(_number(step, "current_ua"), _number(step, "duration_s")) for step in raw_steps),
+            steps=tuple(Step(_number(step, "current_ua"), _number(step, "duration_s"), _polarity(step))
+                        for step in raw_steps),
             max_current_ua=_number(limits, "max_current_ua"),
             max_output_s=_number(limits, "max_output_s"),
         )
@@ -89,9 +92,17 @@ def vet_load_protocol(loaded: LoadedProtocol, device_max_ua: float, now: datetim
         raise Rejected("limits")  # the session's output-time cap is a hard limit too
 
 
-def sample_currents(current_ua: float, first_sample: int, count: int) -> list[float]:
-    """Measured current for samples first_sample.. of a session: the set current plus a fixed sine 'noise'."""
-    return [round(current_ua * (1 + JITTER * math.sin(n)), 2) for n in range(first_sample, first_sample + count)]
+def sample_currents(current_ua: float, first_sample: int, count: int, polarity: str = "positive") -> list[float]:
+    """Measured current for samples first_sample.. of a session: the set current plus a fixed sine 'noise', signed
+    as the polarity has it (negative: below zero; alternating: +, −, +, … sample by sample)."""
+    return [round(_sign(polarity, n) * current_ua * (1 + JITTER * math.sin(n)), 2)
+            for n in range(first_sample, first_sample + count)]
+
+
+def _sign(polarity: str, sample: int) -> int:
+    if polarity == "negative" or (polarity == "alternating" and sample % 2):
+        return -1
+    return 1
 
 
 @dataclass(eq=False)
@@ -141,6 +152,13 @@ def _number(mapping: dict[str, Any], key: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
         raise ValueError(key)
     return value
+
+
+def _polarity(step: dict[str, Any]) -> str:
+    polarity = step["polarity"]
+    if polarity not in POLARITIES:
+        raise ValueError("polarity")
+    return str(polarity)
 
 
 def _aware_time(value: Any) -> datetime:

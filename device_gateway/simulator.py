@@ -42,7 +42,8 @@ class SimulatedDevice:
     """One device: reports its status, answers commands, runs a session when start is pressed on it.
 
     Misbehaviour switches (keyword arguments, also plain attributes that may be changed at any time):
-    - over_current_ua: from the 3rd telemetry block of a session on, the samples are at this current instead.
+    - over_current_ua: from the 3rd telemetry block of a session on, the samples are at this current instead (in
+      magnitude: signed as the step's polarity has them, like every sample).
     - duplicate_every: every message whose seq is a multiple of n is sent twice (same seq, same bytes).
     - reorder: session messages go out in swapped pairs (seq 2, 1, 4, 3, ...).
     - malformed_every: after every message whose seq is a multiple of n, invalid JSON goes to its telemetry topic.
@@ -259,7 +260,7 @@ class SimulatedDevice:
             current = self.over_current_ua if over else step.current_ua
             sent = self._emit(session, TELEMETRY, {
                 "step": index, "t_ms": session.t_ms, "interval_ms": SAMPLE_INTERVAL_MS,
-                "current_ua": sample_currents(current, session.samples, count), "contact": True})
+                "current_ua": sample_currents(current, session.samples, count, step.polarity), "contact": True})
             session.end_interval()
             session.blocks, session.samples = session.blocks + 1, session.samples + count
             return sent

@@ -6,7 +6,7 @@ from functools import cache
 from typing import Any
 
 from pydantic_core import to_json
-from sqlalchemy import ARRAY, Dialect, Select, TextClause, Uuid, any_, bindparam, select, text
+from sqlalchemy import ARRAY, Dialect, Select, TextClause, Uuid, any_, bindparam, func, select, text
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session
 
@@ -46,11 +46,13 @@ def _recordset_insert(dialect: Dialect) -> TextClause:
 
 
 @cache
-def sessions_query(dialect: Dialect) -> Select[tuple[uuid.UUID, uuid.UUID, Any]]:
-    """The device and status of the sessions whose ids are given as `ids`. PostgreSQL gets them as one array, so
-    the statement's text is the same for any number of them and the server plans it once (psycopg prepares it),
-    where a list of placeholders is a new statement for every count."""
-    columns = select(TreatmentSession.id, TreatmentSession.device_id, TreatmentSession.status)
+def sessions_query(dialect: Dialect) -> Select[tuple[uuid.UUID, uuid.UUID, Any, int, int]]:
+    """The device, status, output limit and number of steps (what bounds their seqs) of the sessions whose ids
+    are given as `ids`. PostgreSQL gets them as one array, so the statement's text is the same for any number of
+    them and the server plans it once (psycopg prepares it), where a list of placeholders is a new statement for
+    every count."""
+    columns = select(TreatmentSession.id, TreatmentSession.device_id, TreatmentSession.status,
+                     TreatmentSession.max_output_s, func.json_array_length(TreatmentSession.steps).label("step_count"))
     if dialect.name == "postgresql":
         return columns.where(TreatmentSession.id == any_(bindparam("ids", type_=ARRAY(Uuid()))))
     return columns.where(TreatmentSession.id.in_(bindparam("ids", expanding=True)))

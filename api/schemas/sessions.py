@@ -81,5 +81,7 @@ class SessionRead(BaseModel):
     total_charge_uc: float
     total_output_s: float
     parts: list[PartRead]  # every session of the appointment, oldest first; steps and totals sum them all
-    missing_seqs: list[int]
+    missing_seqs: list[int]  # the first 100 seqs that never arrived, below the highest one stored
+    missing_count: int  # how many never arrived
+    missing_truncated: bool  # more are missing than missing_seqs lists
     incidents: list[IncidentRead]

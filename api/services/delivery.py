@@ -3,6 +3,7 @@
 import uuid
 from collections import defaultdict
 from collections.abc import Sequence
+from itertools import pairwise
 from typing import Any
 
 from sqlalchemy import select
@@ -11,6 +12,7 @@ from sqlalchemy.orm import Session
 from db.models import Protocol, SessionIncident, SessionMessage, TreatmentSession
 
 Blocks = dict[int, list[SessionMessage]]  # telemetry blocks with contact, by the protocol's step index
+MISSING_LISTED = 100  # a record lists this many missing seqs at most, and counts the rest
 
 
 def session_record(session: Session, treatment: TreatmentSession) -> dict[str, Any]:
@@ -21,7 +23,7 @@ def session_record(session: Session, treatment: TreatmentSession) -> dict[str, A
     delivered = contact_blocks(session, parts)
     steps = [step_record(index, step, [block for part in parts for block in delivered[part.id].get(index, [])])
              for index, step in enumerate(protocol.steps)]
-    seqs = set(session.scalars(select(SessionMessage.seq).where(SessionMessage.session_id == treatment.id)))
+    seqs = session.scalars(select(SessionMessage.seq).where(SessionMessage.session_id == treatment.id)).all()
     return {
         "id": treatment.id, "appointment_id": treatment.appointment_id, "device_id": treatment.device_id,
         "protocol_id": treatment.protocol_id, "status": treatment.status,
@@ -31,9 +33,20 @@ def session_record(session: Session, treatment: TreatmentSession) -> dict[str, A
         "total_charge_uc": round(sum(s["charge_uc"] for s in steps), 3),
         "total_output_s": round(sum(s["output_s"] for s in steps), 3),
         "parts": [part_record(part, delivered[part.id]) for part in parts],
-        "missing_seqs": sorted(set(range(1, max(seqs, default=0) + 1)) - seqs),
+        **missing(seqs),
         "incidents": incidents(session, parts),
     }
+
+
+def missing(stored: Sequence[int]) -> dict[str, Any]:
+    """The seqs below the highest stored one that never arrived: how many, and the first MISSING_LISTED. Found
+    from the gaps between stored seqs, so the cost follows what was stored, never the highest seq a device sent."""
+    seqs = sorted(set(stored))
+    listed: list[int] = []
+    for previous, seq in pairwise([0, *seqs]):
+        listed.extend(range(previous + 1, seq)[:MISSING_LISTED - len(listed)])
+    count = (seqs[-1] if seqs else 0) - len(seqs)
+    return {"missing_seqs": listed, "missing_count": count, "missing_truncated": count > len(listed)}
 
 
 def appointment_parts(session: Session, *, appointment_id: uuid.UUID) -> list[TreatmentSession]:
@@ -64,7 +77,8 @@ def delivered_ms(blocks: list[SessionMessage]) -> int:
 
 
 def step_record(index: int, step: dict[str, Any], blocks: list[SessionMessage]) -> dict[str, Any]:
-    """Mean and peak current, time at output and charge (µC = µA × s) from the step's samples with contact."""
+    """Mean and peak current, time at output and charge (µC = ∫|I| dt) from the magnitudes of the step's samples
+    with contact."""
     samples = _samples(blocks)
     output_s = sum(interval for _, interval in samples)
     charge = sum(value * interval for value, interval in samples)
@@ -86,7 +100,8 @@ def part_record(part: TreatmentSession, blocks: Blocks) -> dict[str, Any]:
 
 
 def _samples(blocks: list[SessionMessage]) -> list[tuple[float, float]]:
-    return [(value, (block.interval_ms or 0) / 1000) for block in blocks for value in block.samples or []]
+    """Each sample's magnitude and duration: samples are signed, and current the other way is current too."""
+    return [(abs(value), (block.interval_ms or 0) / 1000) for block in blocks for value in block.samples or []]
 
 
 def incidents(session: Session, parts: Sequence[TreatmentSession]) -> list[dict[str, Any]]:

@@ -5,10 +5,11 @@ import json
 import uuid
 
 import pytest
+from sqlalchemy import func, select
 
-from db.models import TreatmentSession
+from db.models import DeviceCommand, TreatmentSession
 from device_gateway import topics
-from tests.device_gateway.conftest import Clinic, eventually
+from tests.device_gateway.conftest import STEPS, Clinic, Wire, eventually
 from tests.mqtt import Subscriber
 
 
@@ -30,6 +31,24 @@ def test_a_whole_session_and_its_delivered_current(clinic: Clinic) -> None:
     expected_charge = 200 * 20 + 150 * 10  # µC
     assert record["total_charge_uc"] == pytest.approx(expected_charge, rel=0.01)
     assert record["missing_seqs"] == [] and record["incidents"] == []
+
+
+def test_an_alternating_session_completes_unstopped_and_delivers_its_current(clinic: Clinic, wire: Wire) -> None:
+    assert {step["polarity"] for step in STEPS} == {"alternating"}
+    device = clinic.device()
+    try:
+        session_id, record = clinic.run_session(device, "completed")
+    finally:
+        device.stop()
+    assert min(json.loads(wire.next_over(0).payload)["current_ua"]) < -199  # −I went over the wire
+    with clinic.factory() as session:
+        stops = session.scalar(select(func.count()).select_from(DeviceCommand).where(DeviceCommand.kind == "stop"))
+    assert (stops, clinic.gateway.counters["interlock_stops"], record["incidents"]) == (0, 0, [])
+    for step, prescribed in zip(record["steps"], STEPS, strict=True):
+        assert step["delivered_mean_ua"] == pytest.approx(prescribed["current_ua"], rel=0.01)
+        assert step["delivered_peak_ua"] == pytest.approx(prescribed["current_ua"], rel=0.01)
+        assert step["output_s"] == pytest.approx(prescribed["duration_s"])
+    assert record["total_charge_uc"] == pytest.approx(200 * 20 + 150 * 10, rel=0.01)  # ∫|I| dt
 
 
 def test_a_contraindicated_client_is_never_armed(clinic: Clinic) -> None:

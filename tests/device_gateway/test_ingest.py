@@ -5,6 +5,7 @@ from datetime import timedelta
 
 import pytest
 from fastapi.testclient import TestClient
+from paho.mqtt import publish
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
@@ -21,11 +22,12 @@ from db.models import (
     TreatmentSession,
     User,
 )
+from device_gateway import topics
 from device_gateway.ingest import Ingest
-from device_gateway.messages import Ack, Event, Status, Telemetry
+from device_gateway.messages import INT32_MAX, Ack, Event, Status, Telemetry, highest_seq
 from device_gateway.store import insert_new
 from tests.api.clinic import add_room, ok
-from tests.device_gateway.conftest import Armed
+from tests.device_gateway.conftest import Armed, Clinic, eventually, treating
 
 
 def block(armed: Armed, seq: int, samples: list[float], step: int = 0, contact: bool = True) -> Telemetry:
@@ -261,3 +263,30 @@ def test_a_device_lost_before_it_answered_the_arming_interrupts_the_session(db: 
     kinds = [i.kind for i in db.scalars(select(SessionIncident).where(
         SessionIncident.session_id == armed.treatment.id))]
     assert kinds == ["device_offline"]
+
+
+def test_a_seq_above_what_the_session_can_reach_is_dropped_and_one_at_it_kept(db: Session, armed: Armed) -> None:
+    bound = highest_seq(armed.treatment.max_output_s, len(armed.treatment.steps))  # 330 s, one step
+    ingest = Ingest()
+    feed(db, ingest, event(armed, 1, "started"), event(armed, bound - 1, "paused"), block(armed, bound, [200.0]),
+         block(armed, bound + 1, [200.0]), event(armed, bound + 2, "resumed"), event(armed, INT32_MAX, "completed"))
+    seqs = db.scalars(select(SessionMessage.seq).where(SessionMessage.session_id == armed.treatment.id))
+    assert sorted(seqs) == [1, bound - 1, bound]
+    assert (ingest.counters["stored"], ingest.counters["dropped"]) == (3, 3)
+    db.refresh(armed.treatment)
+    assert armed.treatment.status == SessionStatus.PAUSED  # neither dropped event moved the session
+
+
+def test_a_status_whose_version_is_true_changes_nothing(clinic: Clinic) -> None:
+    device = clinic.device(speed=1.0)  # 30 s of output: still treating when the status comes
+    try:
+        session_id = treating(clinic, device)
+        eventually(lambda: clinic.device_state() == "treating")  # the device's own status is in: ours comes after it
+        publish.single(topics.device_topic(clinic.mqtt_id, "status"), b'{"v":true,"state":"offline"}', qos=1,
+                       hostname="127.0.0.1", port=clinic.port)
+        eventually(lambda: clinic.gateway.counters["malformed"] or clinic.device_state() != "treating")
+        assert clinic.device_state() == "treating"  # not offline: `true` is no version 1
+        assert clinic.session(session_id, "treating")
+    finally:
+        device.stop()
+    assert clinic.gateway.counters["malformed"] == 1

@@ -80,6 +80,24 @@ def test_refused_with_a_reason_that_quotes_nothing(topic: str, payload: bytes, w
     assert SESSION not in str(refused.value) and "secret" not in str(refused.value)
 
 
+BODIES = {  # a valid body of each kind, but for its version
+    "status": {"state": "offline"},
+    "acks": {"command_id": str(uuid.uuid4()), "status": "accepted", "reason": None},
+    "events": {"session_id": SESSION, "seq": 1, "type": "started", "step": None, "t_ms": 0, "detail": None},
+    "telemetry": {"session_id": SESSION, "seq": 1, "step": 0, "t_ms": 0, "interval_ms": 100, "current_ua": [150.0],
+                  "contact": True},
+}
+
+
+@pytest.mark.parametrize("kind", BODIES)
+@pytest.mark.parametrize("version", [b"true", b"1.0", b'"1"', b"1e0"])
+def test_version_1_is_the_json_integer_1_and_nothing_equal_to_it(kind: str, version: bytes) -> None:
+    assert parse(f"{ROOT}/{kind}", raw({"v": 1} | BODIES[kind])) is not None
+    payload = b'{"v":%s,%s' % (version, raw(BODIES[kind])[1:])  # True == 1.0 == 1 in Python: not on the wire
+    with pytest.raises(Malformed, match="not protocol version 1"):
+        parse(f"{ROOT}/{kind}", payload)
+
+
 def test_an_odd_reason_or_step_is_left_out_rather_than_losing_the_message() -> None:
     command = str(uuid.uuid4())
     assert parse(f"{ROOT}/acks", raw({"v": 1, "command_id": command, "status": "accepted", "reason": 42})) == Ack(

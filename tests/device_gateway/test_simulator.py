@@ -27,9 +27,9 @@ SPEED = 100  # one simulated second every 10 ms
 REPORTS = ("status", "acks", "events", "telemetry")
 
 
-def step(current_ua: float, duration_s: float) -> dict[str, Any]:
+def step(current_ua: float, duration_s: float, polarity: str = "alternating") -> dict[str, Any]:
     return {"zone": "forehead", "mode": "LIFT", "current_ua": current_ua, "frequency_hz": 30, "waveform": "square",
-            "polarity": "alternating", "duration_s": duration_s}
+            "polarity": polarity, "duration_s": duration_s}
 
 
 def load_protocol(steps: list[dict[str, Any]] | None = None, *, session_id: str | None = None,
@@ -216,8 +216,9 @@ def _without(command: dict[str, Any], *path: str) -> dict[str, Any]:
     (lambda: _without(load_protocol(), "protocol", "steps"), "malformed"),
     (lambda: load_protocol(expires_at="2030-01-01T10:00:00"), "malformed"),  # no offset
     (lambda: load_protocol() | {"type": "self_destruct"}, "malformed"),
+    (lambda: load_protocol([step(150, 3, polarity="both")]), "malformed"),
 ], ids=["expired", "expired-before-limits", "bad_sha256", "limits-session", "limits-device", "limits-output-time",
-        "no-limits", "no-session-id", "no-steps", "naive-time", "unknown-type"])
+        "no-limits", "no-session-id", "no-steps", "naive-time", "unknown-type", "unknown-polarity"])
 def test_rejections(gateway: FakeGateway, make_device: Callable[..., SimulatedDevice],
                     make_command: Callable[[], dict[str, Any]], reason: str) -> None:
     device = make_device()
@@ -268,10 +269,11 @@ def test_a_session_from_start_to_completed(gateway: FakeGateway, make_device: Ca
     telemetry = [m for leaf, m in messages if leaf == "telemetry"]
     assert [(m["step"], m["t_ms"], m["interval_ms"], m["contact"]) for m in telemetry] == [
         (0, 0, 100, True), (0, 1000, 100, True), (0, 2000, 100, True), (1, 3000, 100, True), (1, 4000, 100, True)]
-    assert [m["current_ua"] for m in telemetry] == [
-        sample_currents(150, 0, 10), sample_currents(150, 10, 10), sample_currents(150, 20, 10),
-        sample_currents(200, 30, 10), sample_currents(200, 40, 10)]
-    assert all(abs(sample - 150) <= 0.75 for sample in telemetry[0]["current_ua"])  # ±0.5 %
+    assert [m["current_ua"] for m in telemetry] == [  # the steps' polarity is alternating: +I, −I, ...
+        sample_currents(150, 0, 10, "alternating"), sample_currents(150, 10, 10, "alternating"),
+        sample_currents(150, 20, 10, "alternating"), sample_currents(200, 30, 10, "alternating"),
+        sample_currents(200, 40, 10, "alternating")]
+    assert all(abs(abs(sample) - 150) <= 0.75 for sample in telemetry[0]["current_ua"])  # ±0.5 %
     assert len(set(telemetry[0]["current_ua"])) > 1
     assert device.session_id is None
 
@@ -324,13 +326,33 @@ def test_press_start_needs_an_armed_device(make_device: Callable[..., SimulatedD
         device.press_start()
 
 
-def test_over_current_from_the_third_block(gateway: FakeGateway, make_device: Callable[..., SimulatedDevice]) -> None:
+SIGNS = {"positive": [1] * 10, "negative": [-1] * 10, "alternating": [1, -1] * 5}
+
+
+def signs(block: list[float]) -> list[int]:
+    return [1 if sample > 0 else -1 for sample in block]
+
+
+@pytest.mark.parametrize("polarity", SIGNS)
+def test_samples_are_signed_as_the_steps_polarity(gateway: FakeGateway, make_device: Callable[..., SimulatedDevice],
+                                                  polarity: str) -> None:
+    device = make_device()
+    messages = run_session(gateway, device, [step(150, 2, polarity)])
+    blocks = [json.loads(payload)["current_ua"] for leaf, payload in messages if leaf == "telemetry"]
+    assert [signs(block) for block in blocks] == [SIGNS[polarity]] * 2
+    assert all(abs(abs(sample) - 150) <= 0.75 for block in blocks for sample in block)
+
+
+@pytest.mark.parametrize("polarity", SIGNS)
+def test_over_current_from_the_third_block(gateway: FakeGateway, make_device: Callable[..., SimulatedDevice],
+                                           polarity: str) -> None:
     device = make_device(over_current_ua=300)
-    messages = run_session(gateway, device, [step(150, 4)])
+    messages = run_session(gateway, device, [step(150, 4, polarity)])
     blocks = [json.loads(payload)["current_ua"] for leaf, payload in messages if leaf == "telemetry"]
     assert len(blocks) == 4
-    assert all(max(block) < 151 for block in blocks[:2])
-    assert all(min(block) > 165 for block in blocks[2:])  # above limits.max_current_ua
+    assert all(max(map(abs, block)) < 151 for block in blocks[:2])
+    assert all(min(map(abs, block)) > 165 for block in blocks[2:])  # above limits.max_current_ua in magnitude
+    assert [signs(block) for block in blocks] == [SIGNS[polarity]] * 4  # with the step's own sign pattern
 
 
 def test_duplicate_every(gateway: FakeGateway, make_device: Callable[..., SimulatedDevice]) -> None:
