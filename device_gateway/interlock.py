@@ -25,7 +25,7 @@ from db.base import utcnow
 from db.models import Device, DeviceCommand, SessionIncident, SessionMessage, TreatmentSession
 from db.outbox import record_command
 from device_gateway import topics
-from device_gateway.messages import Telemetry
+from device_gateway.messages import Telemetry, highest_seq
 
 logger = logging.getLogger(__name__)
 STOP_REASONS = ("over_current", "over_time")
@@ -45,6 +45,7 @@ class Watch:
     mqtt_id: str
     device_id: uuid.UUID
     step_caps: list[float]
+    highest_seq: int
     max_current_ua: float
     max_output_s: int
     counted: set[int] = field(default_factory=set)  # telemetry seqs whose output is in output_s
@@ -124,9 +125,10 @@ class Interlock:
             watch = self._watches.get(message.session_id)
             if watch is None or watch.mqtt_id != message.device_id or message.seq in watch.counted:
                 return
-            watch.counted.add(message.seq)
-            if message.contact:
-                watch.output_s += len(message.current_ua) * message.interval_ms / 1000
+            if message.seq <= watch.highest_seq:  # a seq no session reaches is dropped, so not counted: the set of
+                watch.counted.add(message.seq)  # counted seqs stays as small as a session; its samples are checked
+                if message.contact:
+                    watch.output_s += len(message.current_ua) * message.interval_ms / 1000
             cap = watch.step_caps[message.step] if message.step < len(watch.step_caps) else 0.0
             cap = min(cap, watch.max_current_ua)
             peak = max(abs(sample) for sample in message.current_ua)  # current the other way is current too
@@ -188,4 +190,5 @@ class Interlock:
 def _watch(row: Row[Any]) -> Watch:
     factor = 1 + row.tolerance_percent / 100
     return Watch(mqtt_id=row.mqtt_id, device_id=row.device_id, step_caps=[s["current_ua"] * factor for s in row.steps],
-                 max_current_ua=row.max_current_ua, max_output_s=row.max_output_s)
+                 highest_seq=highest_seq(row.max_output_s, len(row.steps)), max_current_ua=row.max_current_ua,
+                 max_output_s=row.max_output_s)

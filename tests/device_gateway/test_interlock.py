@@ -69,3 +69,17 @@ def test_a_stop_is_published_exactly_when_a_sample_is_over_its_cap_in_magnitude(
     assert [(topic, *(json.loads(payload)[key] for key in ("type", "reason", "session_id")))
             for topic, payload in published] == ([stop] if over else [])
     assert interlock.counters["interlock_stops"] == int(over)
+
+
+def test_a_seq_no_session_reaches_is_checked_but_not_counted() -> None:
+    """A device that numbers its blocks wildly cannot grow what the gateway keeps, nor run up the session's output
+    time; an over-current in such a block still stops it."""
+    row = Stored(MQTT_ID, uuid.uuid4(), 10, 220.0, 30, [{"current_ua": 200.0}])
+    watch = _watch(row)  # type: ignore[arg-type]
+    session_id, published = uuid.uuid4(), Published()
+    interlock = Interlock(Counter(), published, _watches={session_id: watch})
+    for seq in range(watch.highest_seq + 1, watch.highest_seq + 1001):
+        interlock.check(Telemetry(MQTT_ID, session_id, seq, 0, 0, 100, (200.0,) * 10, True))
+    assert (watch.counted, watch.output_s, published) == (set(), 0.0, [])
+    interlock.check(Telemetry(MQTT_ID, session_id, 2**31 - 1, 0, 0, 100, (-400.0,), True))
+    assert [json.loads(payload)["reason"] for _topic, payload in published] == ["over_current"]
