@@ -7,6 +7,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from api.body_limit import BodySizeLimit
 from api.errors import install_error_handlers
+from api.http_errors import install_http_error_handler
+from api.openapi import install_openapi
 from api.routes import (
     audit,
     auth,
@@ -22,6 +24,7 @@ from api.routes import (
     sessions,
     users,
 )
+from api.text_input import RefuseUnstorableText
 from db.session import make_engine, make_session_factory
 from db.settings import Settings, get_settings
 from web import pages
@@ -45,10 +48,13 @@ def create_app(settings: Settings | None = None, session_factory: sessionmaker[S
     app.state.session_factory = session_factory
     app.state.signing_key = settings.signing_key()
     install_error_handlers(app)
-    app.add_middleware(BodySizeLimit)
+    install_http_error_handler(app)
+    app.add_middleware(RefuseUnstorableText)
+    app.add_middleware(BodySizeLimit)  # outermost: nothing reads a body over the limit
     app.include_router(_api_router(), prefix=API_PREFIX)
     app.include_router(health.router)
     app.include_router(pages.router)
+    install_openapi(app)
     return app
 
 

@@ -35,6 +35,16 @@ class Conflict(AppError):
     status_code = 409
 
 
+class TooManyRequests(AppError):
+    """Refused for a while (too many failed log-ins); says when to try again."""
+
+    status_code = 429
+
+    def __init__(self, detail: str, *, retry_after_s: int) -> None:
+        super().__init__(detail)
+        self.retry_after_s = retry_after_s
+
+
 class InvalidInput(AppError):
     """Input that is well-formed but breaks a rule; names the field it is about."""
 
@@ -53,8 +63,15 @@ def install_error_handlers(app: FastAPI) -> None:
 
 
 async def _app_error(_request: Request, exc: AppError) -> JSONResponse:
+    return error_response(exc)
+
+
+def error_response(exc: AppError) -> JSONResponse:
+    """The API's error body: `detail`, and `errors` naming the field of an invalid input."""
     body: dict[str, Any] = {"detail": exc.detail, **exc.extra}
     headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, NotAuthenticated) else None
+    if isinstance(exc, TooManyRequests):
+        headers = {"Retry-After": str(exc.retry_after_s)}
     if isinstance(exc, InvalidInput):
         body["errors"] = [{"field": exc.field, "message": exc.message}]
     return JSONResponse(body, status_code=exc.status_code, headers=headers)

@@ -1,6 +1,7 @@
 """Password hashes (argon2) and signed, expiring bearer tokens (JWT, HS256)."""
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import jwt
@@ -18,23 +19,31 @@ def hash_password(password: str) -> str:
 
 
 def verify_password(password: str, password_hash: str | None) -> bool:
+    """Whether the password matches; None is checked against a dummy hash, so that it takes as long."""
     try:
         return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
     except (VerificationError, InvalidHashError):
         return False
 
 
-def create_access_token(*, user_id: uuid.UUID, key: str, now: datetime, minutes: int) -> str:
-    claims = {"sub": str(user_id), "iat": now, "exp": now + timedelta(minutes=minutes), "typ": "access"}
+@dataclass(frozen=True)
+class TokenClaims:
+    user_id: uuid.UUID
+    generation: int  # the account's token_generation when the token was issued
+
+
+def create_access_token(*, user_id: uuid.UUID, generation: int, key: str, now: datetime, minutes: int) -> str:
+    claims = {"sub": str(user_id), "gen": generation, "iat": now, "exp": now + timedelta(minutes=minutes),
+              "typ": "access"}
     return jwt.encode(claims, key, algorithm=TOKEN_ALGORITHM)
 
 
-def read_access_token(token: str, *, key: str) -> uuid.UUID | None:
-    """The user id a valid, unexpired token names; None for anything else."""
+def read_access_token(token: str, *, key: str) -> TokenClaims | None:
+    """Whom a valid, unexpired token names, and from which generation; None for anything else."""
     try:
-        claims = jwt.decode(token, key, algorithms=[TOKEN_ALGORITHM], options={"require": ["sub", "exp"]})
-        if claims.get("typ") != "access":
+        claims = jwt.decode(token, key, algorithms=[TOKEN_ALGORITHM], options={"require": ["sub", "exp", "gen"]})
+        if claims.get("typ") != "access" or type(claims["gen"]) is not int:
             return None
-        return uuid.UUID(claims["sub"])
+        return TokenClaims(user_id=uuid.UUID(claims["sub"]), generation=claims["gen"])
     except (jwt.PyJWTError, ValueError):
         return None

@@ -39,11 +39,13 @@ _FIXED_MESSAGES = {
 
 def describe_validation_errors(errors: Sequence[Any]) -> list[dict[str, str]]:
     """One {field, message} per error, the field as a dotted path without the body/query prefix."""
-    return [{"field": _field_name(e.get("loc", ())), "message": _message(e)} for e in errors]
+    return [{"field": _field_name(e), "message": _message(e)} for e in errors]
 
 
-def _field_name(loc: Sequence[Any]) -> str:
-    parts = [str(p) for p in loc]
+def _field_name(error: dict[str, Any]) -> str:
+    if error.get("type") == "json_invalid":
+        return "body"  # its location ends in a character offset, not a field
+    parts = [str(p) for p in error.get("loc", ())]
     if len(parts) > 1 and parts[0] in {"body", "query", "path", "header", "form", "cookie"}:
         parts = parts[1:]
     return ".".join(parts) or "body"

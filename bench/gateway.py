@@ -1140,8 +1140,8 @@ def run_measurements(args: argparse.Namespace, engine: Engine, staff: Staff, sec
                      measure_ceiling: Callable[[], RawResult], rng: random.Random) -> Results:
     """Everything after the ceiling, with the API and the gateway running."""
     now = datetime.now(UTC)
-    token = {role: {"Authorization": "Bearer " + create_access_token(user_id=user, key=secret_key, now=now,
-                                                                      minutes=60)}
+    token = {role: {"Authorization": "Bearer " + create_access_token(user_id=user, generation=0, key=secret_key,
+                                                                      now=now, minutes=60)}
              for role, user in ((Role.MEDICAL_DIRECTOR, staff.medical_director), (Role.FRONT_DESK, staff.front_desk),
                                 (Role.ESTHETICIAN, staff.esthetician))}
     http = Http(api_port)

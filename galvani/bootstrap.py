@@ -23,13 +23,35 @@ class NewAccount:
     password: str | None  # set only when it was generated and must be shown once
 
 
-def ensure_first_admin(factory: sessionmaker[Session], settings: Settings) -> NewAccount | None:
-    """Create the first admin when there is no user at all; None when users exist."""
+@dataclass(frozen=True)
+class AdminNeeded:
+    """No account yet, and none was made: production never makes up a password, since it would be printed
+    where the service's log goes. `how` says how to make the first admin."""
+
+    email: str
+
+    @property
+    def how(self) -> str:
+        return (f"No staff account exists yet, and GALVANI_ADMIN_PASSWORD is not set: in production no password is "
+                f"made up (it would land in this log). Make the first admin, typing its password when asked:\n"
+                f"  docker compose run --rm api galvani create-user --role admin --email {self.email} "
+                f"--full-name Administrator\n"
+                f"(or give the password on standard input with --password-stdin), or set GALVANI_ADMIN_PASSWORD "
+                f"and start again.")
+
+
+def ensure_first_admin(factory: sessionmaker[Session], settings: Settings) -> NewAccount | AdminNeeded | None:
+    """Create the first admin when there is no user at all; None when users exist.
+
+    Without GALVANI_ADMIN_PASSWORD, development makes one up (shown once on the terminal) and production
+    makes no account (AdminNeeded)."""
     with transaction(factory) as session:
         if users.count(session):
             return None
         email = settings.admin_email or DEFAULT_ADMIN_EMAIL
         given = settings.admin_password.get_secret_value() if settings.admin_password else None
+        if not given and settings.env == "production":
+            return AdminNeeded(email=email)
         password = given or secrets.token_urlsafe(12)
         users.add(session, email=email, password=password, full_name="Administrator", role=Role.ADMIN)
         return NewAccount(email=email, role=Role.ADMIN, password=None if given else password)

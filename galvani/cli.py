@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker
 
     from device_gateway.runner import GatewayRunner
-    from galvani.bootstrap import NewAccount
+    from galvani.bootstrap import AdminNeeded, NewAccount
     from galvani.demo import StaffedDevices
 
 logger = logging.getLogger("galvani")
@@ -147,11 +147,15 @@ def _demo_devices(factory: sessionmaker[Session], runner: GatewayRunner) -> Staf
 def _run_uvicorn(app: object, **options: object) -> None:
     """Run uvicorn; the signal it re-raises after its graceful shutdown ends this call, not the process.
     Requests still open after GRACEFUL_SHUTDOWN_S are cancelled: a live view (/devices/{id}/live) left open
-    in a browser never ends by itself, and uvicorn would wait for it for good."""
+    in a browser never ends by itself, and uvicorn would wait for it for good. The access log leaves out query
+    strings, which hold what staff searched for."""
     import uvicorn
+
+    from galvani.access_log import log_config
 
     signal.signal(signal.SIGTERM, _leave_quietly)
     signal.signal(signal.SIGINT, _leave_quietly)
+    options["log_config"] = log_config()
     with contextlib.suppress(_ShutdownSignal):
         uvicorn.run(app, timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S, **options)  # type: ignore[arg-type]
 
@@ -307,11 +311,15 @@ def cmd_create_user(args: argparse.Namespace) -> int:
     return 0
 
 
-def _announce(account: NewAccount | None) -> None:
-    """Show a generated password once, on the terminal only (never in a log)."""
+def _announce(account: NewAccount | AdminNeeded | None) -> None:
+    """Show a generated password once, on the terminal only (development; production makes none up)."""
+    from galvani.bootstrap import AdminNeeded
+
     if account is None:
         return
-    if account.password:
+    if isinstance(account, AdminNeeded):
+        print(account.how, flush=True)
+    elif account.password:
         print(f"Created {account.role.value} {account.email} with password: {account.password}", flush=True)
     else:
         print(f"Created {account.role.value} {account.email} (password from GALVANI_ADMIN_PASSWORD)", flush=True)

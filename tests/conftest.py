@@ -85,7 +85,8 @@ def add_user(db: Session, role: Role, email: str | None = None) -> User:
 
 
 def bearer(user: User, minutes: int = 60) -> dict[str, str]:
-    token = create_access_token(user_id=user.id, key=SECRET_KEY, now=utcnow(), minutes=minutes)
+    token = create_access_token(user_id=user.id, generation=user.token_generation, key=SECRET_KEY, now=utcnow(),
+                                minutes=minutes)
     return {"Authorization": f"Bearer {token}"}
 
 

@@ -154,6 +154,38 @@ def test_create_user_then_log_in(tmp_path: Path) -> None:
         stop(process)
 
 
+def test_the_access_log_leaves_out_what_was_searched(tmp_path: Path) -> None:
+    """A search's query holds a client's name: the access log shows the path and the answer, not the query."""
+    env = admin_env(tmp_path)
+    assert run_galvani("migrate", env=env).returncode == 0
+    with running("api", env=env) as (process, port):
+        found = httpx.get(f"http://127.0.0.1:{port}/api/v1/clients", params={"q": "Lovelace"},
+                          headers=admin_headers(port))
+        assert found.status_code == 200
+        out, err = stop(process)
+    assert re.search(r'"GET /api/v1/clients HTTP/1\.1" 200', out), out
+    assert "Lovelace" not in out + err
+
+
+def test_production_without_an_admin_password_makes_no_admin(tmp_path: Path) -> None:
+    """No password is made up where it would be printed into the service's log; the log says what to run."""
+    env = galvani_env(tmp_path, GALVANI_ENV="production", GALVANI_SECRET_KEY="k" * 48)
+    assert run_galvani("migrate", env=env).returncode == 0
+    with running("api", env=env) as (process, port):
+        assert log_in(port, "admin@galvani.local", "any-password-at-all") == 401
+        out, err = stop(process)
+    assert "password:" not in (out + err).lower()
+    assert ("docker compose run --rm api galvani create-user --role admin --email admin@galvani.local "
+            "--full-name Administrator") in out
+    made = run_galvani("create-user", "--role", "admin", "--email", "admin@galvani.local", "--full-name",
+                       "Administrator", "--password-stdin", env=env, stdin="a-long-admin-password\n")
+    assert made.returncode == 0, made.stderr
+    with running("api", env=env) as (process, port):
+        assert log_in(port, "admin@galvani.local", "a-long-admin-password") == 200
+        out, _ = stop(process)
+    assert "create-user" not in out  # an admin exists: nothing more to say
+
+
 def test_production_refuses_a_placeholder_secret(tmp_path: Path) -> None:
     env = galvani_env(tmp_path, GALVANI_ENV="production", GALVANI_SECRET_KEY="changeme")
     result = run_galvani("migrate", env=env)

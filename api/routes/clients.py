@@ -6,6 +6,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, status
 
 from api.deps import ClientsDeleter, ClientsReader, ClientsWriter, SessionDep
+from api.openapi import CONFLICT
 from api.schemas.clients import ClientCreate, ClientPage, ClientRead, ClientUpdate
 from api.services import clients
 
@@ -13,7 +14,7 @@ router = APIRouter(prefix="/clients", tags=["clients"])
 MAX_PAGE = 200
 
 
-@router.post("", status_code=status.HTTP_201_CREATED)
+@router.post("", status_code=status.HTTP_201_CREATED, responses=CONFLICT)
 def create_client(data: ClientCreate, session: SessionDep, actor: ClientsWriter) -> ClientRead:
     """Register a client."""
     return ClientRead.model_validate(clients.create(session, actor=actor, data=data))
@@ -39,7 +40,7 @@ def read_client(client_id: uuid.UUID, session: SessionDep, actor: ClientsReader)
     return ClientRead.model_validate(clients.read(session, actor=actor, client_id=client_id))
 
 
-@router.patch("/{client_id}")
+@router.patch("/{client_id}", responses=CONFLICT)
 def update_client(client_id: uuid.UUID, data: ClientUpdate, session: SessionDep,
                   actor: ClientsWriter) -> ClientRead:
     """Change the fields given."""

@@ -14,7 +14,11 @@ router = APIRouter(tags=["health"])
 BROKER_TIMEOUT_S = 1.0
 
 
-@router.get("/health")
+@router.get("/health", responses={
+    200: {"description": "`ok` or `degraded`", "content": {"application/json": {"schema": {"type": "object"}}}},
+    503: {"description": "`down`: the database or the broker does not answer",
+          "content": {"application/json": {"schema": {"type": "object"}}}},
+})
 def health(request: Request) -> JSONResponse:
     """`down` (503) when the database or the broker does not answer; `degraded` when no gateway carries the
     device traffic as it should (the API still books and shows records, but no session can start, and an

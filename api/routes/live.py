@@ -34,7 +34,9 @@ class LiveStream(StreamingResponse):
             await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
-@router.get("/devices/{device_id}/live", response_class=StreamingResponse)
+@router.get("/devices/{device_id}/live", response_class=StreamingResponse, responses={
+    200: {"description": "A stream of events", "content": {"text/event-stream": {"schema": {"type": "string"}}}},
+})
 def live(device_id: uuid.UUID, request: Request, session: SessionDep, _actor: ResourcesReader) -> StreamingResponse:
     """Server-Sent Events: `state` when the device's state changes, `telemetry` and `event` as they arrive."""
     device = rooms.get_device(session, device_id=device_id)

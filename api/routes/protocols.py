@@ -5,6 +5,7 @@ import uuid
 from fastapi import APIRouter, status
 
 from api.deps import ClinicDep, ProtocolApprover, ProtocolDrafter, ProtocolsReader, RulesDep, SessionDep
+from api.openapi import CONFLICT
 from api.schemas.protocols import (
     AppointmentBrief,
     ProtocolCreate,
@@ -48,7 +49,7 @@ def edit_protocol(protocol_id: uuid.UUID, data: ProtocolUpdate, session: Session
                                                       clinic=clinic, rules=rules))
 
 
-@router.post("/{protocol_id}/approve")
+@router.post("/{protocol_id}/approve", responses=CONFLICT)
 def approve_protocol(protocol_id: uuid.UUID, session: SessionDep, actor: ProtocolApprover, clinic: ClinicDep,
                      rules: RulesDep) -> ProtocolRead:
     """Approve a draft (medical director only): it becomes bookable and immutable, with its sha256."""
@@ -56,7 +57,7 @@ def approve_protocol(protocol_id: uuid.UUID, session: SessionDep, actor: Protoco
                                                          clinic=clinic, rules=rules))
 
 
-@router.post("/{protocol_id}/withdraw")
+@router.post("/{protocol_id}/withdraw", responses=CONFLICT)
 def withdraw_protocol(protocol_id: uuid.UUID, data: Withdrawal, session: SessionDep,
                       actor: ProtocolApprover) -> WithdrawnProtocol:
     """Withdraw an approval: no new bookings or starts; lists the booked appointments to move to another."""

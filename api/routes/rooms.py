@@ -6,6 +6,7 @@ from fastapi import APIRouter, status
 from sqlalchemy.orm import Session
 
 from api.deps import ResourcesManager, ResourcesReader, SessionDep
+from api.openapi import CONFLICT
 from api.schemas.protocols import AppointmentBrief
 from api.schemas.rooms import (
     DeviceChanged,
@@ -23,7 +24,7 @@ from db.models.gateway import gateway_present
 router = APIRouter(tags=["rooms and devices"])
 
 
-@router.post("/rooms", status_code=status.HTTP_201_CREATED)
+@router.post("/rooms", status_code=status.HTTP_201_CREATED, responses=CONFLICT)
 def create_room(data: RoomCreate, session: SessionDep, actor: ResourcesManager) -> RoomRead:
     """Add a treatment room (admin)."""
     return RoomRead.model_validate(rooms.create_room(session, actor=actor, data=data))
@@ -35,14 +36,14 @@ def list_rooms(session: SessionDep, _actor: ResourcesReader) -> list[RoomRead]:
     return [RoomRead.model_validate(r) for r in rooms.list_rooms(session)]
 
 
-@router.post("/devices", status_code=status.HTTP_201_CREATED)
+@router.post("/devices", status_code=status.HTTP_201_CREATED, responses=CONFLICT)
 def register_device(data: DeviceCreate, session: SessionDep, actor: ResourcesManager) -> DeviceRegistered:
     """Register a device into a room (admin); its MQTT password is in this answer and nowhere else."""
     device, password = rooms.register_device(session, actor=actor, data=data)
     return _with_password(session, device, password)
 
 
-@router.post("/devices/{device_id}/mqtt-password")
+@router.post("/devices/{device_id}/mqtt-password", responses=CONFLICT)
 def reissue_device_password(device_id: uuid.UUID, session: SessionDep, actor: ResourcesManager) -> DeviceRegistered:
     """Give a device a new MQTT password (admin), shown in this answer only; the old one stops working."""
     device, password = rooms.reissue_device_password(session, actor=actor, device_id=device_id)
@@ -62,7 +63,7 @@ def read_device(device_id: uuid.UUID, session: SessionDep, _actor: ResourcesRead
     return _read(rooms.get_device(session, device_id=device_id), gateway_present(session))
 
 
-@router.patch("/devices/{device_id}")
+@router.patch("/devices/{device_id}", responses=CONFLICT)
 def change_device(device_id: uuid.UUID, data: DeviceUpdate, session: SessionDep,
                   actor: ResourcesManager) -> DeviceChanged:
     """Move a device, take it out of service or revoke it (admin); lists appointments that lost it."""

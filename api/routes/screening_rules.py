@@ -1,13 +1,18 @@
 """The versioned screening rules."""
 
-from fastapi import APIRouter
+from typing import Annotated
+
+from fastapi import APIRouter, Path
 
 from api.deps import RulesReader, RulesWriter, SessionDep
+from api.openapi import CONFLICT
+from api.schemas.common import INT32_MAX
 from api.schemas.screening_rules import RuleParametersUpdate, RuleSetRead
 from api.services import rule_sets
 from db.models import ScreeningRuleSet
 
 router = APIRouter(prefix="/screening-rules", tags=["screening"])
+RuleVersion = Annotated[int, Path(ge=1, le=INT32_MAX, description="A version number; the first is 1")]
 
 
 @router.get("")
@@ -17,12 +22,12 @@ def read_current_rules(session: SessionDep, _actor: RulesReader) -> RuleSetRead:
 
 
 @router.get("/{version}")
-def read_rules_version(version: int, session: SessionDep, _actor: RulesReader) -> RuleSetRead:
+def read_rules_version(version: RuleVersion, session: SessionDep, _actor: RulesReader) -> RuleSetRead:
     """An earlier version, as the screenings judged by it saw it."""
     return _read(rule_sets.get(session, version=version))
 
 
-@router.put("")
+@router.put("", responses=CONFLICT)
 def change_rules(data: RuleParametersUpdate, session: SessionDep, actor: RulesWriter) -> RuleSetRead:  # type: ignore[valid-type]
     """Change parameters within the safety bounds; this makes a new version and never alters old results."""
     return _read(rule_sets.change(session, actor=actor, changes=data.model_dump(exclude_unset=True)))

@@ -15,6 +15,7 @@ from api.deps import (
     SessionDep,
     sees_health_data,
 )
+from api.openapi import CONFLICT
 from api.schemas.screening import (
     ApprovalCreate,
     ApprovalRead,
@@ -81,7 +82,7 @@ def list_approvals(client_id: uuid.UUID, session: SessionDep, actor: ApprovalsRe
     return [ApprovalRead.model_validate(a) for a in approvals.list_for(session, actor=actor, client_id=client_id)]
 
 
-@router.post("/physician-approvals/{approval_id}/revoke")
+@router.post("/physician-approvals/{approval_id}/revoke", responses=CONFLICT)
 def revoke_approval(client_id: uuid.UUID, approval_id: uuid.UUID, data: ApprovalRevoke, session: SessionDep,
                     actor: ApprovalRevoker) -> ApprovalRead:
     """Withdraw an approval (medical director only); screenings that needed it stop clearing the client."""

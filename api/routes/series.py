@@ -5,10 +5,11 @@ from typing import Annotated
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Query, status
-from pydantic import AwareDatetime
 
 from api.deps import BookingsReader, BookingsWriter, ClinicDep, ClinicToday, SessionDep
+from api.openapi import CONFLICT
 from api.schemas.clinic_settings import ClinicSettings
+from api.schemas.common import DateTimeWithOffset
 from api.schemas.series import AppointmentChange, AppointmentRead, Cancellation, Cancelled, SeriesCreate, SeriesRead
 from api.services import series
 from db.models import Appointment, AppointmentStatus, Series
@@ -16,7 +17,7 @@ from db.models import Appointment, AppointmentStatus, Series
 router = APIRouter(tags=["series and appointments"])
 
 
-@router.post("/series", status_code=status.HTTP_201_CREATED)
+@router.post("/series", status_code=status.HTTP_201_CREATED, responses=CONFLICT)
 def book_series(data: SeriesCreate, session: SessionDep, actor: BookingsWriter, clinic: ClinicDep,
                 today: ClinicToday) -> SeriesRead:
     """Book every session of a plan at once, or nothing: a 409 lists every session that conflicts and why."""
@@ -42,7 +43,7 @@ def read_series(series_id: uuid.UUID, session: SessionDep, _actor: BookingsReade
 @router.get("/appointments")
 def list_appointments(
     session: SessionDep, _actor: BookingsReader, clinic: ClinicDep,
-    start: AwareDatetime | None = None, end: AwareDatetime | None = None, room_id: uuid.UUID | None = None,
+    start: DateTimeWithOffset | None = None, end: DateTimeWithOffset | None = None, room_id: uuid.UUID | None = None,
     esthetician_id: uuid.UUID | None = None, client_id: uuid.UUID | None = None,
     status: AppointmentStatus | None = None, limit: Annotated[int, Query(ge=1, le=1000)] = 500,
 ) -> list[AppointmentRead]:
@@ -52,7 +53,7 @@ def list_appointments(
     return [_appointment(a, clinic) for a in found]
 
 
-@router.patch("/appointments/{appointment_id}")
+@router.patch("/appointments/{appointment_id}", responses=CONFLICT)
 def reschedule_appointment(appointment_id: uuid.UUID, data: AppointmentChange, session: SessionDep,
                            actor: BookingsWriter, clinic: ClinicDep, today: ClinicToday) -> AppointmentRead:
     """Move one appointment to another time, room or esthetician; every rule is checked again."""
@@ -61,7 +62,7 @@ def reschedule_appointment(appointment_id: uuid.UUID, data: AppointmentChange, s
     return _appointment(moved, clinic)
 
 
-@router.post("/appointments/{appointment_id}/cancel")
+@router.post("/appointments/{appointment_id}/cancel", responses=CONFLICT)
 def cancel_appointment(appointment_id: uuid.UUID, data: Cancellation, session: SessionDep,
                        actor: BookingsWriter, clinic: ClinicDep) -> Cancelled:
     """Cancel this appointment, or it and the rest of its series."""

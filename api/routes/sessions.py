@@ -5,6 +5,7 @@ import uuid
 from fastapi import APIRouter, status
 
 from api.deps import ClinicDep, ClinicToday, SessionDep, SessionRunner, SessionsReader
+from api.openapi import CONFLICT
 from api.schemas.sessions import SessionRead, SessionStart, SessionStarted
 from api.services import sessions
 from api.services.delivery import session_record
@@ -12,7 +13,7 @@ from api.services.delivery import session_record
 router = APIRouter(tags=["sessions"])
 
 
-@router.post("/appointments/{appointment_id}/start", status_code=status.HTTP_201_CREATED)
+@router.post("/appointments/{appointment_id}/start", status_code=status.HTTP_201_CREATED, responses=CONFLICT)
 def start_session(appointment_id: uuid.UUID, data: SessionStart, session: SessionDep, actor: SessionRunner,
                   clinic: ClinicDep, today: ClinicToday) -> SessionStarted:
     """Re-confirm the day-of answers and arm the room's device; refused with every reason, nothing sent."""
@@ -28,7 +29,7 @@ def read_session(session_id: uuid.UUID, session: SessionDep, actor: SessionsRead
                                                                             session_id=session_id)))
 
 
-@router.post("/sessions/{session_id}/stop")
+@router.post("/sessions/{session_id}/stop", responses=CONFLICT)
 def stop_session(session_id: uuid.UUID, session: SessionDep, actor: SessionRunner) -> SessionStarted:
     """End output now: a stop command goes to the device."""
     treatment = sessions.stop(session, actor=actor, session_id=session_id)

@@ -1,21 +1,45 @@
 """The clinic's settings: time zone and opening hours; later capabilities add theirs here."""
 
+import re
 from datetime import datetime, time
-from typing import Annotated, Self
+from typing import Annotated, Any, Self
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    StringConstraints,
+    WithJsonSchema,
+    model_validator,
+)
 
 from api.schemas.common import partial_of
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+LOCAL_TIME = r"^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,6})?)?$"
+
+
+def _local_time(value: Any) -> Any:
+    """A wall-clock time as text, like 08:30 or 08:30:00: no offset (the clinic's time zone applies), no number."""
+    if isinstance(value, time) or (isinstance(value, str) and re.fullmatch(LOCAL_TIME, value)):
+        return value
+    raise ValueError("must be a time like 08:30")
+
+
+# JSON Schema's `format: time` means a time with an offset (RFC 3339), which these are not: say what they are.
+LocalTime = Annotated[time, BeforeValidator(_local_time), PlainSerializer(time.isoformat, return_type=str),
+                      WithJsonSchema({"type": "string", "pattern": LOCAL_TIME, "examples": ["08:30"]})]
 
 
 class DayHours(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    open: time = Field(description="Opening time, local, like 08:00")
-    close: time = Field(description="Closing time, local, like 20:00")
+    open: LocalTime = Field(description="Opening time, local, like 08:00")
+    close: LocalTime = Field(description="Closing time, local, like 20:00")
 
     @model_validator(mode="after")
     def _opens_before_closing(self) -> Self:

@@ -4,9 +4,9 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, Field, StringConstraints
+from pydantic import BaseModel, Field, StringConstraints
 
-from api.schemas.common import Output, StrictInput
+from api.schemas.common import DateTimeWithOffset, Output, StrictInput
 from db.models import AppointmentStatus
 
 
@@ -30,7 +30,7 @@ class SeriesCreate(StrictInput):
     protocol_id: uuid.UUID
     esthetician_id: uuid.UUID
     room_id: uuid.UUID | None = Field(None, description="Leave out for any room with a free device")
-    start_at: AwareDatetime = Field(description="The first session; the others keep its local time of day")
+    start_at: DateTimeWithOffset = Field(description="The first session; the others keep its local time of day")
     plan: Plan
     alternatives: bool = Field(False, description="On conflict, also propose the nearest free times")
 
@@ -62,7 +62,7 @@ class SeriesRead(Output):
 
 
 class AppointmentChange(StrictInput):
-    start_at: AwareDatetime | None = None
+    start_at: DateTimeWithOffset | None = None
     room_id: uuid.UUID | None = None
     esthetician_id: uuid.UUID | None = None
 

@@ -4,7 +4,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import StringConstraints
+from pydantic import BaseModel, StringConstraints
 
 from api.schemas.common import Email, Output, StrictInput
 from db.models import Role
@@ -34,8 +34,21 @@ class UserRead(Output):
     full_name: str
     role: Role
     is_active: bool
-    locked_until: datetime | None
+    locked_until: datetime | None = None  # the latest end of the account's log-in locks, at any address
     created_at: datetime
+
+
+class LoginLockRead(BaseModel):
+    """Log-ins with this account's email are refused from this address until then (too many failures)."""
+
+    address: str
+    locked_until: datetime
+
+
+class UserAdminRead(UserRead):
+    """What an admin sees: also where the account is locked, to lift it (`{"unlock": true}`)."""
+
+    login_locks: list[LoginLockRead]
 
 
 class Token(Output):

@@ -74,10 +74,14 @@ def _conflict_json(slot: Slot, zone: ZoneInfo, alternative: datetime | None) -> 
 
 @dataclass(frozen=True)
 class Screened:
-    """What the client's newest screening says about days to come."""
+    """What the client's newest screening says about days to come.
+
+    `detailed` is for those who may see health data: the rule behind each problem. Everyone else (the front
+    desk) reads outcomes and dates only, never why."""
 
     screening: Screening | None
     reasons: list[Reason]
+    detailed: bool = False
 
     def awaiting_on(self, day: date) -> bool:
         s = self.screening
@@ -91,26 +95,43 @@ class Screened:
                 continue
             if reason.kind == Kind.DEFERRAL:
                 when = f"until {reason.until:%d %B %Y}" if reason.until else "until a new screening clears the client"
-                found.append(Problem("screening_deferred", f"treatment is deferred {when}: {reason.rule}"))
+                found.append(Problem("screening_deferred", self._why(f"treatment is deferred {when}", reason)))
             elif reason.kind == Kind.ZONE_EXCLUSION and zones & set(reason.zones):
-                touched = ", ".join(z.value for z in sorted(zones & set(reason.zones), key=list(Zone).index))
-                found.append(Problem("excluded_zone", f"the protocol works on the {touched}, excluded: {reason.rule}"))
+                found.append(Problem("excluded_zone", self._excluded(zones & set(reason.zones), reason)))
         return found
 
+    def _why(self, outcome: str, reason: Reason) -> str:
+        return f"{outcome}: {reason.rule}" if self.detailed else outcome
 
-def screened(session: Session, *, client_id: uuid.UUID, today: date) -> Screened:
-    """The newest screening, refusing outright a client who is contraindicated or needs an approval."""
+    def _excluded(self, touched: set[Zone], reason: Reason) -> str:
+        if self.detailed:
+            names = ", ".join(z.value for z in sorted(touched, key=list(Zone).index))
+            return f"the protocol works on the {names}, excluded: {reason.rule}"
+        until = f" until {reason.until:%d %B %Y}" if reason.until else ""
+        return f"the protocol works on a zone the client's screening excludes{until}"
+
+
+REFUSED_OUTCOMES = {Outcome.CONTRAINDICATED: "does not allow this treatment (contraindicated)",
+                    Outcome.PHYSICIAN_APPROVAL_REQUIRED: "does not allow this treatment yet (approval required)"}
+
+
+def screened(session: Session, *, client_id: uuid.UUID, today: date, detailed: bool) -> Screened:
+    """The newest screening, refusing outright a client who is contraindicated or needs an approval.
+
+    `detailed`: the refusals name the rules (health data); otherwise they give the outcome only."""
     screening = session.scalar(select(Screening).where(Screening.client_id == client_id)
                                .order_by(Screening.created_at.desc()).limit(1))
     if screening is None:
-        return Screened(None, [])
+        return Screened(None, [], detailed)
     verdict = judge([Reason.from_json(r) for r in screening.reasons],
                     approvals.valid_on(session, client_id=client_id, day=today))
-    if verdict.outcome in {Outcome.CONTRAINDICATED, Outcome.PHYSICIAN_APPROVAL_REQUIRED}:
+    if verdict.outcome in REFUSED_OUTCOMES and not detailed:
+        raise Conflict(f"This client cannot be booked: the client's screening {REFUSED_OUTCOMES[verdict.outcome]}.")
+    if verdict.outcome in REFUSED_OUTCOMES:
         why = "; ".join(r.rule for r in verdict.reasons if not r.approved_by and r.kind in {
             Kind.CONTRAINDICATION, Kind.APPROVAL_REQUIRED})
         raise Conflict(f"This client cannot be booked: the latest screening is {verdict.outcome.value} ({why}).")
-    return Screened(screening, verdict.reasons)
+    return Screened(screening, verdict.reasons, detailed)
 
 
 def bookable_protocol(session: Session, *, protocol_id: uuid.UUID) -> Protocol:

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from api.actor import Actor
 from api.errors import Conflict, InvalidInput
+from api.permissions import Permission, allows
 from api.schemas.clinic_settings import ClinicSettings
 from api.schemas.series import SeriesCreate
 from api.services import audit
@@ -42,7 +43,7 @@ def book(session: Session, *, actor: Actor, data: SeriesCreate, clinic: ClinicSe
     client = lock_client(session, client_id=data.client_id)
     protocol = bookable_protocol(session, protocol_id=data.protocol_id)
     esthetician = bookable_esthetician(session, user_id=data.esthetician_id)
-    screen = screened(session, client_id=client.id, today=today)
+    screen = screened(session, client_id=client.id, today=today, detailed=_sees_health_data(actor))
     length, occupied = appointment_length(protocol, clinic)
     slots = [Slot(sequence=n, start_at=start, end_at=start + length, occupied_until=start + occupied)
              for n, start in enumerate(session_starts(data.start_at, data.plan, zone), start=1)]
@@ -63,6 +64,11 @@ def book(session: Session, *, actor: Actor, data: SeriesCreate, clinic: ClinicSe
     audit.record(session, actor=actor, action="series.book", record_type="series", record_id=series.id,
                  detail={"client_id": str(client.id), "appointments": len(slots)})
     return series
+
+
+def _sees_health_data(actor: Actor) -> bool:
+    """Whether a refusal may say which screening rule stands in the way (the front desk reads outcomes only)."""
+    return allows(actor.user.role, Permission.SCREENING_ANSWERS_READ)
 
 
 def _refuse_past(start_at: datetime) -> None:
@@ -160,7 +166,8 @@ def reschedule(session: Session, *, actor: Actor, appointment_id: uuid.UUID, sta
     slot = Slot(sequence=appointment.sequence, start_at=start, end_at=start + length, occupied_until=start + occupied)
     check_slot(session, slot, places=places(session, room_id=room_id or appointment.room_id), any_room=False,
                esthetician=esthetician, client=client,
-               protocol=protocol, clinic=clinic, zone=zone, screen=screened(session, client_id=client.id, today=today),
+               protocol=protocol, clinic=clinic, zone=zone,
+               screen=screened(session, client_id=client.id, today=today, detailed=_sees_health_data(actor)),
                ignore=appointment.id)
     check_cadence(session, [slot], client=client, clinic=clinic, ignore=appointment.id)
     if slot.problems:

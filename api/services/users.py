@@ -10,7 +10,7 @@ from api.actor import Actor
 from api.errors import Conflict
 from api.schemas.users import UserCreate, UserUpdate
 from api.security import hash_password
-from api.services import audit
+from api.services import audit, login_throttle
 from api.services.records import get_or_404
 from db.models import Role, User
 
@@ -55,9 +55,11 @@ def update(session: Session, *, actor: Actor, user_id: uuid.UUID, data: UserUpda
     if "password" in changes:
         user.password_hash = hash_password(changes.pop("password"))
         changes["password"] = True
+        end_every_log_in(user)
+    if changes.get("is_active") is False and user.is_active:
+        end_every_log_in(user)
     if changes.pop("unlock", False):
-        user.failed_login_count = 0
-        user.locked_until = None
+        login_throttle.unlock(session, email=user.email)
         changes["unlock"] = True
     for field in ("full_name", "role", "is_active"):
         if field in changes:
@@ -66,6 +68,11 @@ def update(session: Session, *, actor: Actor, user_id: uuid.UUID, data: UserUpda
     audit.record(session, actor=actor, action="user.update", record_type="user", record_id=user.id,
                  detail={"fields": sorted(changes)})
     return user
+
+
+def end_every_log_in(user: User) -> None:
+    """Make every token issued so far stop working (a password change or reset, a deactivation)."""
+    user.token_generation += 1
 
 
 def _keep_one_admin(session: Session, *, leaving: User) -> None:

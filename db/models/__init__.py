@@ -14,6 +14,7 @@ from db.models.booking import (
 from db.models.client import Client
 from db.models.clinic_settings import ClinicSettingsRecord
 from db.models.gateway import GatewayLease, GatewayPresence
+from db.models.login_throttle import LoginThrottle
 from db.models.screening import PhysicianApproval, Screening, ScreeningRuleSet
 from db.models.treatment import (
     ACTIVE_SESSION,
@@ -32,4 +33,5 @@ __all__ = [
     "SessionStatus", "TreatmentSession", "Appointment", "AppointmentStatus", "Device", "DeviceStatus",
     "Protocol", "ProtocolStatus", "Room", "Series", "AuditEvent", "Client", "ClinicSettingsRecord",
     "PhysicianApproval", "Role", "Screening", "ScreeningRuleSet", "User", "GatewayLease", "GatewayPresence",
+    "LoginThrottle",
 ]

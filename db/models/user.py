@@ -1,6 +1,5 @@
 """Staff accounts."""
 
-from datetime import datetime
 from enum import StrEnum
 
 from sqlalchemy import Enum, String
@@ -27,5 +26,6 @@ class User(IdMixin, TimestampMixin, Base):
     )
     password_hash: Mapped[str] = mapped_column(String(255))
     is_active: Mapped[bool] = mapped_column(default=True)
-    failed_login_count: Mapped[int] = mapped_column(default=0)
-    locked_until: Mapped[datetime | None]
+    # Every token carries the number in force when it was issued; a password change or a deactivation raises
+    # it, which ends every earlier log-in of the account at once.
+    token_generation: Mapped[int] = mapped_column(default=0, server_default="0")

@@ -228,7 +228,8 @@ def test_token_signed_with_another_key_is_refused(client: TestClient, db: Sessio
     from db.base import utcnow
 
     user = add_user(db, Role.ADMIN)
-    forged = create_access_token(user_id=user.id, key="another-key-" + "x" * 40, now=utcnow(), minutes=60)
+    forged = create_access_token(user_id=user.id, generation=user.token_generation, key="another-key-" + "x" * 40,
+                                 now=utcnow(), minutes=60)
     assert client.get("/api/v1/users/me", headers={"Authorization": f"Bearer {forged}"}).status_code == 401
 
 

@@ -36,10 +36,11 @@ class Clinic:
     client: str
     esthetician: str
 
-    def book(self, start: str, plan: dict | None = None, status: int = 201, **fields: Any) -> Any:
+    def book(self, start: str, plan: dict | None = None, status: int = 201, as_role: Role = Role.FRONT_DESK,
+             **fields: Any) -> Any:
         body = {"client_id": self.client, "protocol_id": self.protocol["id"], "esthetician_id": self.esthetician,
                 "room_id": self.room, "start_at": start, "plan": plan or {"intensive": {"sessions": 1, "per_week": 1}}}
-        return ok(self.http.post("/api/v1/series", headers=self.as_role[Role.FRONT_DESK], json=body | fields), status)
+        return ok(self.http.post("/api/v1/series", headers=self.as_role[as_role], json=body | fields), status)
 
     def screen(self, **answers: Any) -> Any:
         return ok(self.http.post(f"/api/v1/clients/{self.client}/screenings", headers=self.as_role[Role.ESTHETICIAN],
@@ -170,11 +171,17 @@ def test_times_that_do_not_exist_or_happen_twice(clinic: Clinic) -> None:
 
 
 def test_screening_gates(clinic: Clinic) -> None:
+    """Clinical staff read the rule in the way; the front desk reads the outcome only, never a health reason."""
     clinic.screen(epilepsy=True)
-    refused = clinic.book(at(next_monday(), 10), status=409)
+    refused = clinic.book(at(next_monday(), 10), status=409, as_role=Role.ESTHETICIAN)
     assert "contraindicated" in refused["detail"] and "Epilepsy" in refused["detail"]
+    assert clinic.book(at(next_monday(), 10), status=409)["detail"] == (
+        "This client cannot be booked: the client's screening does not allow this treatment (contraindicated).")
     clinic.screen(pregnant=True)
-    assert "physician_approval_required" in clinic.book(at(next_monday(), 10), status=409)["detail"]
+    refused = clinic.book(at(next_monday(), 10), status=409, as_role=Role.MEDICAL_DIRECTOR)
+    assert "physician_approval_required (Pregnancy" in refused["detail"]
+    assert clinic.book(at(next_monday(), 10), status=409)["detail"] == (
+        "This client cannot be booked: the client's screening does not allow this treatment yet (approval required).")
 
 
 def test_a_deferred_client_only_from_eligible_from(clinic: Clinic) -> None:
@@ -189,9 +196,13 @@ def test_a_deferred_client_only_from_eligible_from(clinic: Clinic) -> None:
 def test_an_excluded_zone_refuses_protocols_that_touch_it(clinic: Clinic) -> None:
     today = datetime.now(LONDON).date()
     clinic.screen(botox_last_on=today.isoformat(), botox_zones=["cheeks"])  # excluded for 14 days
-    conflict = clinic.book(at(today + timedelta(days=13), 10), status=409)
+    conflict = clinic.book(at(today + timedelta(days=13), 10), status=409, as_role=Role.ESTHETICIAN)
     assert reasons(conflict) == [(1, "excluded_zone")]
     assert "cheeks" in conflict["conflicts"][0]["reasons"][0]["message"]
+    assert "Botox" in conflict["conflicts"][0]["reasons"][0]["message"]
+    for_the_desk = clinic.book(at(today + timedelta(days=13), 10), status=409)["conflicts"][0]["reasons"]
+    assert for_the_desk == [{"code": "excluded_zone", "message": "the protocol works on a zone the client's screening "
+                             f"excludes until {today + timedelta(days=14):%d %B %Y}"}]
     forehead = approved_protocol(clinic.http, clinic.as_role, steps=[STEP | {"zone": "forehead"}])
     clinic.book(at(today + timedelta(days=13), 10), protocol_id=forehead["id"])  # another zone is fine
 
