@@ -349,13 +349,18 @@ class Gateway:
             logger.info("gateway %s is active", self.client_id)
             self._guard_all = True
             self.active.set()
+            # the devices heard the Will of the gateway this one replaces: tell them a gateway is online again
+            self._client.publish(topics.GATEWAY_STATUS, topics.ONLINE, qos=1, retain=True)
         elif not holding and self.active.is_set():
             logger.warning("gateway %s hands over to %s and stands by", self.client_id, self._lease.holder_now())
             self.active.clear()
             self.ingest.interlock.forget_all()
 
     def _leave(self) -> None:
-        """On a clean stop: hand the lease over at once and tell the API this gateway leaves."""
+        """On a clean stop: hand the lease over at once and tell the API this gateway leaves. A sender that failed
+        keeps the lease: it is started again, and hands over only if the gateway dies."""
+        if not self._stopping.is_set():
+            return
         if self._lease is not None and self.active.is_set():
             try:
                 self._lease.release()

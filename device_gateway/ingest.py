@@ -102,6 +102,7 @@ class Ingest:
         """Apply messages in their order inside one transaction: each run of telemetry blocks in one statement,
         anything else one at a time. A message that is not ours to store is dropped before it writes anything.
         The interlock's stops not yet on record are written too: the caller confirms them once it committed."""
+        stops = self.interlock.record(session)  # first: a device's answer to one of them may be in this batch
         run: list[Telemetry] = []
         for message in messages:
             if isinstance(message, Telemetry):
@@ -111,7 +112,7 @@ class Ingest:
             run = []
             self._one(session, message)
         self._telemetry(session, run)
-        return self.interlock.record(session)
+        return stops + self.interlock.record(session)
 
     def watch_running(self, session: Session) -> None:
         """Guard every session in progress: a gateway that starts, or takes over, or whose database is back."""

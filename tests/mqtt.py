@@ -16,6 +16,16 @@ import paho.mqtt.client as mqtt
 from tests.services import free_port, missing
 
 WAIT_S = 10.0
+SHIPPED_CONFIG = Path(__file__).parent.parent / "deploy" / "mosquitto" / "mosquitto.conf"
+# What decides how the broker hands messages to the gateway: the tests' brokers have it as production has.
+SHIPPED_LIMITS = ("max_inflight_messages", "max_queued_messages")
+
+
+def shipped_limits() -> str:
+    """Config lines of deploy/mosquitto/mosquitto.conf for SHIPPED_LIMITS; a test's own options come after them
+    and win."""
+    lines = SHIPPED_CONFIG.read_text().splitlines()
+    return "".join(f"{line}\n" for line in lines if line.split(" ", 1)[0] in SHIPPED_LIMITS)
 
 
 def wait_for_port(host: str, port: int, timeout: float = WAIT_S) -> None:
@@ -48,7 +58,8 @@ def private_mosquitto(tmp_path: Path, options: str = "") -> Iterator[int]:
         missing("the mosquitto binary")
     port = free_port()
     config = tmp_path / "mosquitto.conf"
-    config.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n{options}")
+    config.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
+                      f"{shipped_limits()}{options}")
     process = subprocess.Popen([binary, "-c", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         wait_for_port("127.0.0.1", port)
@@ -70,7 +81,8 @@ class PersistentMosquitto:
         self.port = free_port()
         self.config = tmp_path / "persistent.conf"
         self.config.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence true\n"
-                               f"persistence_location {tmp_path}/\nautosave_interval 1\n{same_user()}\n")
+                               f"persistence_location {tmp_path}/\nautosave_interval 1\n{same_user()}\n"
+                               f"{shipped_limits()}")
         self._binary = binary
         self._process: subprocess.Popen[bytes] | None = None
 

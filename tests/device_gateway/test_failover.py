@@ -68,6 +68,7 @@ def test_the_standby_takes_over_and_stops_an_over_current(clinic: Clinic, two_ga
     finally:
         device.stop()
     assert Lease(clinic.factory, "gateway-b").holder_now() == "gateway-b"
+    assert device.gateway_online  # the killed gateway's Will said offline; the one that took over says online
     assert record["missing_seqs"] == []  # what arrived while no gateway was active was written by the standby
     assert [i["kind"] for i in record["incidents"]] == ["over_current"]
     with clinic.factory() as session:

@@ -4,17 +4,20 @@ Each test runs its own PostgreSQL cluster (tests/postgres_cluster.py) and its ow
 starts them itself; never the machine's shared ones.
 """
 
+import json
 import logging
 import time
 import uuid
 from collections.abc import Iterator
 
+import paho.mqtt.client as mqtt
 import pytest
 from sqlalchemy import select, text
 
 from db.models import DeviceCommand, Role, SessionIncident, TreatmentSession
 from db.outbox import CHANNEL
 from db.session import make_engine, make_session_factory
+from device_gateway import topics
 from device_gateway import wakeup as wakeup_module
 from device_gateway.gateway import Gateway
 from device_gateway.simulator import SimulatedDevice
@@ -68,6 +71,39 @@ def test_an_over_current_while_the_database_is_down_is_stopped_at_once(clinic: C
     assert commands == [("load_protocol", "accepted"), ("stop", "executed")]  # the same stop, answered
     assert record["incidents"][0]["kind"] == "over_current"
     assert clinic.gateway.counters["errors"] == 0
+
+
+def test_an_over_current_after_many_blocks_of_an_outage_is_still_seen(clinic: Clinic, cluster: PrivateCluster,
+                                                                      wire: Wire) -> None:
+    """The gateway acknowledges a message only once it is stored: with the database away, the broker must go on
+    handing it telemetry (no limit on messages in flight), or the interlock goes blind after the first few
+    hundred blocks of an outage (issue 10; 100 with the limit Mosquitto had)."""
+    device = clinic.device(speed=1.0)
+    others = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="many-rooms")  # a stand-in for many rooms:
+    others.connect("127.0.0.1", clinic.port)  # blocks of the same session on the same topic
+    others.loop_start()
+    try:
+        session_id = treating(clinic, device)
+        cluster.stop()
+        topic = topics.device_topic(clinic.mqtt_id, "telemetry")
+        for seq in range(100, 600):  # unacknowledged, every one, while the database is away; no contact, so no
+            others.publish(topic, _block(session_id, seq, 0.0, contact=False), qos=1).wait_for_publish(WAIT_S)
+        others.publish(topic, _block(session_id, 600, 400.0), qos=1)  # output time, which would stop it too
+        over = wire.next_over(220)
+        stop, body = wire.next_command("stop")
+        assert stop.timestamp - over.timestamp < STOP_WITHIN_S
+        assert body["reason"] == "over_current"
+        cluster.start()
+        eventually(lambda: _recorded(clinic, session_id)[0] == ["over_current"], timeout=3 * WAIT_S)
+    finally:
+        others.disconnect()
+        others.loop_stop()
+        device.stop()
+
+
+def _block(session_id: str, seq: int, current_ua: float, contact: bool = True) -> bytes:
+    return json.dumps({"v": 1, "session_id": session_id, "seq": seq, "step": 0, "t_ms": seq * 1000,
+                       "interval_ms": 100, "current_ua": [current_ua] * 10, "contact": contact}).encode()
 
 
 def test_a_gateway_started_without_its_database_works_once_it_is_back(clinic: Clinic, cluster: PrivateCluster,

@@ -15,6 +15,7 @@ from device_gateway import gateway as gateway_module
 from device_gateway import topics
 from device_gateway.broker_url import BrokerAddress, parse_broker_url
 from device_gateway.gateway import Gateway
+from device_gateway.lease import Lease
 from device_gateway.runner import GatewayRunner
 from tests.mqtt import WAIT_S, Subscriber, private_mosquitto
 from tests.services import free_port, migrated_database
@@ -124,9 +125,11 @@ def test_a_thread_that_keeps_failing_makes_the_gateway_down(broker_port: int, tm
         try:
             assert gateway.fatal.wait(WAIT_S)
             health = gateway.health()
+            holder = Lease(make_session_factory(engine), "anyone").holder_now()
         finally:
             gateway.stop()
             engine.dispose()
     assert len(failures) == gateway_module.RESTARTS_ALLOWED
+    assert holder == "gateway-broken"  # a failing part is no reason to hand over: only a dead or stopped gateway
     assert (health["status"], [p["part"] for p in health["problems"]]) == ("down", ["sender"])
     assert gateway.counters["errors"] == gateway_module.RESTARTS_ALLOWED

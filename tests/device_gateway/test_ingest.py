@@ -1,5 +1,6 @@
 """What the gateway writes from device messages: once per seq, session states, the interlock, presence."""
 
+import json
 import uuid
 from datetime import timedelta
 
@@ -290,3 +291,17 @@ def test_a_status_whose_version_is_true_changes_nothing(clinic: Clinic) -> None:
     finally:
         device.stop()
     assert clinic.gateway.counters["malformed"] == 1
+
+
+def test_a_devices_answer_to_a_stop_in_the_batch_that_records_it_is_kept(db: Session, armed: Armed) -> None:
+    """The interlock publishes a stop before the database hears of it; the device's answer can come in the very
+    batch that writes the stop on record, and must not be dropped as an answer to a command never sent."""
+    published: list[bytes] = []
+    ingest = Ingest(publish=lambda _topic, payload: published.append(payload) is None)
+    feed(db, ingest, Ack(armed.mqtt_id, armed.load.id, "accepted", None), event(armed, 1, "started"))
+    ingest.interlock.check(block(armed, 2, [400.0] * 10))  # on the network thread, ahead of the batch
+    assert stops(db, armed) == []  # not on record yet
+    [command_id] = [uuid.UUID(json.loads(payload)["command_id"]) for payload in published]
+    feed(db, ingest, Ack(armed.mqtt_id, command_id, "executed", None))
+    [stop] = stops(db, armed)
+    assert (stop.id, stop.status) == (command_id, CommandStatus.EXECUTED)
