@@ -614,6 +614,7 @@ def add_sessions(engine: Engine, rooms: list[tuple[uuid.UUID, uuid.UUID, str]], 
     """A session in progress per appointment, with the limits the API would have given it."""
     now = datetime.now(UTC)
     rows = [{"id": uuid.uuid4(), "appointment_id": appointment, "device_id": device, "protocol_id": protocol_id,
+             "steps": STEPS,
              "status": status, "max_current_ua": MAX_CURRENT_UA, "max_output_s": MAX_OUTPUT_S,
              "tolerance_percent": round((TOLERANCE - 1) * 100), "day_of": DAY_OF, "created_by_id": created_by,
              "armed_at": now, "started_at": now if status == SessionStatus.TREATING else None}
