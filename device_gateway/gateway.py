@@ -36,7 +36,7 @@ from device_gateway.lease import Lease
 from device_gateway.messages import DeviceMessage, Malformed, Telemetry, parse
 from device_gateway.outage import Outage
 from device_gateway.outbox import send_due
-from device_gateway.reporting import Every, Presence, write_health_file
+from device_gateway.reporting import Every, HealthFile, Presence
 from device_gateway.wakeup import OutboxWakeup
 
 logger = logging.getLogger(__name__)
@@ -74,7 +74,7 @@ class Gateway:
         self._factory = session_factory
         self._lease = Lease(session_factory, client_id) if session_factory is not None else None
         self._presence = Presence(session_factory, client_id) if session_factory is not None else None
-        self._health_file = health_file
+        self._health_file = HealthFile(health_file) if health_file is not None else None
         self._inbox: deque[Inbound] = deque()  # appends and pops are thread-safe
         self._standby_window: deque[tuple[float, DeviceMessage]] = deque()
         self._arrived = threading.Event()
@@ -328,7 +328,7 @@ class Gateway:
                     self._hold_lease()
                 self._say_present()
                 if self._health_file is not None and every.due("health", HEALTH_EVERY_S):
-                    write_health_file(self._health_file, self.health())  # by this thread: a stuck one goes stale
+                    self._health_file.write(self.health())  # by this thread: a stuck one goes stale
                 if self.active.is_set():
                     self._send_once()
                 wakeup.wait(POLL_S)

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from db.base import utcnow
 from db.models.gateway import HEARTBEAT, GatewayPresence
 from db.session import transaction
+from device_gateway.outage import Outage
 
 logger = logging.getLogger(__name__)
 PRESENCE_RETRY_S = 1.0  # while the database is away, presence is tried this often
@@ -47,14 +48,24 @@ class Presence:
         self._said, self._said_at = said, now
 
 
-def write_health_file(path: Path, health: dict[str, Any]) -> None:
-    """Replace the file whole, so that the health check never reads half of it."""
-    partial = path.with_suffix(".tmp")
-    try:
-        partial.write_text(json.dumps(health | {"written_at": utcnow().isoformat()}))
-        os.replace(partial, path)
-    except OSError as error:
-        logger.warning("could not write the gateway's health to %s: %s", path, error)
+class HealthFile:
+    """Replaces the file whole every time, so that the health check never reads half of it; a folder that is
+    missing is made, and a file that cannot be written is said once, then once a minute."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._failing = Outage(logger, f"the health file {path}")
+
+    def write(self, health: dict[str, Any]) -> None:
+        partial = self.path.with_suffix(".tmp")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            partial.write_text(json.dumps(health | {"written_at": utcnow().isoformat()}))
+            os.replace(partial, self.path)
+        except OSError as error:
+            self._failing.failed(error.strerror or type(error).__name__)
+        else:
+            self._failing.recovered()
 
 
 class Every:

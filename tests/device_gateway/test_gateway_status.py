@@ -1,5 +1,6 @@
 """The gateway announces itself: retained online, offline on a clean stop, the Last Will when it dies."""
 
+import json
 import os
 import signal
 import subprocess
@@ -16,6 +17,7 @@ from device_gateway import topics
 from device_gateway.broker_url import BrokerAddress, parse_broker_url
 from device_gateway.gateway import Gateway
 from device_gateway.lease import Lease
+from device_gateway.reporting import HealthFile
 from device_gateway.runner import GatewayRunner
 from tests.mqtt import WAIT_S, Subscriber, private_mosquitto
 from tests.services import free_port, migrated_database
@@ -133,3 +135,11 @@ def test_a_thread_that_keeps_failing_makes_the_gateway_down(broker_port: int, tm
     assert holder == "gateway-broken"  # a failing part is no reason to hand over: only a dead or stopped gateway
     assert (health["status"], [p["part"] for p in health["problems"]]) == ("down", ["sender"])
     assert gateway.counters["errors"] == gateway_module.RESTARTS_ALLOWED
+
+
+def test_the_health_file_makes_its_folder_and_is_replaced_whole(tmp_path: Path) -> None:
+    health_file = HealthFile(tmp_path / "not-there-yet" / "gateway-health.json")
+    health_file.write({"status": "ok", "role": "active", "problems": []})
+    written = json.loads(health_file.path.read_text())
+    assert (written["status"], written["role"]) == ("ok", "active") and "written_at" in written
+    assert list(health_file.path.parent.iterdir()) == [health_file.path]  # no partial file left behind
