@@ -35,7 +35,8 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     settings = get_settings()
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for chatty in ("transitions", "amqtt"):  # state-machine chatter of the embedded broker
+    # state-machine chatter of the embedded broker, and a line per plugin from Alembic at every migration
+    for chatty in ("transitions", "amqtt", "alembic.runtime.plugins"):
         logging.getLogger(chatty).setLevel(logging.WARNING)
     return int(args.command(args) or 0)
 
