@@ -1,6 +1,7 @@
 """Treatment series and appointments."""
 
 import uuid
+from collections.abc import Sequence
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
@@ -29,8 +30,7 @@ def book_series(data: SeriesCreate, session: SessionDep, actor: BookingsWriter, 
 def list_series(session: SessionDep, _actor: BookingsReader, clinic: ClinicDep,
                 client_id: uuid.UUID | None = None) -> list[SeriesRead]:
     """Series, newest first, optionally of one client."""
-    return [_series(s, series.get(session, series_id=s.id)[1], clinic)
-            for s in series.list_series(session, client_id=client_id)]
+    return [_series(s, appointments, clinic) for s, appointments in series.list_series(session, client_id=client_id)]
 
 
 @router.get("/series/{series_id}")
@@ -78,8 +78,7 @@ def _appointment(appointment: Appointment, clinic: ClinicSettings) -> Appointmen
     return read.model_copy(update={"start_at": read.start_at.astimezone(zone), "end_at": read.end_at.astimezone(zone)})
 
 
-def _series(found: Series, appointments: list[Appointment] | tuple[Appointment, ...], clinic: ClinicSettings,
-            ) -> SeriesRead:
+def _series(found: Series, appointments: Sequence[Appointment], clinic: ClinicSettings) -> SeriesRead:
     return SeriesRead(id=found.id, client_id=found.client_id, protocol_id=found.protocol_id,
                       esthetician_id=found.esthetician_id, room_id=found.room_id, plan=found.plan,
                       created_at=found.created_at, appointments=[_appointment(a, clinic) for a in appointments])

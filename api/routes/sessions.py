@@ -16,7 +16,7 @@ router = APIRouter(tags=["sessions"])
 @router.post("/appointments/{appointment_id}/start", status_code=status.HTTP_201_CREATED, responses=CONFLICT)
 def start_session(appointment_id: uuid.UUID, data: SessionStart, session: SessionDep, actor: SessionRunner,
                   clinic: ClinicDep, today: ClinicToday) -> SessionStarted:
-    """Re-confirm the day-of answers and arm the room's device; refused with every reason, nothing sent."""
+    """Re-confirm the day-of answers and arm the appointment's device; refused with every reason, nothing sent."""
     treatment = sessions.start(session, actor=actor, appointment_id=appointment_id, day_of=data.day_of,
                                clinic=clinic, today=today)
     return SessionStarted(session_id=treatment.id, status=treatment.status)

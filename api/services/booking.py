@@ -1,18 +1,20 @@
 """Booking whole series: every occurrence checked against rooms, devices, staff, cadence, hours and screening."""
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, func, literal_column, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from api.errors import Conflict, InvalidInput
-from api.schemas.clinic_settings import ClinicSettings
+from api.schemas.clinic_settings import Cadence, ClinicSettings
 from api.services import approvals, rooms
+from api.services.calendar import Calendar, Resource, Window, load_calendar
+from api.services.current_density import fits, too_dense
 from api.services.scheduling import cadence_problem, outside_opening_hours
 from api.services.screening_engine import Kind, Reason, judge
 from db.models import (
@@ -28,9 +30,6 @@ from db.models import (
     User,
 )
 from db.vocabulary import Outcome, Zone
-
-# IEC 60601-2-10 asks for special attention above 2 mA/cm² at an electrode (shared/domain.md).
-MAX_DENSITY_UA_PER_CM2 = 2000
 
 
 @dataclass(frozen=True)
@@ -158,113 +157,154 @@ def appointment_length(protocol: Protocol, clinic: ClinicSettings) -> tuple[time
     return length, length + timedelta(minutes=clinic.buffer_minutes)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Place:
-    """A room a session could take, with its device in service (if it has one)."""
+    """A room a session could take, with its devices in service, oldest first."""
 
     room: Room
-    device: Device | None
+    devices: tuple[Device, ...]
 
 
-def places(session: Session, *, room_id: uuid.UUID | None) -> list[Place]:
-    """The room asked for, or every room by name: read once per booking, not once per session."""
+def places(session: Session, *, room_id: uuid.UUID | None, keep: uuid.UUID | None = None) -> tuple[Place, ...]:
+    """The room asked for, or every room by name, with their devices: read once per booking, not once per session.
+
+    `keep`: the device an appointment being moved holds, tried first so that it stays on it if it can."""
     chosen = [rooms.get_room(session, room_id=room_id)] if room_id else list(rooms.list_rooms(session))
-    return [Place(room, rooms.bookable_device(session, room_id=room.id)) for room in chosen]
+    devices = sorted(rooms.devices_in_service(session, room_ids=[room.id for room in chosen]),
+                     key=lambda d: d.id != keep)  # stable: oldest first otherwise
+    return tuple(Place(room, tuple(d for d in devices if d.room_id == room.id)) for room in chosen)
 
 
-def overlapping(column: ColumnElement[uuid.UUID], value: uuid.UUID, start: datetime, until: datetime,
-                ignore: uuid.UUID | None, *, postgresql: bool) -> ColumnElement[bool]:
-    """Booked appointments of `value` in `column` that overlap [start, until)."""
-    booked = Appointment.status == literal_column("'booked'")  # a literal, so the partial indexes apply
-    if postgresql:  # the question the exclusion constraints' GiST indexes answer without reading history
-        taken = func.tstzrange(Appointment.start_at, Appointment.occupied_until, literal_column("'[)'"))
-        period = taken.op("&&")(func.tstzrange(start, until, literal_column("'[)'")))
-    else:
-        period = (Appointment.start_at < until) & (Appointment.occupied_until > start)
-    condition = (column == value) & booked & period
-    return condition & (Appointment.id != ignore) if ignore else condition
+@dataclass(frozen=True, slots=True)
+class BookingContext:
+    """What every occurrence of a booking is checked against, read once for the whole series."""
+
+    places: tuple[Place, ...]
+    any_room: bool  # no room was asked for: each session takes the first room free then
+    esthetician: User
+    client: Client
+    protocol: Protocol
+    clinic: ClinicSettings
+    screen: Screened
+    calendar: Calendar  # what is booked around the sessions, this booking's own appointment left out
+    client_starts: tuple[datetime, ...]  # the client's booked sessions around them, for the cadence
+
+    @classmethod
+    def read(cls, session: Session, slots: Sequence[Slot], *, places: tuple[Place, ...], any_room: bool,
+             esthetician: User, client: Client, protocol: Protocol, clinic: ClinicSettings, screen: Screened,
+             reach: timedelta = timedelta(0), ignore: uuid.UUID | None = None) -> "BookingContext":
+        """The context for these slots, and for any start within `reach` of them: two statements however many."""
+        windows = [(s.start_at - reach, s.occupied_until + reach) for s in slots]
+        wanted: dict[Resource, list[uuid.UUID]] = {
+            "room": [p.room.id for p in places], "device": [d.id for p in places for d in p.devices],
+            "esthetician": [esthetician.id], "client": [client.id]}
+        span = cadence_span((s.start_at for s in slots), clinic.cadence, reach=reach)
+        return cls(places=places, any_room=any_room, esthetician=esthetician, client=client, protocol=protocol,
+                   clinic=clinic, screen=screen, calendar=load_calendar(session, wanted=wanted, windows=windows,
+                                                                        ignore=ignore),
+                   client_starts=booked_starts(session, client_id=client.id, span=span, ignore=ignore))
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.clinic.timezone)
 
 
-def check_slot(session: Session, slot: Slot, *, places: list[Place], any_room: bool, esthetician: User,
-               client: Client, protocol: Protocol, clinic: ClinicSettings, zone: ZoneInfo, screen: Screened,
-               ignore: uuid.UUID | None = None) -> None:
+def check_slot(slot: Slot, context: BookingContext) -> None:
     """Fill in the slot's room, device and problems (everything but cadence, which needs all the slots)."""
-    hours = outside_opening_hours(slot.start_at, slot.end_at, zone, clinic.opening_hours)
+    zone = context.zone
+    hours = outside_opening_hours(slot.start_at, slot.end_at, zone, context.clinic.opening_hours)
     if hours:
         slot.problems.append(Problem("clinic_hours", hours))
     day = slot.start_at.astimezone(zone).date()
-    slot.problems += screen.problems_on(day, {Zone(s["zone"]) for s in protocol.steps})
-    slot.awaiting_screening = screen.awaiting_on(day)
-    _place(session, slot, places=places, any_room=any_room, protocol=protocol, ignore=ignore)
-    busy = [
-        (Appointment.esthetician_id, esthetician.id, "esthetician_busy", f"{esthetician.full_name} is booked then"),
-        (Appointment.client_id, client.id, "client_busy", "the client already has an appointment then"),
+    slot.problems += context.screen.problems_on(day, {Zone(s["zone"]) for s in context.protocol.steps})
+    slot.awaiting_screening = context.screen.awaiting_on(day)
+    _place(slot, context)
+    esthetician = context.esthetician
+    busy: list[tuple[Resource, uuid.UUID, str, str]] = [
+        ("esthetician", esthetician.id, "esthetician_busy", f"{esthetician.full_name} is booked then"),
+        ("client", context.client.id, "client_busy", "the client already has an appointment then"),
     ]
-    for column, value, code, message in busy:
-        if _taken(session, column, value, slot, ignore):
+    for resource, value, code, message in busy:
+        if context.calendar.taken(resource, value, slot.start_at, slot.occupied_until):
             slot.problems.append(Problem(code, message))
 
 
-def _place(session: Session, slot: Slot, *, places: list[Place], any_room: bool, protocol: Protocol,
-           ignore: uuid.UUID | None) -> None:
-    """Choose the room (the one asked for, or the first free one) and its device."""
+def _place(slot: Slot, context: BookingContext) -> None:
+    """Choose the room (the one asked for, or the first free one) and a free device in it that fits."""
     first_problems: list[Problem] | None = None
-    for place in places:
-        problems = _room_problems(session, place, slot, protocol, ignore)
-        if not problems:
-            slot.room_id, slot.device = place.room.id, place.device
+    for place in context.places:
+        device, problems = _in_room(place, slot, context)
+        if device is not None and not problems:
+            slot.room_id, slot.device = place.room.id, device
             return
         first_problems = first_problems if first_problems is not None else problems
-    if any_room:
+    if context.any_room:
         slot.problems.append(Problem("no_room_free", "no room has a free device in service then"))
     else:
         slot.problems += first_problems or []
 
 
-def _room_problems(session: Session, place: Place, slot: Slot, protocol: Protocol,
-                   ignore: uuid.UUID | None) -> list[Problem]:
-    room, device = place.room, place.device
-    if device is None:
-        return [Problem("no_device", f"{room.name} has no device in service")]
+def _in_room(place: Place, slot: Slot, context: BookingContext) -> tuple[Device | None, list[Problem]]:
+    """The room's first device that fits the protocol and is free then, or what stands in the way."""
+    room, protocol, taken = place.room, context.protocol, context.calendar.taken
+    if not place.devices:
+        return None, [Problem("no_device", f"{room.name} has no device in service")]
     problems = []
-    density = protocol.max_current_ua / device.probe_area_cm2
-    if density > MAX_DENSITY_UA_PER_CM2:
-        problems.append(Problem("current_density", (
-            f"{protocol.max_current_ua:g} µA on the {device.probe_area_cm2:g} cm² probes of {room.name}'s device is "
-            f"{density / 1000:.2f} mA/cm², above 2 mA/cm²")))
-    if _taken(session, Appointment.room_id, room.id, slot, ignore):
+    fitting = [d for d in place.devices if fits(protocol, d)]
+    if not fitting:
+        problems.append(Problem("current_density", _too_dense(place, protocol)))
+    if taken("room", room.id, slot.start_at, slot.occupied_until):
         problems.append(Problem("room_busy", f"{room.name} is booked then"))
-    if _taken(session, Appointment.device_id, device.id, slot, ignore):
-        problems.append(Problem("device_busy", f"the device {device.serial} is booked then"))
-    return problems
+    candidates = fitting or list(place.devices)
+    free = [d for d in candidates if not taken("device", d.id, slot.start_at, slot.occupied_until)]
+    if not free:
+        problems.append(Problem("device_busy", f"the device {candidates[0].serial} is booked then"
+                                if len(candidates) == 1 else f"every device in {room.name} that fits is booked then"))
+    return (free[0] if free else None), problems
 
 
-def _taken(session: Session, column: ColumnElement[uuid.UUID], value: uuid.UUID, slot: Slot,
-           ignore: uuid.UUID | None) -> bool:
-    postgresql = session.get_bind().dialect.name == "postgresql"
-    query = select(Appointment.id).where(overlapping(column, value, slot.start_at, slot.occupied_until, ignore,
-                                                     postgresql=postgresql))
-    return session.scalar(query.limit(1)) is not None
+def _too_dense(place: Place, protocol: Protocol) -> str:
+    """Why none of the room's devices fits the protocol, told by the one with the largest probes."""
+    if len(place.devices) == 1:
+        return too_dense(protocol, place.devices[0], of=f"{place.room.name}'s device")
+    largest = max(place.devices, key=lambda d: d.probe_area_cm2)
+    return too_dense(protocol, largest, of=f"the largest of {place.room.name}'s devices")
 
 
-def check_cadence(session: Session, slots: list[Slot], *, client: Client, clinic: ClinicSettings,
-                  ignore: uuid.UUID | None = None, planned: Sequence[datetime] = ()) -> None:
-    """Add cadence problems: each slot against the client's booked sessions, the other slots and `planned`."""
-    if not slots:
-        return
-    margin = timedelta(days=7) + timedelta(hours=clinic.cadence.min_hours_between_sessions)
-    first, last = min(s.start_at for s in slots) - margin, max(s.start_at for s in slots) + margin
+def cadence_span(starts: Iterable[datetime], cadence: Cadence, *, reach: timedelta = timedelta(0)) -> Window:
+    """The stretch of time whose booked sessions can break the cadence of sessions at `starts` (give or take reach)."""
+    margin = timedelta(days=7) + timedelta(hours=cadence.min_hours_between_sessions) + reach
+    found = list(starts)
+    return min(found) - margin, max(found) + margin
+
+
+def booked_starts(session: Session, *, client_id: uuid.UUID, span: Window,
+                  ignore: uuid.UUID | None = None) -> tuple[datetime, ...]:
+    """When the client's booked sessions start, strictly within the span, in order."""
     query = select(Appointment.start_at).where(
-        Appointment.client_id == client.id, Appointment.status == AppointmentStatus.BOOKED,
-        Appointment.start_at > first, Appointment.start_at < last)
+        Appointment.client_id == client_id, Appointment.status == AppointmentStatus.BOOKED,
+        Appointment.start_at > span[0], Appointment.start_at < span[1]).order_by(Appointment.start_at)
     if ignore:
         query = query.where(Appointment.id != ignore)
-    booked = [*session.scalars(query), *planned]
+    return tuple(session.scalars(query))
+
+
+def add_cadence_problems(slots: Sequence[Slot], booked: Sequence[datetime], cadence: Cadence) -> None:
+    """Add cadence problems: each slot against the client's `booked` sessions and the other slots."""
     for slot in slots:
-        others = booked + [s.start_at for s in slots if s is not slot]
-        problem = cadence_problem(slot.start_at, others, clinic.cadence)
+        others = [*booked, *(s.start_at for s in slots if s is not slot)]
+        problem = cadence_problem(slot.start_at, others, cadence)
         if problem:
             slot.problems.append(Problem("cadence", problem))
+
+
+def check_cadence(session: Session, slots: Sequence[Slot], *, client: Client, clinic: ClinicSettings,
+                  ignore: uuid.UUID | None = None) -> None:
+    """Add cadence problems: each slot against the client's booked sessions (but `ignore`) and the other slots."""
+    if not slots:
+        return
+    span = cadence_span((s.start_at for s in slots), clinic.cadence)
+    add_cadence_problems(slots, booked_starts(session, client_id=client.id, span=span, ignore=ignore), clinic.cadence)
 
 
 def insert_appointments(session: Session, appointments: list[Appointment]) -> None:

@@ -2,7 +2,7 @@
 
 import secrets
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -101,7 +101,7 @@ def _not_revoked(device: Device) -> Device:
     return device
 
 
-def bookable_device(session: Session, *, room_id: uuid.UUID) -> Device | None:
-    """The room's device in service, if it has one."""
-    return session.scalar(select(Device).where(Device.room_id == room_id, Device.status == DeviceStatus.IN_SERVICE)
-                          .order_by(Device.created_at).limit(1))
+def devices_in_service(session: Session, *, room_ids: Collection[uuid.UUID]) -> Sequence[Device]:
+    """The devices in service in these rooms, oldest first: each of them can be booked."""
+    return session.scalars(select(Device).where(Device.room_id.in_(room_ids), Device.status == DeviceStatus.IN_SERVICE)
+                           .order_by(Device.created_at, Device.id)).all()

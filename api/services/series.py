@@ -1,6 +1,7 @@
 """Series and appointments: book, list, reschedule, cancel. Everything is checked again on every change."""
 
 import uuid
+from collections import defaultdict
 from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -16,11 +17,12 @@ from api.schemas.series import SeriesCreate
 from api.services import audit
 from api.services.booking import (
     BookingConflict,
+    BookingContext,
     Slot,
+    add_cadence_problems,
     appointment_length,
     bookable_esthetician,
     bookable_protocol,
-    check_cadence,
     check_slot,
     insert_appointments,
     lock_client,
@@ -28,12 +30,13 @@ from api.services.booking import (
     screened,
 )
 from api.services.records import get_or_404
-from api.services.scheduling import outside_opening_hours, session_starts
+from api.services.scheduling import session_starts
 from db.base import utcnow
 from db.models import Appointment, AppointmentStatus, Series
 
 ALTERNATIVE_STEP = timedelta(minutes=15)
 ALTERNATIVE_DAYS = (0, 1, -1, 2, -2, 3, -3)
+ALTERNATIVE_REACH = timedelta(days=max(ALTERNATIVE_DAYS), hours=12)  # how far from its slot a proposal may start
 
 
 def book(session: Session, *, actor: Actor, data: SeriesCreate, clinic: ClinicSettings, today: date) -> Series:
@@ -47,15 +50,15 @@ def book(session: Session, *, actor: Actor, data: SeriesCreate, clinic: ClinicSe
     length, occupied = appointment_length(protocol, clinic)
     slots = [Slot(sequence=n, start_at=start, end_at=start + length, occupied_until=start + occupied)
              for n, start in enumerate(session_starts(data.start_at, data.plan, zone), start=1)]
-    context = {"places": places(session, room_id=data.room_id), "any_room": data.room_id is None,
-               "esthetician": esthetician, "client": client, "protocol": protocol, "clinic": clinic, "zone": zone,
-               "screen": screen}
+    context = BookingContext.read(
+        session, slots, places=places(session, room_id=data.room_id), any_room=data.room_id is None,
+        esthetician=esthetician, client=client, protocol=protocol, clinic=clinic, screen=screen,
+        reach=ALTERNATIVE_REACH if data.alternatives else timedelta(0))
     for slot in slots:
-        check_slot(session, slot, **context)  # type: ignore[arg-type]
-    check_cadence(session, slots, client=client, clinic=clinic)
+        check_slot(slot, context)
+    add_cadence_problems(slots, context.client_starts, clinic.cadence)
     if any(slot.problems for slot in slots):
-        proposals = _alternatives(session, slots, context) if data.alternatives else None
-        raise BookingConflict(slots, zone, proposals)
+        raise BookingConflict(slots, zone, _alternatives(slots, context) if data.alternatives else None)
     series = Series(client_id=client.id, protocol_id=protocol.id, esthetician_id=esthetician.id, room_id=data.room_id,
                     plan=data.plan.model_dump(mode="json"), created_by_id=actor.user.id)
     session.add(series)
@@ -85,21 +88,20 @@ def _appointment(series: Series, slot: Slot) -> Appointment:
                        awaiting_screening=slot.awaiting_screening)
 
 
-def _alternatives(session: Session, slots: list[Slot], context: dict[str, object]) -> dict[int, datetime]:
-    """For each conflicting slot, the nearest start (same day first, then up to 3 days away) that fits."""
+def _alternatives(slots: list[Slot], context: BookingContext) -> dict[int, datetime]:
+    """For each conflicting slot, the nearest start (same day first, then up to 3 days away) that fits.
+
+    Asked of the context in memory: it was read for every start within ALTERNATIVE_REACH of the slots."""
     kept = [s for s in slots if not s.problems]
     found: dict[int, datetime] = {}
-    clinic: ClinicSettings = context["clinic"]  # type: ignore[assignment]
-    zone = ZoneInfo(clinic.timezone)
     for slot in (s for s in slots if s.problems):
         for start in _candidate_starts(slot.start_at):
             trial = Slot(sequence=slot.sequence, start_at=start, end_at=start + (slot.end_at - slot.start_at),
                          occupied_until=start + (slot.occupied_until - slot.start_at))
-            if outside_opening_hours(trial.start_at, trial.end_at, zone, clinic.opening_hours):
-                continue  # would fail anyway: spare the database its queries
-            check_slot(session, trial, **context)  # type: ignore[arg-type]
-            check_cadence(session, [trial], client=context["client"], clinic=context["clinic"],  # type: ignore[arg-type]
-                          planned=[k.start_at for k in kept])
+            check_slot(trial, context)
+            if not trial.problems:  # the cadence last: it is the slowest to judge
+                add_cadence_problems([trial], [*context.client_starts, *(k.start_at for k in kept)],
+                                     context.clinic.cadence)
             if not trial.problems:
                 found[slot.sequence] = start
                 kept.append(trial)
@@ -122,11 +124,18 @@ def get(session: Session, *, series_id: uuid.UUID) -> tuple[Series, Sequence[App
     return series, appointments
 
 
-def list_series(session: Session, *, client_id: uuid.UUID | None) -> Sequence[Series]:
+def list_series(session: Session, *, client_id: uuid.UUID | None) -> list[tuple[Series, list[Appointment]]]:
+    """The newest 500 series, optionally of one client, each with its appointments: two statements in all."""
     query = select(Series).order_by(Series.created_at.desc())
     if client_id is not None:
         query = query.where(Series.client_id == client_id)
-    return session.scalars(query.limit(500)).all()
+    found = session.scalars(query.limit(500)).all()
+    appointments: defaultdict[uuid.UUID, list[Appointment]] = defaultdict(list)
+    if found:
+        for appointment in session.scalars(select(Appointment).where(Appointment.series_id.in_([s.id for s in found]))
+                                           .order_by(Appointment.series_id, Appointment.sequence)):
+            appointments[appointment.series_id].append(appointment)
+    return [(s, appointments[s.id]) for s in found]
 
 
 def list_appointments(session: Session, *, start: datetime | None, end: datetime | None, room_id: uuid.UUID | None,
@@ -164,12 +173,14 @@ def reschedule(session: Session, *, actor: Actor, appointment_id: uuid.UUID, sta
     length, occupied = appointment_length(protocol, clinic)
     start = start_at or appointment.start_at
     slot = Slot(sequence=appointment.sequence, start_at=start, end_at=start + length, occupied_until=start + occupied)
-    check_slot(session, slot, places=places(session, room_id=room_id or appointment.room_id), any_room=False,
-               esthetician=esthetician, client=client,
-               protocol=protocol, clinic=clinic, zone=zone,
-               screen=screened(session, client_id=client.id, today=today, detailed=_sees_health_data(actor)),
-               ignore=appointment.id)
-    check_cadence(session, [slot], client=client, clinic=clinic, ignore=appointment.id)
+    context = BookingContext.read(
+        session, [slot], places=places(session, room_id=room_id or appointment.room_id, keep=appointment.device_id),
+        any_room=False,
+        esthetician=esthetician, client=client, protocol=protocol, clinic=clinic,
+        screen=screened(session, client_id=client.id, today=today, detailed=_sees_health_data(actor)),
+        ignore=appointment.id)
+    check_slot(slot, context)
+    add_cadence_problems([slot], context.client_starts, clinic.cadence)
     if slot.problems:
         raise BookingConflict([slot], zone)
     appointment.start_at, appointment.end_at = slot.start_at, slot.end_at

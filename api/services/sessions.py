@@ -15,16 +15,19 @@ from api.schemas.clinic_settings import ClinicSettings
 from api.schemas.screening import DayOfAnswers
 from api.schemas.sessions import DayOfConfirmation
 from api.services import audit, resume, rooms, screenings
-from api.services.booking import MAX_DENSITY_UA_PER_CM2, Slot, bookable_protocol, check_cadence, lock_client
+from api.services.booking import Slot, bookable_protocol, check_cadence, lock_client
+from api.services.calendar import load_calendar
+from api.services.current_density import fits, too_dense
 from api.services.protocols import steps_sha256
 from api.services.records import get_or_404
 from db.base import utcnow
+from db.lifecycle import FINAL, RUNNING
 from db.models import (
-    ACTIVE_SESSION,
     Appointment,
     AppointmentStatus,
     Client,
     Device,
+    DeviceStatus,
     Protocol,
     SessionStatus,
     TreatmentSession,
@@ -55,13 +58,13 @@ def start(session: Session, *, actor: Actor, appointment_id: uuid.UUID, day_of: 
     _refuse_unless_startable(session, appointment, now=utcnow(), zone=ZoneInfo(clinic.timezone))
     protocol = bookable_protocol(session, protocol_id=appointment.protocol_id)
     left = resume.remaining(session, appointment_id=appointment.id, protocol=protocol)
-    device = rooms.bookable_device(session, room_id=appointment.room_id)
+    device = session.get_one(Device, appointment.device_id)
     reasons = [*_eligibility_reasons(session, actor, appointment, protocol, day_of, today),
                *_protocol_reasons(protocol), *_remaining_reasons(left), *_gateway_reasons(session),
-               *_device_reasons(device, protocol), *_cadence_reasons(session, appointment, client, clinic)]
+               *_device_reasons(session, appointment, device, protocol),
+               *_cadence_reasons(session, appointment, client, clinic)]
     if reasons:
         raise StartRefused(reasons)
-    assert device is not None  # _device_reasons refuses a missing device
     treatment = TreatmentSession(
         appointment_id=appointment.id, device_id=device.id, protocol_id=protocol.id, status=SessionStatus.PENDING,
         steps=left.steps, first_step=left.first_step, resumes_session_id=left.resumes_session_id,
@@ -100,8 +103,8 @@ def stop(session: Session, *, actor: Actor, session_id: uuid.UUID, reason: str =
     """Queue a stop whenever the session's device may be giving current (idempotent on the device)."""
     treatment = get_or_404(session, TreatmentSession, session_id, "session")
     state = session.scalar(select(Device.state).where(Device.id == treatment.device_id))
-    # an interrupted session only lost touch with its device, which may well be treating still
-    if treatment.status not in ACTIVE_SESSION | {SessionStatus.INTERRUPTED} and state not in MAY_GIVE_CURRENT:
+    # an interrupted session is not final: it only lost touch with its device, which may well be treating still
+    if treatment.status in FINAL and state not in MAY_GIVE_CURRENT:
         raise Conflict(f"This session already ended ({treatment.status.value}) and its device is "
                        f"{DEVICE_STATE_WORDS.get(str(state), state)}: there is nothing to stop.")
     queue_command(session, device_id=treatment.device_id, session_id=treatment.id, kind="stop",
@@ -117,7 +120,7 @@ def _refuse_unless_startable(session: Session, appointment: Appointment, *, now:
     if not earliest <= now <= end:
         raise Conflict(f"This session can be started from {earliest:%H:%M} to {end:%H:%M} on {earliest:%Y-%m-%d}.")
     running = session.scalar(select(TreatmentSession.id).where(
-        TreatmentSession.appointment_id == appointment.id, TreatmentSession.status.in_(ACTIVE_SESSION)))
+        TreatmentSession.appointment_id == appointment.id, TreatmentSession.status.in_(RUNNING)))
     if running is not None:
         raise Conflict("A session for this appointment is already under way.")
 
@@ -155,16 +158,41 @@ def _gateway_reasons(session: Session) -> list[tuple[str, str]]:
                                 "armed and the device's state is not known")]
 
 
-def _device_reasons(device: Device | None, protocol: Protocol) -> list[tuple[str, str]]:
-    if device is None:
-        return [("no_device", "the room has no device in service")]
+def _device_reasons(session: Session, appointment: Appointment, device: Device,
+                    protocol: Protocol) -> list[tuple[str, str]]:
+    """Why the appointment's own device cannot be armed; naming, if there is one, a device of the room that could."""
+    reasons = _device_problems(appointment, device, protocol)
+    spare = _spare_device(session, appointment, protocol) if reasons else None
+    if spare is not None:  # never switched silently: the esthetician decides, and the booking follows
+        code, message = reasons[0]
+        reasons[0] = (code, f"{message}; another device of this room, {spare.serial}, is idle, fits this protocol "
+                            "and is free then")
+    return reasons
+
+
+def _device_problems(appointment: Appointment, device: Device, protocol: Protocol) -> list[tuple[str, str]]:
+    name = f"the appointment's device {device.serial}"
+    if device.status != DeviceStatus.IN_SERVICE:
+        return [("device_out_of_service", f"{name} is {device.status.value.replace('_', ' ')}")]
+    if device.room_id != appointment.room_id:
+        return [("device_moved", f"{name} has been moved to another room")]
     reasons = []
     if device.state != "idle":
-        reasons.append(("device_not_ready", f"the room's device is {device.state}, not idle"))
-    density = protocol.max_current_ua / device.probe_area_cm2
-    if density > MAX_DENSITY_UA_PER_CM2:
-        reasons.append(("current_density", f"{density / 1000:.2f} mA/cm² on this device's probes is above 2 mA/cm²"))
+        reasons.append(("device_not_ready", f"{name} is {DEVICE_STATE_WORDS.get(device.state, device.state)}, "
+                                            "not idle"))
+    if not fits(protocol, device):
+        reasons.append(("current_density", too_dense(protocol, device, of=name)))
     return reasons
+
+
+def _spare_device(session: Session, appointment: Appointment, protocol: Protocol) -> Device | None:
+    """Another device of the appointment's room that could be armed instead: in service, idle, fitting, free then."""
+    ready = [d for d in rooms.devices_in_service(session, room_ids=[appointment.room_id])
+             if d.id != appointment.device_id and d.state == "idle" and fits(protocol, d)]
+    start, until = appointment.start_at, appointment.occupied_until
+    calendar = load_calendar(session, wanted={"device": [d.id for d in ready]}, windows=[(start, until)],
+                             ignore=appointment.id)
+    return next((d for d in ready if not calendar.taken("device", d.id, start, until)), None)
 
 
 def _cadence_reasons(session: Session, appointment: Appointment, client: Client,

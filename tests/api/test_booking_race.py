@@ -23,13 +23,13 @@ from db.migrate import upgrade
 from db.models import Appointment, AppointmentStatus, Client, Role, Series, User
 from db.session import make_engine, make_session_factory, transaction
 from tests.api.clinic import STEP
-from tests.services import fresh_postgres_database, migrated_database
+from tests.services import BACKENDS, fresh_postgres_database, migrated_database
 
 DESKS = 50
 SLOT = datetime(2099, 6, 1, 10, 0, tzinfo=UTC)  # a Monday, inside opening hours in UTC
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=BACKENDS)
 def factory(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[sessionmaker[Session]]:
     """A migrated database of its own, where every transaction commits for real."""
     with migrated_database(request.param, tmp_path) as url:
@@ -118,8 +118,7 @@ def test_postgresql_refuses_overlaps_the_application_did_not_check() -> None:
 def _raw_appointment(session: Session, ids: dict[str, uuid.UUID], client_id: uuid.UUID,
                      start: datetime) -> uuid.UUID:
     """An appointment written straight to the table, past every check in Python."""
-    device = rooms.bookable_device(session, room_id=ids["room"])
-    assert device is not None
+    [device] = rooms.devices_in_service(session, room_ids=[ids["room"]])
     other_esthetician = _user(session, Role.ESTHETICIAN)
     parent = Series(client_id=client_id, protocol_id=ids["protocol"], esthetician_id=other_esthetician.id,
                     room_id=ids["room"], plan={}, created_by_id=ids["desk"])

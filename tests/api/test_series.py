@@ -3,6 +3,7 @@
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
+from uuid import uuid4
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -12,7 +13,8 @@ from sqlalchemy.orm import Session
 
 from db.models import Appointment, Role, User
 from tests.api.clinic import STEP, add_room, approved_protocol, new_client, ok
-from tests.api.test_screening_engine import NOTHING
+from tests.conftest import add_user
+from tests.factories import NOTHING
 
 LONDON = ZoneInfo("Europe/London")
 TWELVE = {"intensive": {"sessions": 12, "per_week": 2}, "maintenance": {"sessions": 3, "interval_weeks": 4}}
@@ -309,3 +311,42 @@ def test_a_device_out_of_service_lists_its_appointments_and_is_not_bookable(clin
     other = new_client(clinic.http, clinic.as_role[Role.FRONT_DESK], "Bea")
     refused = clinic.book(at(next_monday(3), 10), client_id=other, status=409)
     assert reasons(refused) == [(1, "no_device")]
+
+
+def add_device(clinic: Clinic, room: str, probe_area_cm2: float = 0.5) -> dict[str, Any]:
+    made: dict[str, Any] = ok(clinic.http.post("/api/v1/devices", headers=clinic.as_role[Role.ADMIN], json={
+        "serial": f"SN-{uuid4().hex[:8]}", "room_id": room, "probe_area_cm2": probe_area_cm2}), 201)
+    return made
+
+
+def test_a_room_books_its_device_that_fits(clinic: Clinic) -> None:
+    """An old device with small probes and a newer one that fits, in one room: every session takes the newer."""
+    small_first = add_room(clinic.http, clinic.as_role[Role.ADMIN], "Two devices", probe_area_cm2=0.05)
+    fitting = add_device(clinic, small_first)  # 200 µA: 4 mA/cm² on the old one's probes, 0.4 on these
+    series = clinic.book(at(next_monday(), 10), {"intensive": {"sessions": 2, "per_week": 2}}, room_id=small_first)
+    assert {a["device_id"] for a in series["appointments"]} == {fitting["id"]}
+
+
+def test_a_device_booked_elsewhere_is_passed_over_for_a_free_one(clinic: Clinic, db: Session) -> None:
+    """A device moved in from another room keeps that room's bookings: the room's other device is booked instead."""
+    admin, monday = clinic.as_role[Role.ADMIN], next_monday()
+    [moved] = ok(clinic.http.get("/api/v1/devices", headers=admin, params={"room_id": clinic.room}))
+    clinic.book(at(monday, 10))  # on `moved`, in Room 1
+    room_2 = add_room(clinic.http, admin, "Room 2")  # its own device is newer than `moved`
+    ok(clinic.http.patch(f"/api/v1/devices/{moved['id']}", headers=admin, json={"room_id": room_2}))
+    other, esthetician = new_client(clinic.http, clinic.as_role[Role.FRONT_DESK], "Bea"), add_user(db, Role.ESTHETICIAN)
+    series = clinic.book(at(monday, 10), room_id=room_2, client_id=other, esthetician_id=str(esthetician.id))
+    assert series["appointments"][0]["device_id"] != moved["id"]
+
+
+def test_a_moved_appointment_keeps_its_device_while_it_is_free(clinic: Clinic) -> None:
+    admin, monday = clinic.as_role[Role.ADMIN], next_monday()
+    [first] = ok(clinic.http.get("/api/v1/devices", headers=admin, params={"room_id": clinic.room}))
+    second = add_device(clinic, clinic.room)
+    ok(clinic.http.patch(f"/api/v1/devices/{first['id']}", headers=admin, json={"status": "out_of_service"}))
+    [booked] = clinic.book(at(monday, 10))["appointments"]
+    assert booked["device_id"] == second["id"]
+    ok(clinic.http.patch(f"/api/v1/devices/{first['id']}", headers=admin, json={"status": "in_service"}))
+    moved = ok(clinic.http.patch(f"/api/v1/appointments/{booked['id']}", headers=clinic.as_role[Role.FRONT_DESK],
+                                 json={"start_at": at(monday, 14)}))
+    assert moved["device_id"] == second["id"]  # not switched back to the older device behind the desk's back

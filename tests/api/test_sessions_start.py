@@ -23,8 +23,8 @@ from db.models import (
     User,
 )
 from tests.api.clinic import add_room, approved_protocol, new_client, ok
-from tests.api.test_screening_engine import NOTHING
 from tests.conftest import add_user
+from tests.factories import NOTHING
 
 DAY_OF = {key: NOTHING[key] for key in (
     "pregnant", "skin_infection", "retinol_last_used_on", "prescription_retinoid_last_used_on",
@@ -235,3 +235,62 @@ def test_nothing_to_stop_once_ended_and_the_device_cannot_give_current(room: Roo
     assert refused["detail"] == (f"This session already ended ({status.value}) and its device is {words}: "
                                  "there is nothing to stop.")
     assert [c.kind for c in room.commands()] == ["load_protocol"]
+
+
+def another_device(room: Room, *, probe_area_cm2: float = 0.5, state: str = "idle") -> Device:
+    """A device registered into the room after its first one, in `state`."""
+    made = ok(room.http.post("/api/v1/devices", headers=room.as_role[Role.ADMIN], json={
+        "serial": f"SN-{uuid.uuid4().hex[:8]}", "room_id": room.room, "probe_area_cm2": probe_area_cm2}), 201)
+    device = room.db.get(Device, uuid.UUID(made["id"]))
+    assert device is not None
+    device.state = state
+    room.db.commit()
+    return device
+
+
+def test_start_arms_the_device_the_appointment_holds(room: Room) -> None:
+    """An old 0.05 cm² device and a new 0.5 cm² one in the room: the appointment holds the new one, which is armed."""
+    assert room.device is not None
+    room.device.probe_area_cm2 = 0.05  # 200 µA would be 4 mA/cm² on its probes
+    held = another_device(room)
+    appointment = room.db.get(Appointment, room.appointment)
+    assert appointment is not None
+    appointment.device_id = held.id
+    room.db.commit()
+    started = room.start()
+    assert [(c.kind, c.device_id) for c in room.commands()] == [("load_protocol", held.id)]
+    treatment = room.db.get(TreatmentSession, uuid.UUID(started["session_id"]))
+    assert treatment is not None and treatment.device_id == held.id
+
+
+def test_a_device_out_of_service_is_not_swapped_silently(room: Room) -> None:
+    """The reason names the appointment's device and offers the room's free one; nothing is armed."""
+    assert room.device is not None
+    spare = another_device(room)
+    ok(room.http.patch(f"/api/v1/devices/{room.device.id}", headers=room.as_role[Role.ADMIN],
+                       json={"status": "out_of_service"}))
+    body = room.start(status=409)
+    assert [r["code"] for r in body["reasons"]] == ["device_out_of_service"]
+    message = body["reasons"][0]["message"]
+    assert f"device {room.device.serial} is out of service" in message and spare.serial in message
+    assert room.commands() == []
+
+
+@pytest.mark.parametrize(("state", "probe_area_cm2", "offered"), [
+    ("idle", 0.5, True), ("offline", 0.5, False), ("idle", 0.05, False),
+], ids=["idle-and-fits", "offline", "too-small"])
+def test_a_busy_device_is_named_with_a_spare_only_if_it_could_be_armed(room: Room, state: str,
+                                                                       probe_area_cm2: float, offered: bool) -> None:
+    spare = another_device(room, probe_area_cm2=probe_area_cm2, state=state)
+    room.device_is("treating")
+    assert _refused(room) == ["device_not_ready"]
+    message = room.start(status=409)["reasons"][0]["message"]
+    assert "is treating, not idle" in message and (spare.serial in message) == offered
+
+
+def test_a_device_moved_to_another_room_is_not_armed(room: Room) -> None:
+    assert room.device is not None
+    elsewhere = ok(room.http.post("/api/v1/rooms", headers=room.as_role[Role.ADMIN], json={"name": "Room 2"}), 201)
+    ok(room.http.patch(f"/api/v1/devices/{room.device.id}", headers=room.as_role[Role.ADMIN],
+                       json={"room_id": elsewhere["id"]}))
+    assert _refused(room) == ["device_moved"]

@@ -1,0 +1,127 @@
+"""A list, and the checks of a whole series, run a fixed number of SQL statements whatever their length."""
+
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Connection, event, select
+from sqlalchemy.orm import Session
+
+from db.models import Appointment, AppointmentStatus, Device, Role, Series, User
+from tests.api.clinic import add_room, approved_protocol, new_client, ok
+
+LONDON = ZoneInfo("Europe/London")
+TWO, THREE = {"intensive": {"sessions": 2, "per_week": 2}}, {"intensive": {"sessions": 3, "per_week": 3}}
+FIFTEEN = {"intensive": {"sessions": 12, "per_week": 2}, "maintenance": {"sessions": 3, "interval_weeks": 4}}
+
+
+@contextmanager
+def statements(connection: Connection) -> Iterator[list[str]]:
+    """Every statement sent on the test's connection (which the app's sessions share) while the block runs."""
+    sent: list[str] = []
+
+    def count(_conn: Connection, _cursor: Any, statement: str, *_: Any) -> None:
+        sent.append(statement)
+
+    event.listen(connection, "before_cursor_execute", count)
+    try:
+        yield sent
+    finally:
+        event.remove(connection, "before_cursor_execute", count)
+
+
+@dataclass
+class Clinic:
+    http: TestClient
+    desk: dict[str, str]
+    rooms: list[str]
+    protocol: str
+    esthetician: User
+
+    def book(self, client_id: str, start: datetime, plan: dict[str, Any], status: int = 201, **fields: Any) -> Any:
+        body = {"client_id": client_id, "protocol_id": self.protocol, "esthetician_id": str(self.esthetician.id),
+                "room_id": self.rooms[0], "start_at": start.isoformat(), "plan": plan} | fields
+        return ok(self.http.post("/api/v1/series", headers=self.desk, json=body), status)
+
+
+@pytest.fixture
+def clinic(client: TestClient, as_role: dict[Role, dict[str, str]], staff: dict[Role, User]) -> Clinic:
+    """Two rooms with two devices each: every room and device is a candidate the checks must weigh."""
+    admin = as_role[Role.ADMIN]
+    rooms = [add_room(client, admin, name) for name in ("Room 1", "Room 2")]
+    for room in rooms:
+        ok(client.post("/api/v1/devices", headers=admin, json={
+            "serial": f"SN-{uuid.uuid4().hex[:8]}", "room_id": room, "probe_area_cm2": 0.5}), 201)
+    return Clinic(http=client, desk=as_role[Role.FRONT_DESK], rooms=rooms,
+                  protocol=approved_protocol(client, as_role)["id"], esthetician=staff[Role.ESTHETICIAN])
+
+
+def monday_at(hour: int, minute: int = 0) -> datetime:
+    today = datetime.now(LONDON).date()
+    return datetime.combine(today + timedelta(days=14 - today.weekday()), time(hour, minute), tzinfo=LONDON)
+
+
+def add_series(db: Session, clinic: Clinic, count: int, first_day: date) -> None:
+    """`count` series of two appointments each, written straight to the tables, each on its own days."""
+    client_id = uuid.UUID(new_client(clinic.http, clinic.desk, "Lister"))
+    device = db.scalar(select(Device).where(Device.room_id == uuid.UUID(clinic.rooms[0])).limit(1))
+    assert device is not None
+    for n in range(count):
+        series = Series(client_id=client_id, protocol_id=uuid.UUID(clinic.protocol),
+                        esthetician_id=clinic.esthetician.id, room_id=device.room_id, plan=TWO,
+                        created_by_id=clinic.esthetician.id)
+        db.add(series)
+        db.flush()
+        for sequence in (1, 2):
+            start = datetime.combine(first_day + timedelta(days=4 * n + 2 * sequence), time(10), tzinfo=LONDON)
+            db.add(Appointment(series_id=series.id, sequence=sequence, client_id=client_id,
+                               protocol_id=series.protocol_id, esthetician_id=series.esthetician_id,
+                               room_id=device.room_id, device_id=device.id, start_at=start,
+                               end_at=start + timedelta(minutes=35), occupied_until=start + timedelta(minutes=35),
+                               status=AppointmentStatus.BOOKED))
+    db.commit()
+
+
+def test_listing_series_runs_the_same_statements_for_1_or_50(clinic: Clinic, db: Session,
+                                                              connection: Connection) -> None:
+    add_series(db, clinic, 1, monday_at(10).date())
+    with statements(connection) as one:
+        assert [len(s["appointments"]) for s in ok(clinic.http.get("/api/v1/series", headers=clinic.desk))] == [2]
+    add_series(db, clinic, 49, monday_at(10).date() + timedelta(days=7))
+    with statements(connection) as fifty:
+        listed = ok(clinic.http.get("/api/v1/series", headers=clinic.desk))
+    assert len(listed) == 50 and {len(s["appointments"]) for s in listed} == {2}
+    assert len(fifty) == len(one)
+
+
+@pytest.mark.parametrize("room", ["asked", "any"])
+def test_booking_15_sessions_runs_the_same_statements_as_3(clinic: Clinic, connection: Connection,
+                                                           room: str) -> None:
+    fields: dict[str, Any] = {"room_id": None} if room == "any" else {}
+    ada, bea = new_client(clinic.http, clinic.desk, "Ada"), new_client(clinic.http, clinic.desk, "Bea")
+    with statements(connection) as three:
+        assert len(clinic.book(ada, monday_at(10), THREE, **fields)["appointments"]) == 3
+    with statements(connection) as fifteen:
+        assert len(clinic.book(bea, monday_at(14), FIFTEEN, **fields)["appointments"]) == 15
+    assert len(fifteen) == len(three)
+
+
+def test_alternatives_for_15_conflicts_run_the_same_statements_as_for_1(clinic: Clinic,
+                                                                        connection: Connection) -> None:
+    ada, bea, cy = (new_client(clinic.http, clinic.desk, name) for name in ("Ada", "Bea", "Cy"))
+    clinic.book(ada, monday_at(10), FIFTEEN)  # the room, its first device and the esthetician, at 10:00
+    with statements(connection) as one:
+        conflict = clinic.book(bea, monday_at(10), {"intensive": {"sessions": 1, "per_week": 1}}, 409,
+                               alternatives=True)
+    assert [c["alternative_start_at"] for c in conflict["conflicts"]] == [monday_at(10, 45).isoformat()]
+    with statements(connection) as fifteen:
+        conflict = clinic.book(cy, monday_at(10), FIFTEEN, 409, alternatives=True)
+    assert len(conflict["conflicts"]) == 15
+    assert all(datetime.fromisoformat(c["alternative_start_at"]).time() == time(10, 45) for c in conflict["conflicts"])
+    assert len(fifteen) == len(one)
