@@ -1,4 +1,7 @@
-"""One family of errors that carry their HTTP status; one handler turns them into responses."""
+"""One family of errors that carry their HTTP status; one handler turns them into responses.
+
+The family is defined in db/errors.py, where the device gateway can raise them too; here are the two that only
+the HTTP side has (a log-in missing, too many tries) and the handlers."""
 
 from typing import Any
 
@@ -8,31 +11,14 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
 from api.validation_messages import describe_validation_errors
+from db.errors import AppError, Conflict, Forbidden, InvalidInput, NotFound
 
-
-class AppError(Exception):
-    status_code = 400
-
-    def __init__(self, detail: str) -> None:
-        super().__init__(detail)
-        self.detail = detail
-        self.extra: dict[str, Any] = {}  # more of the body beside detail, e.g. every conflict of a booking
+__all__ = ["AppError", "Conflict", "Forbidden", "InvalidInput", "NotAuthenticated", "NotFound", "TooManyRequests",
+           "error_response", "install_error_handlers"]
 
 
 class NotAuthenticated(AppError):
     status_code = 401
-
-
-class Forbidden(AppError):
-    status_code = 403
-
-
-class NotFound(AppError):
-    status_code = 404
-
-
-class Conflict(AppError):
-    status_code = 409
 
 
 class TooManyRequests(AppError):
@@ -43,17 +29,6 @@ class TooManyRequests(AppError):
     def __init__(self, detail: str, *, retry_after_s: int) -> None:
         super().__init__(detail)
         self.retry_after_s = retry_after_s
-
-
-class InvalidInput(AppError):
-    """Input that is well-formed but breaks a rule; names the field it is about."""
-
-    status_code = 422
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
-        self.field = field
-        self.message = message
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -1,12 +1,13 @@
-"""The outbox of device commands, and waking the gateway when one is written, without a slow poll.
+"""The writing side of the outbox of device commands; device_gateway/outbox_sender.py is the sending side.
 
-A command is written in the same transaction as the decision that causes it. Once that commits, an
-in-process event wakes a gateway in the same process; on PostgreSQL a NOTIFY, delivered on commit,
-wakes gateways in other processes.
+A command is written in the same transaction as the decision that causes it. Once that commits, the senders in
+this process are woken through the signals they handed to `wake_on_commit`; on PostgreSQL a NOTIFY, delivered on
+commit, wakes the gateways in other processes. Either way, without a slow poll.
 """
 
 import threading
 import uuid
+import weakref
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -17,7 +18,14 @@ from db.base import utcnow
 from db.models import CommandStatus, DeviceCommand
 
 CHANNEL = "galvani_outbox"
-command_written = threading.Event()
+_senders: weakref.WeakSet[threading.Event] = weakref.WeakSet()  # each sender's own wake-up signal
+_senders_lock = threading.Lock()
+
+
+def wake_on_commit(signal: threading.Event) -> None:
+    """Set `signal` whenever a transaction in this process commits a command to send (for as long as it lives)."""
+    with _senders_lock:
+        _senders.add(signal)
 
 
 def queue_command(session: Session, *, device_id: uuid.UUID, session_id: uuid.UUID, kind: str,
@@ -51,6 +59,9 @@ def record_command(session: Session, *, command_id: uuid.UUID, device_id: uuid.U
 
 
 @event.listens_for(Session, "after_commit")
-def _wake_gateway(session: Session) -> None:
+def _wake_senders(session: Session) -> None:
     if session.info.pop("outbox_written", False):
-        command_written.set()
+        with _senders_lock:
+            signals = list(_senders)
+        for signal in signals:
+            signal.set()

@@ -27,7 +27,6 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from db.base import utcnow
-from db.outbox import command_written
 from db.session import transaction
 from device_gateway import topics
 from device_gateway.broker_url import BrokerAddress
@@ -35,9 +34,8 @@ from device_gateway.ingest import Ingest
 from device_gateway.lease import Lease
 from device_gateway.messages import DeviceMessage, Malformed, Telemetry, parse
 from device_gateway.outage import Outage
-from device_gateway.outbox import send_due
+from device_gateway.outbox_sender import OutboxSender
 from device_gateway.reporting import Every, HealthFile, Presence
-from device_gateway.wakeup import OutboxWakeup
 
 logger = logging.getLogger(__name__)
 KEEPALIVE_S = 10
@@ -74,6 +72,7 @@ class Gateway:
         self._factory = session_factory
         self._lease = Lease(session_factory, client_id) if session_factory is not None else None
         self._presence = Presence(session_factory, client_id) if session_factory is not None else None
+        self._outbox = OutboxSender(session_factory, self._publish) if session_factory is not None else None
         self._health_file = HealthFile(health_file) if health_file is not None else None
         self._inbox: deque[Inbound] = deque()  # appends and pops are thread-safe
         self._standby_window: deque[tuple[float, DeviceMessage]] = deque()
@@ -86,7 +85,6 @@ class Gateway:
         self._database = Outage(logger, "database")
         self._failed_parts: dict[str, datetime] = {}  # thread -> when it last failed
         self._guard_all = True  # watch every session in progress at the next chance (start, takeover, outage)
-        self._resend = threading.Event()  # after a (re)connect: send again what no device answered
         self._threads: list[threading.Thread] = []
         self._client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id,
                                    clean_session=False, protocol=mqtt.MQTTv311, manual_ack=True)
@@ -118,7 +116,8 @@ class Gateway:
         if self._stopping.is_set():
             return
         self._stopping.set()
-        command_written.set()
+        if self._outbox is not None:
+            self._outbox.wakeup.wake()
         for thread in self._threads:
             thread.join(timeout=10)
         if self.connected.is_set():
@@ -147,10 +146,9 @@ class Gateway:
             logger.error("broker refused the gateway: %s", reason)
             return
         _send_small_packets_at_once(client)
-        if self._factory is not None:  # subscribe on every connect: the broker may have lost the session
+        if self._outbox is not None:  # subscribe on every connect: the broker may have lost the session
             client.subscribe([(topic, 1) for topic in topics.DEVICE_REPORTS] + [(topics.BROKER_DROPPED, 0)])
-            self._resend.set()
-            command_written.set()
+            self._outbox.resend_unanswered()
         client.publish(topics.GATEWAY_STATUS, topics.ONLINE, qos=1, retain=True)
         if self._was_connected:  # back after a loss; a first connect is no outage
             self._broker_changed = time.monotonic()
@@ -319,8 +317,7 @@ class Gateway:
 
     def _send(self) -> None:
         """Publish the outbox when woken by a new command, and at least every POLL_S."""
-        assert self._factory is not None
-        wakeup = OutboxWakeup(self._factory.kw["bind"])
+        assert self._outbox is not None
         every = Every()
         try:
             while not self._stopping.is_set():
@@ -331,9 +328,9 @@ class Gateway:
                     self._health_file.write(self.health())  # by this thread: a stuck one goes stale
                 if self.active.is_set():
                     self._send_once()
-                wakeup.wait(POLL_S)
+                self._outbox.wakeup.wait(POLL_S)
         finally:
-            wakeup.close()
+            self._outbox.wakeup.close()
             self._leave()
 
     def _hold_lease(self) -> None:
@@ -377,23 +374,16 @@ class Gateway:
 
     def _send_once(self) -> None:
         """One round: what is queued (and after a reconnect, what no device answered)."""
-        assert self._factory is not None
+        assert self._outbox is not None
         if not self.connected.is_set():
             return
-        resend = self._resend.is_set()
-        self._resend.clear()
         try:
-            with transaction(self._factory) as session:
-                send_due(session, self._publish, resend_sent=resend)
+            self._outbox.send_round()
         except OperationalError as error:  # a command sent but not marked so goes again, with its own command_id
             self._database.failed(_first_line(error))
         except Exception:
             self.counters["errors"] += 1
             logger.exception("could not send the outbox")
-        else:
-            return
-        if resend:
-            self._resend.set()  # what no device answered is still to be sent again
 
     def _publish(self, topic: str, payload: bytes) -> bool:
         return self._client.publish(topic, payload, qos=1).rc == mqtt.MQTT_ERR_SUCCESS

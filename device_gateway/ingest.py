@@ -14,34 +14,14 @@ from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from db.base import utcnow
-from db.models import (
-    UNANSWERED,
-    CommandStatus,
-    Device,
-    DeviceCommand,
-    SessionIncident,
-    SessionStatus,
-    TreatmentSession,
-)
+from db.lifecycle import DEVICE_STATUS, ENDED, EVENT_STATUS, FINAL, RUNNING, UNFINISHED, SessionStatus, allowed, move
+from db.models import UNANSWERED, CommandStatus, Device, DeviceCommand, SessionIncident, TreatmentSession
 from db.session import transaction
 from device_gateway.interlock import Interlock, Publish, Stop
 from device_gateway.messages import Ack, DeviceMessage, Event, Status, Telemetry, highest_seq
 from device_gateway.store import insert_new, sessions_query
 
 logger = logging.getLogger(__name__)
-
-# Final: nothing the device says later changes them. Interrupted is not: a device that comes back
-# and reports on (after a broker restart, say) moves the session on; the incident stays on record.
-FINAL = frozenset({SessionStatus.COMPLETED, SessionStatus.STOPPED, SessionStatus.REJECTED})
-# A device that goes offline interrupts these: armed, treating, or told to arm with no answer yet.
-RUNNING = (SessionStatus.PENDING, SessionStatus.ARMED, SessionStatus.TREATING, SessionStatus.PAUSED)
-EVENT_STATUS = {
-    "started": SessionStatus.TREATING, "resumed": SessionStatus.TREATING, "contact_restored": SessionStatus.TREATING,
-    "paused": SessionStatus.PAUSED, "contact_lost": SessionStatus.PAUSED, "completed": SessionStatus.COMPLETED,
-    "stopped": SessionStatus.STOPPED, "fault": SessionStatus.INTERRUPTED,
-}
-# What a device's status says of the session it names, when that session was interrupted by mistake.
-DEVICE_STATUS = {"armed": SessionStatus.ARMED, "treating": SessionStatus.TREATING, "paused": SessionStatus.PAUSED}
 
 
 class Dropped(Exception):
@@ -116,7 +96,7 @@ class Ingest:
 
     def watch_running(self, session: Session) -> None:
         """Guard every session in progress: a gateway that starts, or takes over, or whose database is back."""
-        self.interlock.watch_running(session, [*RUNNING, SessionStatus.INTERRUPTED])
+        self.interlock.watch_running(session, UNFINISHED)
 
     def interrupt_lost(self, session: Session, *, patience: timedelta) -> None:
         """Interrupt the sessions whose device went offline (its Last Will) longer than `patience` ago and has not
@@ -173,7 +153,7 @@ class Ingest:
         treatment = session.get(TreatmentSession, session_id)
         if treatment is None or treatment.device_id != device_id or treatment.status != SessionStatus.INTERRUPTED:
             return
-        treatment.status, treatment.ended_at = status, None
+        move(treatment, status)
         session.add(SessionIncident(session_id=treatment.id, kind="device_back",
                                     detail=f"the device is back and reports that it is {status.value}"))
         self.interlock.watch(session, [treatment.id])
@@ -191,7 +171,7 @@ class Ingest:
         if command.kind != "load_protocol" or treatment is None or treatment.status != SessionStatus.PENDING:
             return
         if command.status == CommandStatus.ACCEPTED:
-            treatment.status, treatment.armed_at = SessionStatus.ARMED, utcnow()
+            move(treatment, SessionStatus.ARMED)
             self.interlock.watch(session, [treatment.id])  # guarded before its first block comes
         else:
             self._end(treatment, SessionStatus.REJECTED)
@@ -210,15 +190,15 @@ class Ingest:
             self.counters["duplicates"] += 1
             return
         self.counters["stored"] += 1
-        if treatment.status in FINAL or message.type not in EVENT_STATUS:
+        new = EVENT_STATUS.get(message.type)
+        if new is None or not allowed(treatment.status, new):  # an ended session stays ended
             return
-        new = EVENT_STATUS[message.type]
         if message.type == "started":
             treatment.started_at = utcnow()
-        if new in FINAL or new == SessionStatus.INTERRUPTED:
+        if new in ENDED:
             self._end(treatment, new)
         else:
-            treatment.status = new
+            move(treatment, new)
         if message.type == "fault":
             session.add(SessionIncident(session_id=treatment.id, kind="fault",
                                         detail=f"the device reported a fault: {message.detail or 'no detail'}"))
@@ -271,7 +251,7 @@ class Ingest:
         return blocks
 
     def _end(self, treatment: TreatmentSession, status: SessionStatus) -> None:
-        treatment.status, treatment.ended_at = status, utcnow()
+        move(treatment, status)
         self.interlock.forget(treatment.id)
 
 

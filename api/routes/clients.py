@@ -5,7 +5,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, status
 
-from api.deps import ClientsDeleter, ClientsReader, ClientsWriter, SessionDep
+from api.deps import ClientsDeleter, ClientsReader, ClientsWriter, ClinicToday, SessionDep
 from api.openapi import CONFLICT
 from api.schemas.clients import ClientCreate, ClientPage, ClientRead, ClientUpdate
 from api.services import clients
@@ -15,9 +15,9 @@ MAX_PAGE = 200
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, responses=CONFLICT)
-def create_client(data: ClientCreate, session: SessionDep, actor: ClientsWriter) -> ClientRead:
+def create_client(data: ClientCreate, session: SessionDep, actor: ClientsWriter, today: ClinicToday) -> ClientRead:
     """Register a client."""
-    return ClientRead.model_validate(clients.create(session, actor=actor, data=data))
+    return ClientRead.model_validate(clients.create(session, actor=actor, data=data, today=today))
 
 
 @router.get("")
@@ -41,10 +41,11 @@ def read_client(client_id: uuid.UUID, session: SessionDep, actor: ClientsReader)
 
 
 @router.patch("/{client_id}", responses=CONFLICT)
-def update_client(client_id: uuid.UUID, data: ClientUpdate, session: SessionDep,
-                  actor: ClientsWriter) -> ClientRead:
+def update_client(client_id: uuid.UUID, data: ClientUpdate, session: SessionDep, actor: ClientsWriter,
+                  today: ClinicToday) -> ClientRead:
     """Change the fields given."""
-    return ClientRead.model_validate(clients.update(session, actor=actor, client_id=client_id, data=data))
+    return ClientRead.model_validate(clients.update(session, actor=actor, client_id=client_id, data=data,
+                                                    today=today))
 
 
 @router.delete("/{client_id}", status_code=status.HTTP_204_NO_CONTENT)

@@ -1,10 +1,11 @@
 """Screening answers (the fixed vocabulary of DESIGN.md), results, rules, approvals and eligibility."""
 
 import uuid
+from collections.abc import Collection
 from datetime import date, datetime
-from typing import Annotated, Self
+from typing import Annotated, Any, Self
 
-from pydantic import AfterValidator, BaseModel, Field, StrictBool, StringConstraints, model_validator
+from pydantic import AfterValidator, BaseModel, Field, StrictBool, StringConstraints, create_model, model_validator
 
 from api.schemas.common import Output, StrictInput
 from db.vocabulary import ApprovalScope, Outcome, Zone
@@ -43,20 +44,25 @@ ANSWER_DATE_FIELDS = tuple(name for name, field in ScreeningAnswers.model_fields
                            if field.annotation == date | None)
 
 
-class DayOfAnswers(StrictInput):
-    """What is re-confirmed on the day. Left out: the screening's answer stands; a date set to null: never."""
+# Asked again on the day of each session: what may have changed since the screening. Their types are the
+# screening's; each model of them (DayOfAnswers, DayOfConfirmation) says only which may be left out.
+DAY_OF_ZONES = ("botox_zones", "filler_zones")
+DAY_OF_QUESTIONS = ("pregnant", "skin_infection", *ANSWER_DATE_FIELDS, *DAY_OF_ZONES)
 
-    pregnant: StrictBool | None = None
-    skin_infection: StrictBool | None = None
-    retinol_last_used_on: date | None = None
-    prescription_retinoid_last_used_on: date | None = None
-    chemical_peel_last_on: date | None = None
-    laser_last_on: date | None = None
-    isotretinoin_last_on: date | None = None
-    botox_last_on: date | None = None
-    filler_last_on: date | None = None
-    botox_zones: Zones | None = None
-    filler_zones: Zones | None = None
+
+def day_of_fields(*, may_leave_out: Collection[str]) -> type[StrictInput]:
+    """The day-of questions as fields, typed as in ScreeningAnswers; one that may be left out defaults to null.
+    A model of them subclasses what this returns."""
+    fields: dict[str, Any] = {}
+    for question in DAY_OF_QUESTIONS:
+        info = ScreeningAnswers.model_fields[question]
+        annotation: Any = Annotated[(info.annotation, *info.metadata)] if info.metadata else info.annotation
+        fields[question] = (annotation | None, None) if question in may_leave_out else (annotation, ...)
+    return create_model("DayOfFields", __base__=StrictInput, __module__=__name__, **fields)
+
+
+class DayOfAnswers(day_of_fields(may_leave_out=DAY_OF_QUESTIONS)):  # type: ignore[misc]  # its base is made at import
+    """What is re-confirmed on the day. Left out: the screening's answer stands; a date set to null: never."""
 
 
 class ScreeningCreate(StrictInput):

@@ -1,30 +1,18 @@
 """Starting, stopping and reading treatment sessions."""
 
 import uuid
-from datetime import date, datetime
+from datetime import datetime
 
-from pydantic import BaseModel, StrictBool
+from pydantic import BaseModel
 
 from api.schemas.common import StrictInput
-from api.schemas.screening import Zones
+from api.schemas.screening import DAY_OF_ZONES, day_of_fields
 from db.models import SessionStatus
 from db.vocabulary import Zone
 
 
-class DayOfConfirmation(StrictInput):
+class DayOfConfirmation(day_of_fields(may_leave_out=DAY_OF_ZONES)):  # type: ignore[misc]  # its base is made at import
     """Every day-of answer, asked again at the start of each session; a date is null when it never happened."""
-
-    pregnant: StrictBool
-    skin_infection: StrictBool
-    retinol_last_used_on: date | None
-    prescription_retinoid_last_used_on: date | None
-    chemical_peel_last_on: date | None
-    laser_last_on: date | None
-    isotretinoin_last_on: date | None
-    botox_last_on: date | None
-    filler_last_on: date | None
-    botox_zones: Zones | None = None
-    filler_zones: Zones | None = None
 
 
 class SessionStart(StrictInput):

@@ -3,6 +3,7 @@
 import re
 import uuid
 from collections.abc import Sequence
+from datetime import date
 from typing import Any
 
 from sqlalchemy import ColumnElement, func, select
@@ -25,7 +26,9 @@ MATCH_CAP = 5000
 _PHONE_LIKE = re.compile(r"^[\d\s()+\-.]*\d{3}[\d\s()+\-.]*$")
 
 
-def create(session: Session, *, actor: Actor, data: ClientCreate) -> Client:
+def create(session: Session, *, actor: Actor, data: ClientCreate, today: date) -> Client:
+    """Register a client; `today` is the clinic's day, which a date of birth cannot come after."""
+    _refuse_unborn(data.date_of_birth, today=today)
     _require_contact(email=data.email, phone=data.phone)
     if data.email:
         _refuse_duplicate_email(session, email=data.email)
@@ -111,7 +114,10 @@ def _escape_like(term: str) -> str:
     return term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def update(session: Session, *, actor: Actor, client_id: uuid.UUID, data: ClientUpdate) -> Client:
+def update(session: Session, *, actor: Actor, client_id: uuid.UUID, data: ClientUpdate, today: date) -> Client:
+    """Change the fields given; `today` is the clinic's day, which a date of birth cannot come after."""
+    if data.date_of_birth is not None:
+        _refuse_unborn(data.date_of_birth, today=today)
     client = get_live(session, client_id=client_id)
     changes = data.model_dump(exclude_unset=True)
     for field in REQUIRED_FIELDS:
@@ -148,6 +154,11 @@ def _apply(client: Client, changes: dict[str, Any]) -> list[str]:
 def _refresh_search_text(client: Client) -> None:
     client.search_text = client_search_text(
         first_name=client.first_name, last_name=client.last_name, email=client.email, phone=client.phone)
+
+
+def _refuse_unborn(date_of_birth: date, *, today: date) -> None:
+    if date_of_birth > today:
+        raise InvalidInput("date_of_birth", "cannot be in the future")
 
 
 def _require_contact(*, email: str | None, phone: str | None) -> None:

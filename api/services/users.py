@@ -76,11 +76,12 @@ def end_every_log_in(user: User) -> None:
 
 
 def _keep_one_admin(session: Session, *, leaving: User) -> None:
-    others = session.scalar(
-        select(func.count()).select_from(User)
-        .where(User.role == Role.ADMIN, User.is_active.is_(True), User.id != leaving.id)
-    )
-    if not others:
+    """Refuse to let the last active admin go. The active admins' rows are locked first (SQLite lets one writer in
+    at a time already), so that two admins demoting each other at once cannot both count the other one."""
+    admins = session.scalars(
+        select(User.id).where(User.role == Role.ADMIN, User.is_active.is_(True)).order_by(User.id).with_for_update()
+    ).all()
+    if not [admin for admin in admins if admin != leaving.id]:
         raise Conflict("This is the last active admin; make another admin first.")
 
 

@@ -17,7 +17,6 @@ from db.models.gateway import GatewayLease, GatewayPresence
 from db.models.login_throttle import LoginThrottle
 from db.models.screening import PhysicianApproval, Screening, ScreeningRuleSet
 from db.models.treatment import (
-    ACTIVE_SESSION,
     UNANSWERED,
     CommandStatus,
     DeviceCommand,
@@ -29,7 +28,7 @@ from db.models.treatment import (
 from db.models.user import Role, User
 
 __all__ = [
-    "ACTIVE_SESSION", "UNANSWERED", "CommandStatus", "DeviceCommand", "SessionIncident", "SessionMessage",
+    "UNANSWERED", "CommandStatus", "DeviceCommand", "SessionIncident", "SessionMessage",
     "SessionStatus", "TreatmentSession", "Appointment", "AppointmentStatus", "Device", "DeviceStatus",
     "Protocol", "ProtocolStatus", "Room", "Series", "AuditEvent", "Client", "ClinicSettingsRecord",
     "PhysicianApproval", "Role", "Screening", "ScreeningRuleSet", "User", "GatewayLease", "GatewayPresence",

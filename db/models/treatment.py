@@ -9,21 +9,8 @@ from sqlalchemy import JSON, BigInteger, ForeignKey, ForeignKeyConstraint, Index
 from sqlalchemy.orm import Mapped, mapped_column
 
 from db.base import Base, IdMixin, utcnow
+from db.lifecycle import SessionStatus  # its lifecycle is there
 from db.models.booking import string_enum
-
-
-class SessionStatus(StrEnum):
-    PENDING = "pending"  # load_protocol queued
-    ARMED = "armed"
-    TREATING = "treating"
-    PAUSED = "paused"
-    COMPLETED = "completed"
-    STOPPED = "stopped"
-    INTERRUPTED = "interrupted"
-    REJECTED = "rejected"
-
-
-ACTIVE_SESSION = frozenset({SessionStatus.PENDING, SessionStatus.ARMED, SessionStatus.TREATING, SessionStatus.PAUSED})
 
 
 class TreatmentSession(IdMixin, Base):

@@ -1,6 +1,8 @@
 """Client records: register, search, change, soft-delete."""
 
+from datetime import date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from fastapi.testclient import TestClient
@@ -155,3 +157,27 @@ def test_unknown_client_is_404(client: TestClient, front_desk: dict[str, str]) -
     response = client.get(f"{URL}/3f2b6a1e-8c4d-4e57-9a0b-1c2d3e4f5a6b", headers=front_desk)
     assert response.status_code == 404
     assert response.json() == {"detail": "There is no client with this id."}
+
+
+def clinic_on_another_day(client: TestClient, admin: dict[str, str]) -> date:
+    """Put the clinic in a time zone whose date is not this server's, and return the clinic's date."""
+    # UTC+14 is a day ahead of UTC from 10:00 UTC, UTC-12 a day behind until 12:00 UTC: one of them always differs
+    for zone in ("Pacific/Kiritimati", "Etc/GMT+12"):
+        clinic_today = datetime.now(ZoneInfo(zone)).date()
+        if clinic_today != date.today():  # the server's own day, which the clinic's must not be mistaken for
+            assert client.put("/api/v1/settings", headers=admin, json={"timezone": zone}).status_code == 200
+            return clinic_today
+    pytest.skip("this server's time zone is on the same day as both test zones")
+
+
+def test_a_date_of_birth_is_checked_against_the_clinics_day(client: TestClient, admin: dict[str, str],
+                                                            front_desk: dict[str, str]) -> None:
+    today = clinic_on_another_day(client, admin)
+    born_today = register(client, front_desk, date_of_birth=today.isoformat())
+    tomorrow = (today + timedelta(days=1)).isoformat()
+    refused = [client.post(URL, headers=front_desk, json={"first_name": "Not", "last_name": "Yet",
+                                                          "date_of_birth": tomorrow, "email": "not.yet@example.com"}),
+               client.patch(f"{URL}/{born_today['id']}", headers=front_desk, json={"date_of_birth": tomorrow})]
+    for response in refused:
+        assert response.status_code == 422, response.text
+        assert response.json()["errors"] == [{"field": "date_of_birth", "message": "cannot be in the future"}]

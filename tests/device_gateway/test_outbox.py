@@ -1,6 +1,7 @@
 """Sending the outbox: in order, once per round, again after a reconnect with the same command_id, never late."""
 
 import json
+import time
 from datetime import timedelta
 
 from sqlalchemy import select
@@ -9,7 +10,7 @@ from sqlalchemy.orm import Session
 from db.base import utcnow
 from db.models import CommandStatus, DeviceCommand, DeviceStatus, SessionIncident, SessionStatus
 from db.outbox import queue_command
-from device_gateway.outbox import send_due
+from device_gateway.outbox_sender import OutboxWakeup, send_due
 from tests.device_gateway.conftest import Armed
 
 
@@ -80,3 +81,24 @@ def test_a_revoked_device_is_never_armed_but_still_stopped(db: Session, armed: A
     assert armed.treatment.status == SessionStatus.REJECTED
     assert incidents(db, armed) == ["command_failed"]
     assert db.scalar(select(DeviceCommand.status).where(DeviceCommand.id == armed.load.id)) == CommandStatus.FAILED
+
+
+def waited(wakeup: OutboxWakeup, timeout: float) -> float:
+    began = time.monotonic()
+    wakeup.wait(timeout)
+    return time.monotonic() - began
+
+
+def test_a_written_command_wakes_every_sender_at_once_and_a_wake_only_its_own(db: Session, armed: Armed) -> None:
+    """Each sender (a gateway's) has its own signal: a commit sets them all, a gateway's stop only its own."""
+    senders = [OutboxWakeup(db.get_bind().engine) for _ in range(2)]
+    try:
+        queue_command(db, device_id=armed.device.id, session_id=armed.treatment.id, kind="stop", body={})
+        db.commit()
+        assert [waited(sender, 5.0) < 1.0 for sender in senders] == [True, True]
+        senders[0].wake()
+        assert waited(senders[0], 5.0) < 1.0
+        assert waited(senders[1], 0.2) >= 0.2  # another sender sleeps on to its poll
+    finally:
+        for sender in senders:
+            sender.close()
