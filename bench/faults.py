@@ -67,10 +67,10 @@ from device_gateway.gateway import _send_small_packets_at_once
 from device_gateway.lease import Lease
 from device_gateway.simulator import SimulatedDevice, Simulator
 from tests.api.clinic import add_room, approved_protocol, new_client, ok
-from tests.api.test_screening_engine import NOTHING
 from tests.api.test_sessions_start import DAY_OF, due
 from tests.conftest import SECRET_KEY, add_user, bearer
 from tests.device_gateway.conftest import eventually, gateway_is_present
+from tests.factories import NOTHING
 from tests.mqtt import PersistentMosquitto, Subscriber
 from tests.postgres_cluster import PrivateCluster, private_cluster
 

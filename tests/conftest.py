@@ -1,6 +1,6 @@
-"""Fixtures: every API test runs on SQLite and on PostgreSQL, inside a transaction rolled back at its end."""
+"""Fixtures: every API test runs on each database of tests.services.BACKENDS (SQLite and PostgreSQL unless
+GALVANI_TEST_BACKENDS says otherwise), inside a transaction rolled back at its end."""
 
-import os
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,12 +17,11 @@ from db.base import utcnow
 from db.models import Role, User
 from db.session import make_engine
 from db.settings import Settings
-from tests.services import migrated_database
+from tests.services import BACKENDS, migrated_database
 
 PASSWORD = "correct-horse-battery"
 _PASSWORD_HASH = hash_password(PASSWORD)  # hashed once: argon2 is slow on purpose
 SECRET_KEY = secrets.token_urlsafe(48)
-BACKENDS = [b for b in os.environ.get("GALVANI_TEST_BACKENDS", "sqlite,postgresql").split(",") if b]
 
 
 @pytest.fixture(scope="session", params=BACKENDS)

@@ -1,4 +1,5 @@
-"""MQTT helpers for tests: a private Mosquitto, and a subscriber that waits for messages."""
+"""MQTT helpers for tests: where Mosquitto's programs are, a private Mosquitto, and a subscriber that waits for
+messages."""
 
 import os
 import pwd
@@ -16,6 +17,8 @@ import paho.mqtt.client as mqtt
 from tests.services import free_port, missing
 
 WAIT_S = 10.0
+# Debian and Ubuntu put the broker in /usr/sbin, which is not on every user's PATH.
+SEARCH_PATH = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/usr/local/sbin"])
 SHIPPED_CONFIG = Path(__file__).parent.parent / "deploy" / "mosquitto" / "mosquitto.conf"
 # What decides how the broker hands messages to the gateway: the tests' brokers have it as production has.
 SHIPPED_LIMITS = ("max_inflight_messages", "max_queued_messages")
@@ -26,6 +29,16 @@ def shipped_limits() -> str:
     and win."""
     lines = SHIPPED_CONFIG.read_text().splitlines()
     return "".join(f"{line}\n" for line in lines if line.split(" ", 1)[0] in SHIPPED_LIMITS)
+
+
+def mosquitto_program(name: str = "mosquitto") -> str:
+    """The path of a Mosquitto program (the broker, mosquitto_passwd, mosquitto_sub): every test finds them here.
+    When one is not installed (Debian/Ubuntu: the mosquitto and mosquitto-clients packages), fail on CI, skip
+    elsewhere."""
+    path = shutil.which(name, path=SEARCH_PATH)
+    if path is None:
+        missing(f"the {name} program")
+    return path
 
 
 def wait_for_port(host: str, port: int, timeout: float = WAIT_S) -> None:
@@ -53,9 +66,7 @@ def same_user() -> str:
 def private_mosquitto(tmp_path: Path, options: str = "") -> Iterator[int]:
     """A Mosquitto of our own on a free port, anonymous, for tests that must not share retained state;
     `options` are more lines of its config."""
-    binary = shutil.which("mosquitto") or ("/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None)
-    if binary is None:
-        missing("the mosquitto binary")
+    binary = mosquitto_program()
     port = free_port()
     config = tmp_path / "mosquitto.conf"
     config.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
@@ -75,9 +86,7 @@ class PersistentMosquitto:
     """A Mosquitto of our own that keeps sessions and queued messages on disk, and can be restarted."""
 
     def __init__(self, tmp_path: Path) -> None:
-        binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
-        if not Path(binary).exists():
-            missing("the mosquitto binary")
+        binary = mosquitto_program()
         self.port = free_port()
         self.config = tmp_path / "persistent.conf"
         self.config.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence true\n"

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import psycopg
 
-from tests.services import free_port, missing
+from tests.services import free_port, missing, require_backend
 
 DATABASE = "galvani"
 SUPERUSER = "postgres"
@@ -47,10 +47,10 @@ def _server_user() -> str | None:
 
 
 def _require_tools() -> Path:
+    require_backend("postgresql")  # a cluster is PostgreSQL: its tests are skipped when the run leaves it out
     bin_dir = _bin_dir()
     if bin_dir is None:
         missing("the PostgreSQL server binaries (initdb, pg_ctl)")
-        raise AssertionError("unreachable: missing() raises")
     user = _server_user()
     if user is not None and (shutil.which("runuser") is None or not _user_exists(user)):
         missing("a `postgres` system user and runuser, to run PostgreSQL while the tests run as root")

@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -18,9 +19,26 @@ from sqlalchemy.exc import OperationalError
 POSTGRES_ADMIN_URL = os.environ.get("GALVANI_TEST_POSTGRES_URL", "postgresql+psycopg://127.0.0.1:5432/test")
 MOSQUITTO_HOST = os.environ.get("GALVANI_TEST_MQTT_HOST", "127.0.0.1")
 MOSQUITTO_PORT = int(os.environ.get("GALVANI_TEST_MQTT_PORT", "1883"))
+KNOWN_BACKENDS = ("sqlite", "postgresql")
+# The databases the tests run on: every parametrization over databases takes its cases from here.
+BACKENDS = [b for b in os.environ.get("GALVANI_TEST_BACKENDS", ",".join(KNOWN_BACKENDS)).split(",") if b]
+if unknown := set(BACKENDS) - set(KNOWN_BACKENDS):
+    raise ValueError(f"GALVANI_TEST_BACKENDS names {sorted(unknown)}; it takes {', '.join(KNOWN_BACKENDS)}")
 
 
-def missing(what: str) -> None:
+def only(backend: str) -> list[str]:
+    """The cases of a test that only `backend` can run: none when it is not among BACKENDS, and then pytest skips
+    the test ("got empty parameter set")."""
+    return [backend] if backend in BACKENDS else []
+
+
+def require_backend(backend: str) -> None:
+    """Skip the test, even on CI, when GALVANI_TEST_BACKENDS leaves `backend` out."""
+    if backend not in BACKENDS:
+        pytest.skip(f"{backend} is not among GALVANI_TEST_BACKENDS={','.join(BACKENDS)}")
+
+
+def missing(what: str) -> NoReturn:
     """Fail on CI, skip elsewhere."""
     if os.environ.get("CI"):
         pytest.fail(f"{what} is required on CI but is not reachable")
@@ -30,6 +48,7 @@ def missing(what: str) -> None:
 @contextmanager
 def fresh_postgres_database() -> Iterator[str]:
     """A new, empty PostgreSQL database for this test run, dropped afterwards."""
+    require_backend("postgresql")
     admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
     name = f"galvani_test_{uuid.uuid4().hex[:12]}"
     try:
@@ -68,7 +87,6 @@ def require_mosquitto() -> tuple[str, int]:
             return MOSQUITTO_HOST, MOSQUITTO_PORT
     except OSError:
         missing(f"Mosquitto at {MOSQUITTO_HOST}:{MOSQUITTO_PORT}")
-        raise  # unreachable: missing() always raises
 
 
 def free_port() -> int:

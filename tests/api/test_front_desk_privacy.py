@@ -16,8 +16,8 @@ from sqlalchemy.orm import Session
 from db.models import Appointment, Role, SessionStatus, TreatmentSession, User
 from tests.api.clinic import STEP, add_room, approved_protocol, new_client, ok
 from tests.api.test_permissions import APPROVAL, BODIES, MATRIX
-from tests.api.test_screening_engine import NOTHING
 from tests.conftest import add_user
+from tests.factories import NOTHING
 
 LONDON = ZoneInfo("Europe/London")  # the clinic's time zone in the tests' settings
 # The screening vocabulary of DESIGN.md and the rules' own words (domain.md), as they could show in an answer;

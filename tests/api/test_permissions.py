@@ -12,8 +12,8 @@ from sqlalchemy.orm import Session
 
 from db.models import Appointment, Role, SessionStatus, TreatmentSession
 from tests.api.clinic import STEP, add_room, approved_protocol, new_client, ok
-from tests.api.test_screening_engine import NOTHING
 from tests.conftest import add_user, bearer
+from tests.factories import NOTHING
 
 ALL = frozenset(Role)
 ADMIN = frozenset({Role.ADMIN})

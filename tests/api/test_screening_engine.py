@@ -11,17 +11,11 @@ from api.schemas.screening import ScreeningAnswers
 from api.schemas.screening_rules import RuleParameters
 from api.services.screening_engine import IncompleteAnswers, add_months, evaluate, judge
 from db.vocabulary import TREATABLE, ApprovalScope, Outcome, Zone
+from tests.factories import NOTHING
 
 ON = date(2026, 6, 15)
 ADULT = date(1990, 1, 1)
 RULES = RuleParameters()
-NOTHING = {
-    "implanted_electronic_device": False, "epilepsy": False, "pregnant": False, "active_cancer": False,
-    "skin_infection": False, "recent_facial_surgery": False, "body_worn_electronics": False,
-    "retinol_last_used_on": None, "prescription_retinoid_last_used_on": None, "chemical_peel_last_on": None,
-    "laser_last_on": None, "isotretinoin_last_on": None, "botox_last_on": None, "filler_last_on": None,
-    "botox_zones": [], "filler_zones": [], "metal_implant_zones": [],
-}
 
 
 def verdict(on: date = ON, birth: date = ADULT, approvals: dict | None = None, **answers: Any):  # type: ignore[no-untyped-def]

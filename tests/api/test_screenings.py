@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from db.models import AuditEvent, Role, Screening
 from tests.api.test_clients import register
-from tests.api.test_screening_engine import NOTHING
+from tests.factories import NOTHING
 
 TODAY = datetime.now(ZoneInfo("Europe/London")).date()  # the test clinic's zone
 

@@ -13,14 +13,14 @@ from db.base import Base
 from db.migrate import alembic_config, downgrade, upgrade
 from db.models.client import POSTGRESQL_SEARCH_INDEX
 from db.session import make_engine
-from tests.services import fresh_postgres_database
+from tests.services import BACKENDS, fresh_postgres_database
 
 APP_TABLES = {"users", "clients", "audit_events", "clinic_settings", "screening_rule_sets", "screenings",
               "physician_approvals", "protocols", "rooms", "devices", "series", "appointments",
               "treatment_sessions", "device_commands", "session_messages", "session_incidents"}
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=BACKENDS)
 def empty_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'empty.db'}"

@@ -28,12 +28,12 @@ from device_gateway.embedded_broker import EmbeddedBroker
 from device_gateway.gateway import Gateway
 from device_gateway.simulator import SimulatedDevice
 from tests.api.clinic import STEP, add_room, approved_protocol, new_client, ok
-from tests.api.test_screening_engine import NOTHING
 from tests.api.test_series import at, next_monday
 from tests.api.test_sessions_start import DAY_OF, due
 from tests.conftest import SECRET_KEY, add_user, bearer
+from tests.factories import NOTHING
 from tests.mqtt import WAIT_S, PersistentMosquitto, Subscriber, private_mosquitto
-from tests.services import free_port, migrated_database
+from tests.services import BACKENDS, free_port, migrated_database
 
 SPEED = 100.0  # simulated seconds per real second
 STEPS = [STEP | {"duration_s": 20}, STEP | {"zone": "jawline", "current_ua": 150, "duration_s": 10}]
@@ -87,14 +87,17 @@ def eventually(check: Callable[[], Any], timeout: float = WAIT_S) -> Any:
     return result
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=BACKENDS)
 def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     with migrated_database(request.param, tmp_path) as url:
         yield url
 
 
 @dataclass
-class Clinic:
+class RealClinic:
+    """End to end: the API, the gateway and a broker running on a committed database, with one room's device
+    (`mqtt_id`) and an appointment due in it."""
+
     http: TestClient
     factory: sessionmaker[Session]
     port: int
@@ -158,7 +161,7 @@ def broker(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[int]:
 
 
 @pytest.fixture
-def clinic(database: str, broker: int, tmp_path: Path) -> Iterator[Clinic]:
+def clinic(database: str, broker: int, tmp_path: Path) -> Iterator[RealClinic]:
     engine = make_engine(database)
     factory = make_session_factory(engine)
     settings = Settings(data_dir=tmp_path, database_url=database, secret_key=SECRET_KEY, mqtt_url=None,
@@ -182,7 +185,7 @@ def clinic(database: str, broker: int, tmp_path: Path) -> Iterator[Clinic]:
         gateway.start()
         eventually(lambda: gateway_is_present(factory))  # the API arms no device until the gateway says so
         try:
-            yield Clinic(http, factory, port, gateway, headers, str(mqtt_id), appointment, esthetician.id)
+            yield RealClinic(http, factory, port, gateway, headers, str(mqtt_id), appointment, esthetician.id)
         finally:
             gateway.stop()
             assert gateway.counters["errors"] == 0  # a handler's exception fails the test
@@ -213,7 +216,7 @@ class Wire:
 
 
 @pytest.fixture
-def wire(clinic: Clinic) -> Iterator[Wire]:
+def wire(clinic: RealClinic) -> Iterator[Wire]:
     subscriber = Subscriber(clinic.port, topics.device_topic(clinic.mqtt_id, "telemetry"),
                             topics.device_topic(clinic.mqtt_id, "commands"))
     try:
@@ -222,7 +225,7 @@ def wire(clinic: Clinic) -> Iterator[Wire]:
         subscriber.close()
 
 
-def treating(clinic: Clinic, device: SimulatedDevice) -> str:
+def treating(clinic: RealClinic, device: SimulatedDevice) -> str:
     """Start a session in real time (30 s of output) and return once the device treats and was watched."""
     started = clinic.start()
     eventually(lambda: device.state == "armed")

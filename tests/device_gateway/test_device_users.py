@@ -1,5 +1,5 @@
 """The devices' broker users the gateway keeps for Mosquitto (deploy/mosquitto/run.sh loads them;
-tests/test_deployment.py shows the broker letting exactly these devices in)."""
+tests/deploy/test_shipped_mosquitto.py shows the broker letting exactly these devices in)."""
 
 import logging
 import stat

@@ -9,12 +9,12 @@ from sqlalchemy import func, select
 
 from db.models import DeviceCommand, TreatmentSession
 from device_gateway import topics
-from tests.device_gateway.conftest import STEPS, Clinic, Wire, eventually
+from tests.device_gateway.conftest import STEPS, RealClinic, Wire, eventually
 from tests.mqtt import Subscriber
 
 
 @pytest.mark.parametrize("broker", ["mosquitto", "embedded"], indirect=True)
-def test_a_whole_session_and_its_delivered_current(clinic: Clinic) -> None:
+def test_a_whole_session_and_its_delivered_current(clinic: RealClinic) -> None:
     device = clinic.device()
     try:
         started = clinic.start()
@@ -33,7 +33,7 @@ def test_a_whole_session_and_its_delivered_current(clinic: Clinic) -> None:
     assert record["missing_seqs"] == [] and record["incidents"] == []
 
 
-def test_an_alternating_session_completes_unstopped_and_delivers_its_current(clinic: Clinic, wire: Wire) -> None:
+def test_an_alternating_session_completes_unstopped_and_delivers_its_current(clinic: RealClinic, wire: Wire) -> None:
     assert {step["polarity"] for step in STEPS} == {"alternating"}
     device = clinic.device()
     try:
@@ -51,7 +51,7 @@ def test_an_alternating_session_completes_unstopped_and_delivers_its_current(cli
     assert record["total_charge_uc"] == pytest.approx(200 * 20 + 150 * 10, rel=0.01)  # ∫|I| dt
 
 
-def test_a_contraindicated_client_is_never_armed(clinic: Clinic) -> None:
+def test_a_contraindicated_client_is_never_armed(clinic: RealClinic) -> None:
     device = clinic.device()
     commands = Subscriber(clinic.port, topics.device_topic(clinic.mqtt_id, "commands"))
     try:
@@ -65,7 +65,7 @@ def test_a_contraindicated_client_is_never_armed(clinic: Clinic) -> None:
         device.stop()
 
 
-def test_over_current_stops_the_device(clinic: Clinic) -> None:
+def test_over_current_stops_the_device(clinic: RealClinic) -> None:
     device = clinic.device(over_current_ua=400)
     try:
         session_id, record = clinic.run_session(device, "stopped")
@@ -76,7 +76,7 @@ def test_over_current_stops_the_device(clinic: Clinic) -> None:
     assert record["total_output_s"] < 20  # stopped within the first step
 
 
-def test_a_device_lost_mid_session(clinic: Clinic) -> None:
+def test_a_device_lost_mid_session(clinic: RealClinic) -> None:
     device = clinic.device()
     try:
         started = clinic.start()

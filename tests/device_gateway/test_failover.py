@@ -14,8 +14,9 @@ from sqlalchemy import func, select
 
 from db.models import GatewayPresence, SessionMessage
 from device_gateway.lease import Lease
-from tests.device_gateway.conftest import Clinic, Wire, eventually, treating
+from tests.device_gateway.conftest import RealClinic, Wire, eventually, treating
 from tests.mqtt import WAIT_S
+from tests.services import only
 
 TAKEOVER_WITHIN_S = 5.0  # issue 10
 
@@ -29,14 +30,14 @@ def _gateway(database_url: str, port: int, gateway_id: str, folder: Path) -> sub
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-def _heard(clinic: Clinic, gateway_id: str, role: str) -> bool:
+def _heard(clinic: RealClinic, gateway_id: str, role: str) -> bool:
     with clinic.factory() as session:
         presence = session.get(GatewayPresence, gateway_id)
         return presence is not None and presence.role == role and presence.connected
 
 
 @pytest.fixture
-def two_gateways(clinic: Clinic, database: str, tmp_path: Path) -> Iterator[dict[str, subprocess.Popen[bytes]]]:
+def two_gateways(clinic: RealClinic, database: str, tmp_path: Path) -> Iterator[dict[str, subprocess.Popen[bytes]]]:
     """The clinic's in-process gateway gives way to two gateway processes: `a` active, `b` standing by."""
     clinic.gateway.stop()  # it hands the lease over as it leaves
     processes = {"a": _gateway(database, clinic.port, "gateway-a", tmp_path / "a")}
@@ -51,8 +52,8 @@ def two_gateways(clinic: Clinic, database: str, tmp_path: Path) -> Iterator[dict
             process.wait(WAIT_S)
 
 
-@pytest.mark.parametrize("database", ["postgresql"], indirect=True)
-def test_the_standby_takes_over_and_stops_an_over_current(clinic: Clinic, two_gateways: dict, wire: Wire) -> None:
+@pytest.mark.parametrize("database", only("postgresql"), indirect=True)
+def test_the_standby_takes_over_and_stops_an_over_current(clinic: RealClinic, two_gateways: dict, wire: Wire) -> None:
     device = clinic.device(speed=1.0)
     try:
         session_id = treating(clinic, device)
@@ -77,7 +78,7 @@ def test_the_standby_takes_over_and_stops_an_over_current(clinic: Clinic, two_ga
     assert len(stored) == len(set(stored)) == max(stored)  # every seq once
 
 
-def _stored(clinic: Clinic, session_id: str) -> int:
+def _stored(clinic: RealClinic, session_id: str) -> int:
     with clinic.factory() as session:
         return int(session.scalar(select(func.count()).select_from(SessionMessage).where(
             SessionMessage.session_id == uuid.UUID(session_id))) or 0)

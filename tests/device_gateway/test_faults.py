@@ -17,12 +17,11 @@ from sqlalchemy import select, text
 from db.models import DeviceCommand, Role, SessionIncident, TreatmentSession
 from db.outbox import CHANNEL
 from db.session import make_engine, make_session_factory
-from device_gateway import topics
-from device_gateway import wakeup as wakeup_module
+from device_gateway import outbox_sender, topics
 from device_gateway.gateway import Gateway
+from device_gateway.outbox_sender import OutboxWakeup
 from device_gateway.simulator import SimulatedDevice
-from device_gateway.wakeup import OutboxWakeup
-from tests.device_gateway.conftest import Clinic, Wire, eventually, gateway_is_present, treating
+from tests.device_gateway.conftest import RealClinic, Wire, eventually, gateway_is_present, treating
 from tests.mqtt import WAIT_S
 from tests.postgres_cluster import PrivateCluster, private_cluster
 
@@ -41,7 +40,7 @@ def database(cluster: PrivateCluster) -> str:
     return cluster.url
 
 
-def _recorded(clinic: Clinic, session_id: str) -> tuple[list[str], list[tuple[str, str]]]:
+def _recorded(clinic: RealClinic, session_id: str) -> tuple[list[str], list[tuple[str, str]]]:
     with clinic.factory() as session:
         key = uuid.UUID(session_id)
         incidents = list(session.scalars(select(SessionIncident.kind).where(SessionIncident.session_id == key)))
@@ -50,7 +49,7 @@ def _recorded(clinic: Clinic, session_id: str) -> tuple[list[str], list[tuple[st
     return incidents, commands
 
 
-def test_an_over_current_while_the_database_is_down_is_stopped_at_once(clinic: Clinic, cluster: PrivateCluster,
+def test_an_over_current_while_the_database_is_down_is_stopped_at_once(clinic: RealClinic, cluster: PrivateCluster,
                                                                          wire: Wire) -> None:
     device = clinic.device(speed=1.0)
     try:
@@ -73,7 +72,7 @@ def test_an_over_current_while_the_database_is_down_is_stopped_at_once(clinic: C
     assert clinic.gateway.counters["errors"] == 0
 
 
-def test_an_over_current_after_many_blocks_of_an_outage_is_still_seen(clinic: Clinic, cluster: PrivateCluster,
+def test_an_over_current_after_many_blocks_of_an_outage_is_still_seen(clinic: RealClinic, cluster: PrivateCluster,
                                                                       wire: Wire) -> None:
     """The gateway acknowledges a message only once it is stored: with the database away, the broker must go on
     handing it telemetry (no limit on messages in flight), or the interlock goes blind after the first few
@@ -106,7 +105,7 @@ def _block(session_id: str, seq: int, current_ua: float, contact: bool = True) -
                        "interval_ms": 100, "current_ua": [current_ua] * 10, "contact": contact}).encode()
 
 
-def test_a_gateway_started_without_its_database_works_once_it_is_back(clinic: Clinic, cluster: PrivateCluster,
+def test_a_gateway_started_without_its_database_works_once_it_is_back(clinic: RealClinic, cluster: PrivateCluster,
                                                                      wire: Wire) -> None:
     clinic.gateway.stop()
     cluster.stop()
@@ -137,7 +136,7 @@ def test_a_gateway_started_without_its_database_works_once_it_is_back(clinic: Cl
 
 @pytest.mark.parametrize("broker", ["persistent"], indirect=True)
 def test_a_broker_restart_leaves_the_session_running_and_the_operator_can_stop_it(
-        clinic: Clinic, request: pytest.FixtureRequest) -> None:
+        clinic: RealClinic, request: pytest.FixtureRequest) -> None:
     device = clinic.device(speed=1.0)
     try:
         session_id = treating(clinic, device)
@@ -162,7 +161,7 @@ def test_a_broker_restart_leaves_the_session_running_and_the_operator_can_stop_i
 def test_wakeups_come_back_after_a_database_restart(cluster: PrivateCluster, monkeypatch: pytest.MonkeyPatch) -> None:
     """The sender's LISTEN is lost with the database and made again: a command wakes it at once, not at the
     next poll."""
-    monkeypatch.setattr(wakeup_module, "LISTEN_RETRY_S", 0.05)
+    monkeypatch.setattr(outbox_sender, "LISTEN_RETRY_S", 0.05)
     engine = make_engine(cluster.url)
     wakeup = OutboxWakeup(engine)
     try:
@@ -180,7 +179,7 @@ def test_wakeups_come_back_after_a_database_restart(cluster: PrivateCluster, mon
         engine.dispose()
 
 
-def test_a_lasting_database_outage_is_logged_once(clinic: Clinic, cluster: PrivateCluster,
+def test_a_lasting_database_outage_is_logged_once(clinic: RealClinic, cluster: PrivateCluster,
                                                   caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.INFO, logger="device_gateway.gateway"):
         cluster.stop()

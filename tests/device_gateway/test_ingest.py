@@ -28,7 +28,7 @@ from device_gateway.ingest import Ingest
 from device_gateway.messages import INT32_MAX, Ack, Event, Status, Telemetry, highest_seq
 from device_gateway.store import insert_new
 from tests.api.clinic import add_room, ok
-from tests.device_gateway.conftest import Armed, Clinic, eventually, treating
+from tests.device_gateway.conftest import Armed, RealClinic, eventually, treating
 
 
 def block(armed: Armed, seq: int, samples: list[float], step: int = 0, contact: bool = True) -> Telemetry:
@@ -278,7 +278,7 @@ def test_a_seq_above_what_the_session_can_reach_is_dropped_and_one_at_it_kept(db
     assert armed.treatment.status == SessionStatus.PAUSED  # neither dropped event moved the session
 
 
-def test_a_status_whose_version_is_true_changes_nothing(clinic: Clinic) -> None:
+def test_a_status_whose_version_is_true_changes_nothing(clinic: RealClinic) -> None:
     device = clinic.device(speed=1.0)  # 30 s of output: still treating when the status comes
     try:
         session_id = treating(clinic, device)

@@ -19,9 +19,9 @@ from device_gateway import topics
 from device_gateway.broker_url import BrokerAddress
 from device_gateway.gateway import Gateway
 from device_gateway.simulator import SimulatedDevice
-from tests.device_gateway.conftest import Clinic, eventually, gateway_is_present
+from tests.device_gateway.conftest import RealClinic, eventually, gateway_is_present
 from tests.mqtt import WAIT_S, private_mosquitto
-from tests.services import migrated_database
+from tests.services import migrated_database, only
 
 
 def _gateway_process(database_url: str, port: int, tmp_path: Path) -> subprocess.Popen[bytes]:
@@ -32,7 +32,7 @@ def _gateway_process(database_url: str, port: int, tmp_path: Path) -> subprocess
 
 
 @pytest.fixture
-def separate_gateway(clinic: Clinic, database: str, tmp_path: Path) -> Iterator[Clinic]:
+def separate_gateway(clinic: RealClinic, database: str, tmp_path: Path) -> Iterator[RealClinic]:
     """The clinic with its gateway in a process of its own (the one the fixture started is stopped)."""
     clinic.gateway.stop()
     process = _gateway_process(database, clinic.port, tmp_path)
@@ -45,7 +45,7 @@ def separate_gateway(clinic: Clinic, database: str, tmp_path: Path) -> Iterator[
         clinic.process.wait(WAIT_S)  # type: ignore[attr-defined]
 
 
-def test_a_killed_gateway_loses_nothing_and_sends_nothing_twice(separate_gateway: Clinic, database: str,
+def test_a_killed_gateway_loses_nothing_and_sends_nothing_twice(separate_gateway: RealClinic, database: str,
                                                                  tmp_path: Path) -> None:
     clinic = separate_gateway
     device = clinic.device()
@@ -69,13 +69,13 @@ def test_a_killed_gateway_loses_nothing_and_sends_nothing_twice(separate_gateway
     assert [(c.kind, c.status.value) for c in commands] == [("load_protocol", "accepted")]
 
 
-def _stored(clinic: Clinic, session_id: str) -> int:
+def _stored(clinic: RealClinic, session_id: str) -> int:
     with clinic.factory() as session:
         return int(session.scalar(select(func.count()).select_from(SessionMessage).where(
             SessionMessage.session_id == uuid.UUID(session_id))) or 0)
 
 
-def test_duplicates_are_stored_once_and_gaps_are_recorded(clinic: Clinic) -> None:
+def test_duplicates_are_stored_once_and_gaps_are_recorded(clinic: RealClinic) -> None:
     device = clinic.device(duplicate_every=3, reorder=True, drop_seq={4})
     try:
         session_id, record = clinic.run_session(device, "completed")
@@ -89,7 +89,7 @@ def test_duplicates_are_stored_once_and_gaps_are_recorded(clinic: Clinic) -> Non
     assert len(seqs) == len(set(seqs))
 
 
-def test_malformed_messages_are_dropped_and_the_gateway_goes_on(clinic: Clinic) -> None:
+def test_malformed_messages_are_dropped_and_the_gateway_goes_on(clinic: RealClinic) -> None:
     device = clinic.device(malformed_every=2)
     try:
         session_id, record = clinic.run_session(device, "completed")
@@ -100,7 +100,7 @@ def test_malformed_messages_are_dropped_and_the_gateway_goes_on(clinic: Clinic) 
 
 
 @pytest.mark.parametrize("broker", ["persistent"], indirect=True)
-def test_a_broker_restart_mid_session_loses_nothing(clinic: Clinic, request: pytest.FixtureRequest) -> None:
+def test_a_broker_restart_mid_session_loses_nothing(clinic: RealClinic, request: pytest.FixtureRequest) -> None:
     """The broker goes away while a device treats: the gateway and the device come back by themselves, the
     device's blocks sent meanwhile arrive, and the session completes with every seq stored once."""
     device = clinic.device(speed=10.0)  # 3 s for the 30 s session
@@ -118,7 +118,7 @@ def test_a_broker_restart_mid_session_loses_nothing(clinic: Clinic, request: pyt
 
 
 @pytest.mark.parametrize("broker", ["persistent"], indirect=True)
-def test_messages_queued_for_the_gateway_survive_a_broker_restart(clinic: Clinic,
+def test_messages_queued_for_the_gateway_survive_a_broker_restart(clinic: RealClinic,
                                                                   request: pytest.FixtureRequest) -> None:
     device = clinic.device()
     try:
@@ -168,8 +168,8 @@ def test_messages_the_broker_drops_for_a_full_queue_are_reported(tmp_path: Path,
         engine.dispose()
 
 
-@pytest.mark.parametrize("database", ["postgresql"], indirect=True)
-def test_a_gateway_whose_database_connections_are_cut_loses_nothing(clinic: Clinic, database: str) -> None:
+@pytest.mark.parametrize("database", only("postgresql"), indirect=True)
+def test_a_gateway_whose_database_connections_are_cut_loses_nothing(clinic: RealClinic, database: str) -> None:
     """PostgreSQL ends the gateway's connections again and again mid-session (a failover, a restart): each
     batch that was not committed is written again, and the interlock counts each block once, so a session
     inside its limits is not stopped for output it did not deliver."""

@@ -1,0 +1,226 @@
+"""docker-compose.yml, checked as data (no Docker needed): the services, their commands, environments, health
+checks and mounts."""
+
+import json
+import os
+import re
+import shlex
+import subprocess
+import sys
+import tomllib
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from tests.deploy import shipped
+from tests.deploy.shipped import (
+    GATEWAY_RULES,
+    GATEWAY_USERS,
+    HEALTH_USER,
+    MOSQUITTO_ACL,
+    MOSQUITTO_CONF,
+    ROOT,
+    RUN_SH,
+)
+
+APP_SERVICES = ("migrate", "api", "gateway", "gateway-standby")
+GATEWAYS = ("gateway", "gateway-standby")
+
+
+# One compose interpolation and nothing else: ${NAME}, ${NAME:-default}, ${NAME:?message}, ...
+INTERPOLATION = re.compile(r"\$\{[A-Z_][A-Z0-9_]*(?::?[-?+][^}]*)?\}")
+# scheme://user:password@host...; the password part may hold `?`, so urllib's split cannot be used.
+URL_WITH_PASSWORD = re.compile(r"^[a-z][a-z0-9+.-]*://[^:/@\s]+:(?P<password>.+)@[^@]+$")
+
+
+def test_all_five_services_exist() -> None:
+    assert {"postgres", "mosquitto", "migrate", "api", "gateway"} <= set(shipped.services())
+
+
+def test_app_services_share_one_build_and_environment() -> None:
+    compose = shipped.compose()
+    shared = compose["x-galvani"]
+    for name in APP_SERVICES:
+        service = compose["services"][name]
+        assert service["build"] == shared["build"] == ".", name
+        gateways_own = {"GALVANI_GATEWAY_ID", "GALVANI_MQTT_URL"} if name in GATEWAYS else set()
+        own, common = ({key: value for key, value in environment.items() if key not in gateways_own}
+                       for environment in (service["environment"], shared["environment"]))
+        assert own == common, name
+    environment = shared["environment"]
+    assert environment["GALVANI_ENV"] == "production"
+    assert environment["GALVANI_DATABASE_URL"].startswith("postgresql+psycopg://galvani:")
+    # The api only checks that the broker answers, without logging in; each gateway logs in as itself.
+    assert environment["GALVANI_MQTT_URL"] == "mqtt://mosquitto:1883"
+
+
+def test_two_gateways_run_alike_each_with_its_own_identity() -> None:
+    """One holds the lease and the other stands by: the same command, volume and health check, never the same
+    identity (in the lease, and on the broker, where two clients with one id push each other off)."""
+    services = shipped.services()
+    first, second = (services[name] for name in GATEWAYS)
+    assert {first["environment"]["GALVANI_GATEWAY_ID"], second["environment"]["GALVANI_GATEWAY_ID"]} == {
+        "galvani-gateway-a", "galvani-gateway-b"}
+    for key in ("command", "volumes", "healthcheck", "depends_on"):
+        assert first[key] == second[key], key
+
+
+# mqtt://user:password@mosquitto:1883, the password being a compose interpolation (which may hold `?`).
+GATEWAY_LOGIN = re.compile(r"^mqtt://(?P<user>[^:/@]+):(?P<password>.+)@mosquitto:1883$")
+
+
+def test_each_gateway_logs_in_as_its_own_user_with_rights_and_a_password() -> None:
+    """The broker takes a client's username as its client id: each gateway's user is its GALVANI_GATEWAY_ID, the acl
+    gives that user the gateway's rules, and run.sh writes its password (every gateway in the file, not only these
+    two, so a third one added without its account fails here)."""
+    services = shipped.services()
+    gateways = {name: service for name, service in services.items() if service.get("command") == "galvani gateway"}
+    assert set(gateways) == set(GATEWAYS)
+    for name, gateway in gateways.items():
+        environment = gateway["environment"]
+        login = GATEWAY_LOGIN.match(environment["GALVANI_MQTT_URL"])
+        assert login, name
+        assert login["user"] == environment["GALVANI_GATEWAY_ID"], name
+        assert login["password"] == "${GALVANI_GATEWAY_MQTT_PASSWORD:?set GALVANI_GATEWAY_MQTT_PASSWORD}", name
+    gateway_ids = {gateway["environment"]["GALVANI_GATEWAY_ID"] for gateway in gateways.values()}
+    assert gateway_ids == set(GATEWAY_USERS)
+    assert services["mosquitto"]["environment"]["GALVANI_GATEWAY_USERS"].split() == list(GATEWAY_USERS)
+    assert {user for user, rules in shipped.acl_users().items() if rules == GATEWAY_RULES} == set(GATEWAY_USERS)
+
+
+def test_each_app_service_runs_its_own_command() -> None:
+    services = shipped.services()
+    assert services["migrate"]["command"] == "galvani migrate"
+    assert services["api"]["command"] == "galvani api --host 0.0.0.0 --port 8000 --workers 4"
+    assert services["gateway"]["command"] == "galvani gateway"
+    assert services["migrate"]["restart"] == "no"  # a one-shot job, not a daemon
+
+
+def _environment_values() -> Iterator[tuple[str, str, str]]:
+    compose = shipped.compose()
+    sources = {"x-galvani": compose["x-galvani"], **compose["services"]}
+    for owner, block in sources.items():
+        environment = block.get("environment") or {}
+        assert isinstance(environment, dict), f"{owner}: write environment as a mapping"
+        for key, value in environment.items():
+            yield owner, key, str(value)
+
+
+def test_no_literal_secrets() -> None:
+    checked = set()
+    for owner, key, value in _environment_values():
+        if any(word in key for word in ("PASSWORD", "SECRET")):
+            assert INTERPOLATION.fullmatch(value), f"{owner}: {key} must come from ${{...}}, not the file"
+            checked.add(key)
+        url = URL_WITH_PASSWORD.match(value)
+        if url:
+            assert INTERPOLATION.fullmatch(url["password"]), f"{owner}: the password in {key} is literal"
+            checked.add(key)
+    assert {"POSTGRES_PASSWORD", "GALVANI_SECRET_KEY", "GALVANI_DATABASE_URL", "GALVANI_MQTT_URL"} <= checked
+
+
+def test_api_and_gateway_start_after_the_migrations() -> None:
+    services = shipped.services()
+    for name in ("api", *GATEWAYS):
+        depends_on = services[name]["depends_on"]
+        assert depends_on["migrate"]["condition"] == "service_completed_successfully", name
+        assert depends_on["mosquitto"]["condition"] == "service_healthy", name
+    assert services["migrate"]["depends_on"]["postgres"]["condition"] == "service_healthy"
+
+
+def test_postgres_has_a_healthcheck() -> None:
+    postgres = shipped.services()["postgres"]
+    assert "pg_isready" in " ".join(postgres["healthcheck"]["test"])
+    assert INTERPOLATION.fullmatch(postgres["environment"]["POSTGRES_PASSWORD"])
+
+
+def test_api_healthcheck_asks_the_health_endpoint() -> None:
+    check = " ".join(shipped.services()["api"]["healthcheck"]["test"])
+    assert "http://localhost:8000/health" in check
+    assert "curl" not in check  # python:3.11-slim has none
+
+
+def test_gateway_healthcheck_runs_the_gateway_health_command() -> None:
+    from galvani.cli import _parser, cmd_gateway_health
+
+    assert shipped.healthcheck("gateway") == ["CMD", "galvani", "gateway-health"]
+    scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
+    assert scripts["galvani"] == "galvani.cli:main"
+    assert _parser().parse_args(["gateway-health"]).command is cmd_gateway_health
+
+
+def test_mosquitto_healthcheck_reads_the_uptime_as_a_user_of_its_own() -> None:
+    mosquitto = shipped.services()["mosquitto"]
+    kind, command = shipped.healthcheck("mosquitto")
+    assert kind == "CMD-SHELL"  # a shell, to take the password from the container's environment
+    words = shlex.split(command)
+    assert words[0] == "mosquitto_sub"
+    options = dict(zip(words[1::2], words[2::2], strict=False))
+    # Not a gateway's user: the broker would name the check after it and push that gateway off every 10 s.
+    assert options["-u"] == HEALTH_USER
+    assert options["-P"] == "$GALVANI_GATEWAY_MQTT_PASSWORD"
+    assert "GALVANI_GATEWAY_MQTT_PASSWORD" in mosquitto["environment"]
+    # Its user may read the uptime, or the check would wait until its timeout; and nothing else.
+    assert shipped.acl_users()[HEALTH_USER] == {f"topic read {options['-t']}"}
+    assert options["-C"] == "1"
+    assert int(options["-W"]) < _seconds(mosquitto["healthcheck"]["timeout"])  # gives up before docker kills it
+
+
+def _seconds(duration: str) -> int:
+    assert duration.endswith("s"), duration
+    return int(duration[:-1])
+
+
+def test_mosquitto_mounts_the_config_files_of_this_repository() -> None:
+    compose = shipped.compose()
+    mounts = {}
+    for volume in compose["services"]["mosquitto"]["volumes"]:
+        source, target, *options = volume.split(":")
+        mounts[target] = (source, options)
+    for target, repo_file in [("/mosquitto/config/mosquitto.conf", MOSQUITTO_CONF),
+                              ("/mosquitto/config/acl", MOSQUITTO_ACL)]:
+        source, options = mounts[target]
+        assert (ROOT / source).resolve() == repo_file, target
+        assert repo_file.is_file(), repo_file
+        assert options == ["ro"], target
+    # The password file and the persistence database outlive the container.
+    data_source, _ = mounts["/mosquitto/data"]
+    assert data_source in compose["volumes"]
+
+
+def _mounts(service: dict[str, Any]) -> dict[str, tuple[str, list[str]]]:
+    mounts = {}
+    for volume in service["volumes"]:
+        source, target, *options = volume.split(":")
+        mounts[target] = (source, options)
+    return mounts
+
+
+def test_compose_shares_the_device_users_between_gateway_and_broker() -> None:
+    compose = shipped.compose()
+    services = compose["services"]
+    users_file = Path(compose["x-galvani"]["environment"]["GALVANI_DEVICE_USERS_FILE"])
+    assert _mounts(services["gateway"])[str(users_file.parent)] == ("device-users", [])
+    broker = _mounts(services["mosquitto"])
+    assert broker["/mosquitto/users"] == ("device-users", ["ro"])
+    assert broker["/mosquitto/run.sh"] == ("./deploy/mosquitto/run.sh", ["ro"])
+    assert "device-users" in compose["volumes"]
+    assert services["mosquitto"]["command"] == ["sh", "/mosquitto/run.sh"]
+    assert f"/mosquitto/users/{users_file.name}" in RUN_SH.read_text()  # where run.sh looks by default
+
+
+def test_the_gateway_healthcheck_command_reads_the_gateways_file(tmp_path: Path) -> None:
+    _, *command = shipped.healthcheck("gateway")
+    env = {"PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
+           "GALVANI_DATA_DIR": str(tmp_path)}  # the gateway's data folder, where it writes by default
+
+    def check() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(command, env=env, capture_output=True, text=True, timeout=30, check=False)
+
+    assert check().returncode == 1  # no gateway has written anything
+    written_at = datetime.now(UTC).isoformat()
+    (tmp_path / "gateway-health.json").write_text(json.dumps(
+        {"status": "ok", "role": "active", "problems": [], "written_at": written_at}))
+    result = check()
+    assert (result.returncode, result.stdout) == (0, "gateway ok (active)\n"), result.stderr
