@@ -43,9 +43,13 @@ class BodySizeLimit:
 
     async def _refuse(self, send: Send) -> None:
         body = b'{"detail":"The request body is larger than 1 MiB."}'
-        await send({"type": "http.response.start", "status": 413,
-                    "headers": [(b"content-type", b"application/json"),
-                                (b"content-length", str(len(body)).encode())]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+            }
+        )
         await send({"type": "http.response.body", "body": body})
 
 

@@ -2,7 +2,7 @@
 
 from collections.abc import Callable, Iterator
 from datetime import date
-from typing import Annotated
+from typing import Annotated, cast
 
 from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
@@ -33,11 +33,11 @@ def get_db(request: Request) -> Iterator[Session]:
 
 
 def get_settings(request: Request) -> Settings:
-    return request.app.state.settings  # type: ignore[no-any-return]
+    return cast(Settings, request.app.state.settings)  # app.state holds anything: create_app put Settings there
 
 
 def get_signing_key(request: Request) -> str:
-    return request.app.state.signing_key  # type: ignore[no-any-return]
+    return cast(str, request.app.state.signing_key)
 
 
 SessionDep = Annotated[Session, Depends(get_db, scope="function")]
@@ -67,8 +67,10 @@ def get_actor(
     if not user.is_active:
         raise NotAuthenticated("This account has been deactivated; ask an admin.")
     if claims.generation != user.token_generation:
-        raise NotAuthenticated("This log-in has ended: the account's password was changed or the account was "
-                               "deactivated since. Log in again.")
+        raise NotAuthenticated(
+            "This log-in has ended: the account's password was changed or the account was "
+            "deactivated since. Log in again."
+        )
     return Actor(user=user, origin=origin)
 
 

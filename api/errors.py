@@ -13,8 +13,17 @@ from pydantic import ValidationError
 from api.validation_messages import describe_validation_errors
 from db.errors import AppError, Conflict, Forbidden, InvalidInput, NotFound
 
-__all__ = ["AppError", "Conflict", "Forbidden", "InvalidInput", "NotAuthenticated", "NotFound", "TooManyRequests",
-           "error_response", "install_error_handlers"]
+__all__ = [
+    "AppError",
+    "Conflict",
+    "Forbidden",
+    "InvalidInput",
+    "NotAuthenticated",
+    "NotFound",
+    "TooManyRequests",
+    "error_response",
+    "install_error_handlers",
+]
 
 
 class NotAuthenticated(AppError):
@@ -32,6 +41,7 @@ class TooManyRequests(AppError):
 
 
 def install_error_handlers(app: FastAPI) -> None:
+    # Starlette types every handler as taking Exception; each of ours takes the class it is registered for
     app.add_exception_handler(AppError, _app_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(ValidationError, _validation_error)  # type: ignore[arg-type]

@@ -11,6 +11,7 @@ METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
 
 
 def install_http_error_handler(app: FastAPI) -> None:
+    # Starlette types every handler as taking Exception; each of ours takes the class it is registered for
     app.add_exception_handler(HTTPException, _http_error)  # type: ignore[arg-type]
 
 
@@ -23,13 +24,20 @@ async def _http_error(request: Request, exc: HTTPException) -> JSONResponse:
         return JSONResponse({"detail": f"There is nothing at {request.url.path}."}, status_code=404)
     if exc.status_code == 405:
         allowed = ", ".join(allowed_methods(request))
-        return JSONResponse({"detail": f"{request.method} is not allowed here; this address takes {allowed}."},
-                            status_code=405, headers={"Allow": allowed})
+        return JSONResponse(
+            {"detail": f"{request.method} is not allowed here; this address takes {allowed}."},
+            status_code=405,
+            headers={"Allow": allowed},
+        )
     return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
 
 
 def allowed_methods(request: Request) -> list[str]:
     """Every method some route of this path takes: the router's own 405 names only the first route's."""
-    return [method for method in METHODS
-            if any(route.matches({**request.scope, "method": method})[0] is Match.FULL
-                   for route in request.app.router.routes)]
+    return [
+        method
+        for method in METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] is Match.FULL for route in request.app.router.routes
+        )
+    ]

@@ -46,9 +46,9 @@ def _error(description: str, model: type[BaseModel] = ErrorBody) -> dict[str, An
 
 INVALID = _error("Some input is wrong; `errors` names each field and what is wrong with it.", InvalidInputBody)
 NOT_LOGGED_IN = _error("Not logged in, or the log-in has expired; for log-in itself, a wrong email or password.")
-HELD_BACK = _error("Too many failed log-ins from this address or for this email; `Retry-After` says when to try "
-                   "again.") | {"headers": {"Retry-After": {"description": "Seconds to wait",
-                                                            "schema": {"type": "integer"}}}}
+HELD_BACK = _error(
+    "Too many failed log-ins from this address or for this email; `Retry-After` says when to try again."
+) | {"headers": {"Retry-After": {"description": "Seconds to wait", "schema": {"type": "integer"}}}}
 FORBIDDEN = _error("Your role may not do this.")
 NOT_FOUND = _error("There is no such record.")
 TOO_LARGE = _error("The request body is larger than 1 MiB.")
@@ -66,7 +66,7 @@ def install_openapi(app: FastAPI) -> None:
             app.openapi_schema = _corrected(generate(), app)
         return app.openapi_schema
 
-    app.openapi = openapi  # type: ignore[method-assign]
+    app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented way to supply the document
 
 
 def _corrected(document: dict[str, Any], app: FastAPI) -> dict[str, Any]:
@@ -79,8 +79,9 @@ def _corrected(document: dict[str, Any], app: FastAPI) -> dict[str, Any]:
     schemas = document.setdefault("components", {}).setdefault("schemas", {})
     for unused in ("HTTPValidationError", "ValidationError"):
         schemas.pop(unused, None)
-    _, definitions = models_json_schema([(ErrorBody, "serialization"), (InvalidInputBody, "serialization")],
-                                        ref_template=REF)
+    _, definitions = models_json_schema(
+        [(ErrorBody, "serialization"), (InvalidInputBody, "serialization")], ref_template=REF
+    )
     schemas.update(definitions["$defs"])
     return document
 

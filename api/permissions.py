@@ -55,14 +55,28 @@ _TREATMENT = {Permission.SESSIONS_RUN}
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     # Admins run the clinic's system, not its treatments: no approvals, no protocols of their own.
-    Role.ADMIN: frozenset(Permission) - {Permission.APPROVALS_RECORD, Permission.APPROVALS_REVOKE,
-                                         Permission.PROTOCOLS_DRAFT, Permission.PROTOCOLS_APPROVE,
-                                         Permission.SESSIONS_RUN},
-    Role.MEDICAL_DIRECTOR: frozenset(_EVERY_ROLE | _HEALTH_DATA | _TREATMENT | {
-        Permission.APPROVALS_RECORD, Permission.APPROVALS_REVOKE, Permission.PROTOCOLS_DRAFT,
-        Permission.PROTOCOLS_APPROVE}),
-    Role.ESTHETICIAN: frozenset(_EVERY_ROLE | _HEALTH_DATA | _TREATMENT | {Permission.APPROVALS_RECORD,
-                                                              Permission.PROTOCOLS_DRAFT}),
+    Role.ADMIN: frozenset(Permission)
+    - {
+        Permission.APPROVALS_RECORD,
+        Permission.APPROVALS_REVOKE,
+        Permission.PROTOCOLS_DRAFT,
+        Permission.PROTOCOLS_APPROVE,
+        Permission.SESSIONS_RUN,
+    },
+    Role.MEDICAL_DIRECTOR: frozenset(
+        _EVERY_ROLE
+        | _HEALTH_DATA
+        | _TREATMENT
+        | {
+            Permission.APPROVALS_RECORD,
+            Permission.APPROVALS_REVOKE,
+            Permission.PROTOCOLS_DRAFT,
+            Permission.PROTOCOLS_APPROVE,
+        }
+    ),
+    Role.ESTHETICIAN: frozenset(
+        _EVERY_ROLE | _HEALTH_DATA | _TREATMENT | {Permission.APPROVALS_RECORD, Permission.PROTOCOLS_DRAFT}
+    ),
     # The front desk registers clients, so it also removes duplicate registrations; it never sees health data.
     Role.FRONT_DESK: frozenset(_EVERY_ROLE | {Permission.CLIENTS_DELETE}),
 }

@@ -33,8 +33,13 @@ class TokenClaims:
 
 
 def create_access_token(*, user_id: uuid.UUID, generation: int, key: str, now: datetime, minutes: int) -> str:
-    claims = {"sub": str(user_id), "gen": generation, "iat": now, "exp": now + timedelta(minutes=minutes),
-              "typ": "access"}
+    claims = {
+        "sub": str(user_id),
+        "gen": generation,
+        "iat": now,
+        "exp": now + timedelta(minutes=minutes),
+        "typ": "access",
+    }
     return jwt.encode(claims, key, algorithm=TOKEN_ALGORITHM)
 
 

@@ -35,8 +35,9 @@ class RefuseUnstorableText:
             await self.app(scope, receive, send)
             return
         body = await _read_body(receive)
-        problem = (_first_problem(_path_and_query(scope))
-                   or _first_problem(await _body_texts(scope, replay(body, receive), body)))
+        problem = _first_problem(_path_and_query(scope)) or _first_problem(
+            await _body_texts(scope, replay(body, receive), body)
+        )
         if problem is not None:
             await error_response(problem)(scope, receive, send)
             return

@@ -62,8 +62,12 @@ def _message(error: dict[str, Any]) -> str:
     if kind == "string_too_long":
         return f"must be at most {ctx.get('max_length')} characters"
     if kind in {"greater_than_equal", "greater_than", "less_than_equal", "less_than"}:
-        words = {"greater_than_equal": ("at least", "ge"), "greater_than": ("more than", "gt"),
-                 "less_than_equal": ("at most", "le"), "less_than": ("less than", "lt")}[kind]
+        words = {
+            "greater_than_equal": ("at least", "ge"),
+            "greater_than": ("more than", "gt"),
+            "less_than_equal": ("at most", "le"),
+            "less_than": ("less than", "lt"),
+        }[kind]
         return f"must be {words[0]} {ctx.get(words[1])}"
     if kind in {"enum", "literal_error"}:
         return f"must be one of {ctx.get('expected', '')}"

@@ -55,68 +55,608 @@ SEED = 2
 
 # Roughly in order of frequency; the loader weights earlier names more (1/sqrt(rank)).
 FIRST_NAMES = [
-    "James", "Mary", "Robert", "Patricia", "John", "Jennifer", "Michael", "Linda", "David", "Elizabeth",
-    "William", "Barbara", "Richard", "Susan", "Joseph", "Jessica", "Thomas", "Sarah", "Christopher", "Karen",
-    "Charles", "Lisa", "Daniel", "Nancy", "Matthew", "Betty", "Anthony", "Sandra", "Mark", "Margaret",
-    "Donald", "Ashley", "Steven", "Kimberly", "Andrew", "Emily", "Paul", "Donna", "Joshua", "Michelle",
-    "Kenneth", "Carol", "Kevin", "Amanda", "Brian", "Melissa", "George", "Deborah", "Timothy", "Stephanie",
-    "Ronald", "Dorothy", "Jason", "Rebecca", "Edward", "Sharon", "Jeffrey", "Laura", "Ryan", "Cynthia",
-    "Jacob", "Amy", "Gary", "Kathleen", "Nicholas", "Angela", "Eric", "Shirley", "Jonathan", "Brenda",
-    "Stephen", "Emma", "Larry", "Anna", "Justin", "Pamela", "Scott", "Nicole", "Brandon", "Samantha",
-    "Benjamin", "Katherine", "Samuel", "Christine", "Gregory", "Helen", "Alexander", "Debra", "Patrick",
-    "Rachel", "Frank", "Carolyn", "Raymond", "Janet", "Jack", "Maria", "Dennis", "Catherine", "Jerry",
-    "Heather", "Tyler", "Diane", "Aaron", "Olivia", "Jose", "Julie", "Adam", "Joyce", "Nathan", "Victoria",
-    "Henry", "Ruth", "Zachary", "Virginia", "Douglas", "Lauren", "Peter", "Kelly", "Kyle", "Christina",
-    "Noah", "Joan", "Ethan", "Evelyn", "Jeremy", "Judith", "Walter", "Andrea", "Christian", "Hannah", "Keith",
-    "Megan", "Roger", "Cheryl", "Terry", "Jacqueline", "Austin", "Martha", "Sean", "Madison", "Gerald",
-    "Teresa", "Carl", "Gloria", "Harold", "Sara", "Dylan", "Janice", "Arthur", "Ann", "Lawrence", "Kathryn",
-    "Jordan", "Abigail", "Jesse", "Sophia", "Bryan", "Frances", "Billy", "Jean", "Bruce", "Alice", "Gabriel",
-    "Judy", "Joe", "Isabella", "Logan", "Julia", "Alan", "Grace", "Juan", "Amber", "Albert", "Denise",
-    "Willie", "Danielle", "Elijah", "Marilyn", "Wayne", "Beverly", "Randy", "Charlotte", "Vincent", "Natalie",
-    "Mason", "Theresa", "Roy", "Diana", "Ralph", "Brittany", "Bobby", "Doris", "Russell", "Kayla", "Bradley",
-    "Alexis", "Philip", "Lori", "Eugene", "Marie", "Amelia", "Leila", "Ines", "Aiko", "Mateo", "Priya",
-    "Omar", "Fatima", "Hiroshi", "Mei", "Arjun", "Chiara", "Lucas", "Ingrid", "Nikos", "Sofia", "Tariq",
-    "Yara", "Kwame", "Ngozi", "Lars", "Astrid", "Diego"
+    "James",
+    "Mary",
+    "Robert",
+    "Patricia",
+    "John",
+    "Jennifer",
+    "Michael",
+    "Linda",
+    "David",
+    "Elizabeth",
+    "William",
+    "Barbara",
+    "Richard",
+    "Susan",
+    "Joseph",
+    "Jessica",
+    "Thomas",
+    "Sarah",
+    "Christopher",
+    "Karen",
+    "Charles",
+    "Lisa",
+    "Daniel",
+    "Nancy",
+    "Matthew",
+    "Betty",
+    "Anthony",
+    "Sandra",
+    "Mark",
+    "Margaret",
+    "Donald",
+    "Ashley",
+    "Steven",
+    "Kimberly",
+    "Andrew",
+    "Emily",
+    "Paul",
+    "Donna",
+    "Joshua",
+    "Michelle",
+    "Kenneth",
+    "Carol",
+    "Kevin",
+    "Amanda",
+    "Brian",
+    "Melissa",
+    "George",
+    "Deborah",
+    "Timothy",
+    "Stephanie",
+    "Ronald",
+    "Dorothy",
+    "Jason",
+    "Rebecca",
+    "Edward",
+    "Sharon",
+    "Jeffrey",
+    "Laura",
+    "Ryan",
+    "Cynthia",
+    "Jacob",
+    "Amy",
+    "Gary",
+    "Kathleen",
+    "Nicholas",
+    "Angela",
+    "Eric",
+    "Shirley",
+    "Jonathan",
+    "Brenda",
+    "Stephen",
+    "Emma",
+    "Larry",
+    "Anna",
+    "Justin",
+    "Pamela",
+    "Scott",
+    "Nicole",
+    "Brandon",
+    "Samantha",
+    "Benjamin",
+    "Katherine",
+    "Samuel",
+    "Christine",
+    "Gregory",
+    "Helen",
+    "Alexander",
+    "Debra",
+    "Patrick",
+    "Rachel",
+    "Frank",
+    "Carolyn",
+    "Raymond",
+    "Janet",
+    "Jack",
+    "Maria",
+    "Dennis",
+    "Catherine",
+    "Jerry",
+    "Heather",
+    "Tyler",
+    "Diane",
+    "Aaron",
+    "Olivia",
+    "Jose",
+    "Julie",
+    "Adam",
+    "Joyce",
+    "Nathan",
+    "Victoria",
+    "Henry",
+    "Ruth",
+    "Zachary",
+    "Virginia",
+    "Douglas",
+    "Lauren",
+    "Peter",
+    "Kelly",
+    "Kyle",
+    "Christina",
+    "Noah",
+    "Joan",
+    "Ethan",
+    "Evelyn",
+    "Jeremy",
+    "Judith",
+    "Walter",
+    "Andrea",
+    "Christian",
+    "Hannah",
+    "Keith",
+    "Megan",
+    "Roger",
+    "Cheryl",
+    "Terry",
+    "Jacqueline",
+    "Austin",
+    "Martha",
+    "Sean",
+    "Madison",
+    "Gerald",
+    "Teresa",
+    "Carl",
+    "Gloria",
+    "Harold",
+    "Sara",
+    "Dylan",
+    "Janice",
+    "Arthur",
+    "Ann",
+    "Lawrence",
+    "Kathryn",
+    "Jordan",
+    "Abigail",
+    "Jesse",
+    "Sophia",
+    "Bryan",
+    "Frances",
+    "Billy",
+    "Jean",
+    "Bruce",
+    "Alice",
+    "Gabriel",
+    "Judy",
+    "Joe",
+    "Isabella",
+    "Logan",
+    "Julia",
+    "Alan",
+    "Grace",
+    "Juan",
+    "Amber",
+    "Albert",
+    "Denise",
+    "Willie",
+    "Danielle",
+    "Elijah",
+    "Marilyn",
+    "Wayne",
+    "Beverly",
+    "Randy",
+    "Charlotte",
+    "Vincent",
+    "Natalie",
+    "Mason",
+    "Theresa",
+    "Roy",
+    "Diana",
+    "Ralph",
+    "Brittany",
+    "Bobby",
+    "Doris",
+    "Russell",
+    "Kayla",
+    "Bradley",
+    "Alexis",
+    "Philip",
+    "Lori",
+    "Eugene",
+    "Marie",
+    "Amelia",
+    "Leila",
+    "Ines",
+    "Aiko",
+    "Mateo",
+    "Priya",
+    "Omar",
+    "Fatima",
+    "Hiroshi",
+    "Mei",
+    "Arjun",
+    "Chiara",
+    "Lucas",
+    "Ingrid",
+    "Nikos",
+    "Sofia",
+    "Tariq",
+    "Yara",
+    "Kwame",
+    "Ngozi",
+    "Lars",
+    "Astrid",
+    "Diego",
 ]
 
 LAST_NAMES = [
-    "Smith", "Johnson", "Williams", "Brown", "Jones", "Garcia", "Miller", "Davis", "Rodriguez", "Martinez",
-    "Hernandez", "Lopez", "Gonzalez", "Wilson", "Anderson", "Thomas", "Taylor", "Moore", "Jackson", "Martin",
-    "Lee", "Perez", "Thompson", "White", "Harris", "Sanchez", "Clark", "Ramirez", "Lewis", "Robinson",
-    "Walker", "Young", "Allen", "King", "Wright", "Scott", "Torres", "Nguyen", "Hill", "Flores", "Green",
-    "Adams", "Nelson", "Baker", "Hall", "Rivera", "Campbell", "Mitchell", "Carter", "Roberts", "Gomez",
-    "Phillips", "Evans", "Turner", "Diaz", "Parker", "Cruz", "Edwards", "Collins", "Reyes", "Stewart",
-    "Morris", "Morales", "Murphy", "Cook", "Rogers", "Gutierrez", "Ortiz", "Morgan", "Cooper", "Peterson",
-    "Bailey", "Reed", "Kelly", "Howard", "Ramos", "Kim", "Cox", "Ward", "Richardson", "Watson", "Brooks",
-    "Chavez", "Wood", "James", "Bennett", "Gray", "Mendoza", "Ruiz", "Hughes", "Price", "Alvarez", "Castillo",
-    "Sanders", "Patel", "Myers", "Long", "Ross", "Foster", "Jimenez", "Powell", "Jenkins", "Perry", "Russell",
-    "Sullivan", "Bell", "Coleman", "Butler", "Henderson", "Barnes", "Gonzales", "Fisher", "Vasquez",
-    "Simmons", "Romero", "Jordan", "Patterson", "Alexander", "Hamilton", "Graham", "Reynolds", "Griffin",
-    "Wallace", "Moreno", "West", "Cole", "Hayes", "Bryant", "Herrera", "Gibson", "Ellis", "Tran", "Medina",
-    "Aguilar", "Stevens", "Murray", "Ford", "Castro", "Marshall", "Owens", "Harrison", "Fernandez",
-    "McDonald", "Woods", "Washington", "Kennedy", "Wells", "Vargas", "Henry", "Chen", "Freeman", "Webb",
-    "Tucker", "Guzman", "Burns", "Crawford", "Olson", "Simpson", "Porter", "Hunter", "Gordon", "Mendez",
-    "Silva", "Shaw", "Snyder", "Mason", "Dixon", "Munoz", "Hunt", "Hicks", "Holmes", "Palmer", "Wagner",
-    "Black", "Robertson", "Boyd", "Rose", "Stone", "Salazar", "Fox", "Warren", "Mills", "Meyer", "Rice",
-    "Schmidt", "Garza", "Daniels", "Ferguson", "Nichols", "Stephens", "Soto", "Weaver", "Ryan", "Gardner",
-    "Payne", "Grant", "Dunn", "Kelley", "Spencer", "Hawkins", "Arnold", "Pierce", "Vazquez", "Hansen",
-    "Peters", "Santos", "Hart", "Bradley", "Knight", "Elliott", "Cunningham", "Duncan", "Armstrong", "Hudson",
-    "Carroll", "Lane", "Riley", "Andrews", "Alvarado", "Ray", "Delgado", "Berry", "Perkins", "Hoffman",
-    "Johnston", "Matthews", "Pena", "Richards", "Contreras", "Willis", "Carpenter", "Lawrence", "Sandoval",
-    "Guerrero", "George", "Chapman", "Rios", "Estrada", "Ortega", "Watkins", "Greene", "Nunez", "Wheeler",
-    "Valdez", "Harper", "Burke", "Larson", "Santiago", "Maldonado", "Morrison", "Franklin", "Carlson",
-    "Austin", "Dominguez", "Carr", "Lawson", "Jacobs", "Obrien", "Lynch", "Singh", "Vega", "Bishop",
-    "Montgomery", "Oliver", "Jensen", "Harvey", "Williamson", "Gilbert", "Dean", "Sims", "Espinoza", "Howell",
-    "Li", "Wong", "Reid", "Hanson", "Le", "McCoy", "Garrett", "Burton", "Fuller", "Wang", "Weber", "Welch",
-    "Rojas", "Lucas", "Marquez", "Fields", "Park", "Yang", "Little", "Banks", "Padilla", "Day", "Walsh",
-    "Bowman", "Schultz", "Luna", "Fowler", "Mejia", "Davidson", "Acosta", "Brewer", "May", "Holland",
-    "Juarez", "Newman", "Pearson", "Curtis", "Cortez", "Douglas", "Schneider", "Joseph", "Barrett", "Navarro",
-    "Figueroa", "Keller", "Avila", "Wade", "Molina", "Stanley", "Hopkins", "Campos", "Barnett", "Bates",
-    "Chambers", "Caldwell", "Beck", "Lambert", "Miranda", "Byrd", "Craig", "Ayala", "Lowe", "Frazier",
-    "Powers", "Neal", "Leonard", "Gregory", "Carrillo", "Sutton", "Fleming", "Rhodes", "Shelton", "Schwartz",
-    "Norris", "Jennings", "Watts", "Duran", "Walters", "Cohen", "McDaniel", "Moran", "Parks", "Steele",
-    "Vaughn", "Becker", "Holt", "Deleon", "Barker", "Terry", "Hale", "Leon", "Fuentes", "Benson", "Haynes",
-    "Horton", "Miles", "Lyons", "Pham", "Graves", "Bush", "Thornton", "Wolfe", "Warner", "Cabrera"
+    "Smith",
+    "Johnson",
+    "Williams",
+    "Brown",
+    "Jones",
+    "Garcia",
+    "Miller",
+    "Davis",
+    "Rodriguez",
+    "Martinez",
+    "Hernandez",
+    "Lopez",
+    "Gonzalez",
+    "Wilson",
+    "Anderson",
+    "Thomas",
+    "Taylor",
+    "Moore",
+    "Jackson",
+    "Martin",
+    "Lee",
+    "Perez",
+    "Thompson",
+    "White",
+    "Harris",
+    "Sanchez",
+    "Clark",
+    "Ramirez",
+    "Lewis",
+    "Robinson",
+    "Walker",
+    "Young",
+    "Allen",
+    "King",
+    "Wright",
+    "Scott",
+    "Torres",
+    "Nguyen",
+    "Hill",
+    "Flores",
+    "Green",
+    "Adams",
+    "Nelson",
+    "Baker",
+    "Hall",
+    "Rivera",
+    "Campbell",
+    "Mitchell",
+    "Carter",
+    "Roberts",
+    "Gomez",
+    "Phillips",
+    "Evans",
+    "Turner",
+    "Diaz",
+    "Parker",
+    "Cruz",
+    "Edwards",
+    "Collins",
+    "Reyes",
+    "Stewart",
+    "Morris",
+    "Morales",
+    "Murphy",
+    "Cook",
+    "Rogers",
+    "Gutierrez",
+    "Ortiz",
+    "Morgan",
+    "Cooper",
+    "Peterson",
+    "Bailey",
+    "Reed",
+    "Kelly",
+    "Howard",
+    "Ramos",
+    "Kim",
+    "Cox",
+    "Ward",
+    "Richardson",
+    "Watson",
+    "Brooks",
+    "Chavez",
+    "Wood",
+    "James",
+    "Bennett",
+    "Gray",
+    "Mendoza",
+    "Ruiz",
+    "Hughes",
+    "Price",
+    "Alvarez",
+    "Castillo",
+    "Sanders",
+    "Patel",
+    "Myers",
+    "Long",
+    "Ross",
+    "Foster",
+    "Jimenez",
+    "Powell",
+    "Jenkins",
+    "Perry",
+    "Russell",
+    "Sullivan",
+    "Bell",
+    "Coleman",
+    "Butler",
+    "Henderson",
+    "Barnes",
+    "Gonzales",
+    "Fisher",
+    "Vasquez",
+    "Simmons",
+    "Romero",
+    "Jordan",
+    "Patterson",
+    "Alexander",
+    "Hamilton",
+    "Graham",
+    "Reynolds",
+    "Griffin",
+    "Wallace",
+    "Moreno",
+    "West",
+    "Cole",
+    "Hayes",
+    "Bryant",
+    "Herrera",
+    "Gibson",
+    "Ellis",
+    "Tran",
+    "Medina",
+    "Aguilar",
+    "Stevens",
+    "Murray",
+    "Ford",
+    "Castro",
+    "Marshall",
+    "Owens",
+    "Harrison",
+    "Fernandez",
+    "McDonald",
+    "Woods",
+    "Washington",
+    "Kennedy",
+    "Wells",
+    "Vargas",
+    "Henry",
+    "Chen",
+    "Freeman",
+    "Webb",
+    "Tucker",
+    "Guzman",
+    "Burns",
+    "Crawford",
+    "Olson",
+    "Simpson",
+    "Porter",
+    "Hunter",
+    "Gordon",
+    "Mendez",
+    "Silva",
+    "Shaw",
+    "Snyder",
+    "Mason",
+    "Dixon",
+    "Munoz",
+    "Hunt",
+    "Hicks",
+    "Holmes",
+    "Palmer",
+    "Wagner",
+    "Black",
+    "Robertson",
+    "Boyd",
+    "Rose",
+    "Stone",
+    "Salazar",
+    "Fox",
+    "Warren",
+    "Mills",
+    "Meyer",
+    "Rice",
+    "Schmidt",
+    "Garza",
+    "Daniels",
+    "Ferguson",
+    "Nichols",
+    "Stephens",
+    "Soto",
+    "Weaver",
+    "Ryan",
+    "Gardner",
+    "Payne",
+    "Grant",
+    "Dunn",
+    "Kelley",
+    "Spencer",
+    "Hawkins",
+    "Arnold",
+    "Pierce",
+    "Vazquez",
+    "Hansen",
+    "Peters",
+    "Santos",
+    "Hart",
+    "Bradley",
+    "Knight",
+    "Elliott",
+    "Cunningham",
+    "Duncan",
+    "Armstrong",
+    "Hudson",
+    "Carroll",
+    "Lane",
+    "Riley",
+    "Andrews",
+    "Alvarado",
+    "Ray",
+    "Delgado",
+    "Berry",
+    "Perkins",
+    "Hoffman",
+    "Johnston",
+    "Matthews",
+    "Pena",
+    "Richards",
+    "Contreras",
+    "Willis",
+    "Carpenter",
+    "Lawrence",
+    "Sandoval",
+    "Guerrero",
+    "George",
+    "Chapman",
+    "Rios",
+    "Estrada",
+    "Ortega",
+    "Watkins",
+    "Greene",
+    "Nunez",
+    "Wheeler",
+    "Valdez",
+    "Harper",
+    "Burke",
+    "Larson",
+    "Santiago",
+    "Maldonado",
+    "Morrison",
+    "Franklin",
+    "Carlson",
+    "Austin",
+    "Dominguez",
+    "Carr",
+    "Lawson",
+    "Jacobs",
+    "Obrien",
+    "Lynch",
+    "Singh",
+    "Vega",
+    "Bishop",
+    "Montgomery",
+    "Oliver",
+    "Jensen",
+    "Harvey",
+    "Williamson",
+    "Gilbert",
+    "Dean",
+    "Sims",
+    "Espinoza",
+    "Howell",
+    "Li",
+    "Wong",
+    "Reid",
+    "Hanson",
+    "Le",
+    "McCoy",
+    "Garrett",
+    "Burton",
+    "Fuller",
+    "Wang",
+    "Weber",
+    "Welch",
+    "Rojas",
+    "Lucas",
+    "Marquez",
+    "Fields",
+    "Park",
+    "Yang",
+    "Little",
+    "Banks",
+    "Padilla",
+    "Day",
+    "Walsh",
+    "Bowman",
+    "Schultz",
+    "Luna",
+    "Fowler",
+    "Mejia",
+    "Davidson",
+    "Acosta",
+    "Brewer",
+    "May",
+    "Holland",
+    "Juarez",
+    "Newman",
+    "Pearson",
+    "Curtis",
+    "Cortez",
+    "Douglas",
+    "Schneider",
+    "Joseph",
+    "Barrett",
+    "Navarro",
+    "Figueroa",
+    "Keller",
+    "Avila",
+    "Wade",
+    "Molina",
+    "Stanley",
+    "Hopkins",
+    "Campos",
+    "Barnett",
+    "Bates",
+    "Chambers",
+    "Caldwell",
+    "Beck",
+    "Lambert",
+    "Miranda",
+    "Byrd",
+    "Craig",
+    "Ayala",
+    "Lowe",
+    "Frazier",
+    "Powers",
+    "Neal",
+    "Leonard",
+    "Gregory",
+    "Carrillo",
+    "Sutton",
+    "Fleming",
+    "Rhodes",
+    "Shelton",
+    "Schwartz",
+    "Norris",
+    "Jennings",
+    "Watts",
+    "Duran",
+    "Walters",
+    "Cohen",
+    "McDaniel",
+    "Moran",
+    "Parks",
+    "Steele",
+    "Vaughn",
+    "Becker",
+    "Holt",
+    "Deleon",
+    "Barker",
+    "Terry",
+    "Hale",
+    "Leon",
+    "Fuentes",
+    "Benson",
+    "Haynes",
+    "Horton",
+    "Miles",
+    "Lyons",
+    "Pham",
+    "Graves",
+    "Bush",
+    "Thornton",
+    "Wolfe",
+    "Warner",
+    "Cabrera",
 ]
 
 
@@ -178,23 +718,22 @@ class Result:
 
 def parse_args() -> argparse.Namespace:
     """The command line."""
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--clients", type=int, default=100_000, help="clients to load")
     parser.add_argument("--seconds", type=float, default=5.0, help="measured seconds per scenario and level")
     parser.add_argument("--warmup", type=float, default=1.0, help="unmeasured seconds before each measurement")
-    parser.add_argument("--concurrency", type=int_list, default=[1, 4, 8],
-                        help="comma-separated client thread counts, one connection each (default 1,4,8)")
+    parser.add_argument(
+        "--concurrency",
+        type=int_list,
+        default=[1, 4, 8],
+        help="comma-separated client thread counts, one connection each (default 1,4,8)",
+    )
     parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes per server")
     parser.add_argument("--max-requests", type=int, default=200_000, help="cap on requests per measurement")
     return parser.parse_args()
 
 
-
-
 # --- database -------------------------------------------------------------------------------------------
-
-
 
 
 def client_rows(count: int, rng: random.Random) -> list[dict[str, Any]]:
@@ -206,11 +745,16 @@ def client_rows(count: int, rng: random.Random) -> list[dict[str, Any]]:
     for i, (first, last) in enumerate(zip(firsts, lasts, strict=True)):
         email = f"{first}.{last}.{i}@example.com".lower()
         phone = f"+1 555 {rng.randrange(10_000_000):07d}"
-        rows.append({
-            "first_name": first, "last_name": last, "email": email, "phone": phone,
-            "date_of_birth": oldest + timedelta(days=rng.randrange(span + 1)),
-            "search_text": client_search_text(first_name=first, last_name=last, email=email, phone=phone),
-        })
+        rows.append(
+            {
+                "first_name": first,
+                "last_name": last,
+                "email": email,
+                "phone": phone,
+                "date_of_birth": oldest + timedelta(days=rng.randrange(span + 1)),
+                "search_text": client_search_text(first_name=first, last_name=last, email=email, phone=phone),
+            }
+        )
     return rows
 
 
@@ -229,10 +773,8 @@ def load_clients(engine: Engine, count: int) -> float:
     rows = client_rows(count, random.Random(SEED))
     with engine.begin() as conn:
         for start in range(0, len(rows), BATCH_SIZE):
-            conn.execute(insert(Client), rows[start:start + BATCH_SIZE])
+            conn.execute(insert(Client), rows[start : start + BATCH_SIZE])
     return time.perf_counter() - started
-
-
 
 
 def create_desk_user(engine: Engine, password: str) -> None:
@@ -241,12 +783,12 @@ def create_desk_user(engine: Engine, password: str) -> None:
         add_user(session, email=USER_EMAIL, password=password, full_name="Bench Desk", role=Role.FRONT_DESK)
 
 
-
-
 def match_count(engine: Engine, q: str | None) -> int:
     """How many live clients' search_text contains every term (plain SQL, independent of the service)."""
-    sql = text("SELECT count(*) FROM clients WHERE deleted_at IS NULL AND NOT EXISTS"
-               " (SELECT 1 FROM unnest(CAST(:terms AS text[])) AS term WHERE strpos(search_text, term) = 0)")
+    sql = text(
+        "SELECT count(*) FROM clients WHERE deleted_at IS NULL AND NOT EXISTS"
+        " (SELECT 1 FROM unnest(CAST(:terms AS text[])) AS term WHERE strpos(search_text, term) = 0)"
+    )
     with engine.connect() as conn:
         return int(conn.scalar(sql, {"terms": search_terms(q)}) or 0)
 
@@ -254,16 +796,29 @@ def match_count(engine: Engine, q: str | None) -> int:
 # --- servers --------------------------------------------------------------------------------------------
 
 
-
-
-def start_uvicorn(app_args: list[str], port: int, workers: int, env: dict[str, str],
-                  log_path: Path) -> subprocess.Popen[bytes]:
+def start_uvicorn(
+    app_args: list[str], port: int, workers: int, env: dict[str, str], log_path: Path
+) -> subprocess.Popen[bytes]:
     """uvicorn in its own process group, output to `log_path`."""
-    command = [sys.executable, "-m", "uvicorn", *app_args, "--host", LOOPBACK, "--port", str(port),
-               "--workers", str(workers), "--no-access-log", "--log-level", "warning"]
+    command = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        *app_args,
+        "--host",
+        LOOPBACK,
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        "--no-access-log",
+        "--log-level",
+        "warning",
+    ]
     with log_path.open("wb") as log:
-        return subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+        return subprocess.Popen(
+            command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
 
 
 def stop_uvicorn(process: subprocess.Popen[bytes]) -> None:
@@ -296,8 +851,9 @@ def wait_until_ready(process: subprocess.Popen[bytes], port: int, path: str, log
     raise RuntimeError(f"server not ready on {path} after {READY_TIMEOUT_S}s:\n{log_path.read_text()}")
 
 
-def request_once(port: int, method: str, path: str, body: str | None = None,
-                 headers: dict[str, str] | None = None) -> tuple[int, bytes]:
+def request_once(
+    port: int, method: str, path: str, body: str | None = None, headers: dict[str, str] | None = None
+) -> tuple[int, bytes]:
     """One request on a fresh loopback connection: status and body."""
     conn = http.client.HTTPConnection(LOOPBACK, port, timeout=REQUEST_TIMEOUT_S)
     try:
@@ -311,8 +867,9 @@ def request_once(port: int, method: str, path: str, body: str | None = None,
 def log_in(port: int, password: str) -> str:
     """A bearer token for the bench user."""
     form = urllib.parse.urlencode({"username": USER_EMAIL, "password": password})
-    status, body = request_once(port, "POST", "/api/v1/auth/token", body=form,
-                                headers={"Content-Type": "application/x-www-form-urlencoded"})
+    status, body = request_once(
+        port, "POST", "/api/v1/auth/token", body=form, headers={"Content-Type": "application/x-www-form-urlencoded"}
+    )
     if status != 200:
         raise RuntimeError(f"log-in failed with {status}: {body[:300]!r}")
     return str(json.loads(body)["access_token"])
@@ -321,20 +878,23 @@ def log_in(port: int, password: str) -> str:
 def app_env(data_dir: str) -> dict[str, str]:
     """The environment the real app reads its settings from."""
     env = dict(os.environ)
-    env.update({
-        "GALVANI_DATABASE_URL": BENCH_URL,
-        "GALVANI_DATA_DIR": data_dir,
-        "GALVANI_SECRET_KEY": secrets.token_urlsafe(36),  # 48 characters
-        "GALVANI_LOG_LEVEL": "WARNING",
-    })
+    env.update(
+        {
+            "GALVANI_DATABASE_URL": BENCH_URL,
+            "GALVANI_DATA_DIR": data_dir,
+            "GALVANI_SECRET_KEY": secrets.token_urlsafe(36),  # 48 characters
+            "GALVANI_LOG_LEVEL": "WARNING",
+        }
+    )
     return env
 
 
 # --- load -----------------------------------------------------------------------------------------------
 
 
-def run_load(port: int, scenario: Scenario, headers: dict[str, str], seconds: float, concurrency: int,
-             max_requests: int) -> Result:
+def run_load(
+    port: int, scenario: Scenario, headers: dict[str, str], seconds: float, concurrency: int, max_requests: int
+) -> Result:
     """`concurrency` threads, each with one keep-alive connection, request until time or count runs out."""
     per_thread = math.ceil(max_requests / concurrency)
     tallies = [Tally() for _ in range(concurrency)]
@@ -351,8 +911,7 @@ def run_load(port: int, scenario: Scenario, headers: dict[str, str], seconds: fl
     return summarize(scenario, concurrency, tallies, time.perf_counter() - started)
 
 
-def load_thread(port: int, path: str, headers: dict[str, str], deadline: float, max_count: int,
-                tally: Tally) -> None:
+def load_thread(port: int, path: str, headers: dict[str, str], deadline: float, max_count: int, tally: Tally) -> None:
     """Request `path` on one connection until the deadline or `max_count` requests."""
     conn = http.client.HTTPConnection(LOOPBACK, port, timeout=REQUEST_TIMEOUT_S)
     try:
@@ -384,10 +943,16 @@ def summarize(scenario: Scenario, concurrency: int, tallies: list[Tally], second
     for tally in tallies:
         statuses.update(tally.statuses)
     errors = sum(n for status, n in statuses.items() if status != 200)
-    return Result(scenario=scenario, concurrency=concurrency, requests=len(latencies), errors=errors,
-                  seconds=seconds,
-                  p50_ms=percentile(latencies, 0.50), p99_ms=percentile(latencies, 0.99),
-                  statuses=dict(statuses))
+    return Result(
+        scenario=scenario,
+        concurrency=concurrency,
+        requests=len(latencies),
+        errors=errors,
+        seconds=seconds,
+        p50_ms=percentile(latencies, 0.50),
+        p99_ms=percentile(latencies, 0.99),
+        statuses=dict(statuses),
+    )
 
 
 def percentile(sorted_values: list[float], fraction: float) -> float:
@@ -397,14 +962,18 @@ def percentile(sorted_values: list[float], fraction: float) -> float:
     return sorted_values[max(0, math.ceil(fraction * len(sorted_values)) - 1)]
 
 
-def measure(port: int, scenario: Scenario, headers: dict[str, str], concurrency: int,
-            args: argparse.Namespace) -> Result:
+def measure(
+    port: int, scenario: Scenario, headers: dict[str, str], concurrency: int, args: argparse.Namespace
+) -> Result:
     """A warm-up (discarded), then the measured run, both with `concurrency` requests in flight."""
     if args.warmup > 0:
         run_load(port, scenario, headers, args.warmup, concurrency, args.max_requests)
     result = run_load(port, scenario, headers, args.seconds, concurrency, args.max_requests)
-    print(f"  c={concurrency:<3} {scenario.name:<30} {result.rps:8.1f} req/s  p50 {result.p50_ms:7.2f} ms  "
-          f"p99 {result.p99_ms:7.2f} ms  errors {result.errors}  statuses {result.statuses}", flush=True)
+    print(
+        f"  c={concurrency:<3} {scenario.name:<30} {result.rps:8.1f} req/s  p50 {result.p50_ms:7.2f} ms  "
+        f"p99 {result.p99_ms:7.2f} ms  errors {result.errors}  statuses {result.statuses}",
+        flush=True,
+    )
     return result
 
 
@@ -427,17 +996,23 @@ def print_table(results: list[Result], bare: Result, matches: dict[str, int], wo
     print("\n| scenario | matching rows | req/s | p50 ms | p99 ms | errors | rps real/bare | p99 real/bare |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for result in results:
-        print(f"| {result.scenario.name} | {matches[result.scenario.name]} | {result.rps:.0f} | "
-              f"{result.p50_ms:.1f} | {result.p99_ms:.1f} | {result.errors} | "
-              f"{result.rps / bare.rps:.2f} | {result.p99_ms / bare.p99_ms:.1f} |")
-    print(f"| {bare.scenario.name} | - | {bare.rps:.0f} | {bare.p50_ms:.1f} | {bare.p99_ms:.1f} | "
-          f"{bare.errors} | 1.00 | 1.0 |")
+        print(
+            f"| {result.scenario.name} | {matches[result.scenario.name]} | {result.rps:.0f} | "
+            f"{result.p50_ms:.1f} | {result.p99_ms:.1f} | {result.errors} | "
+            f"{result.rps / bare.rps:.2f} | {result.p99_ms / bare.p99_ms:.1f} |"
+        )
+    print(
+        f"| {bare.scenario.name} | - | {bare.rps:.0f} | {bare.p50_ms:.1f} | {bare.p99_ms:.1f} | "
+        f"{bare.errors} | 1.00 | 1.0 |"
+    )
 
 
 def print_machine(engine: Engine) -> None:
     """What ran the benchmark, and how it was started."""
-    print(f"machine: nproc {os.cpu_count()}, Python {platform.python_version()}, "
-          f"PostgreSQL {postgres_version(engine)}, {platform.platform()}")
+    print(
+        f"machine: nproc {os.cpu_count()}, Python {platform.python_version()}, "
+        f"PostgreSQL {postgres_version(engine)}, {platform.platform()}"
+    )
     print(f"command: {shlex.join(sys.orig_argv)}", flush=True)
 
 
@@ -458,21 +1033,23 @@ def prepare_database(count: int, password: str) -> tuple[Engine, dict[str, int]]
     return engine, matches
 
 
-def run_real(args: argparse.Namespace, tmp: Path, password: str,
-             matches: dict[str, int]) -> dict[int, list[Result]]:
+def run_real(args: argparse.Namespace, tmp: Path, password: str, matches: dict[str, int]) -> dict[int, list[Result]]:
     """Start the real app, log in, check each search scenario, measure all of them at each level, stop it."""
     port = free_port()
     log_path = tmp / "real.log"
-    process = start_uvicorn(["--factory", "api.app:create_app"], port, args.workers,
-                            app_env(str(tmp / "data")), log_path)
+    process = start_uvicorn(
+        ["--factory", "api.app:create_app"], port, args.workers, app_env(str(tmp / "data")), log_path
+    )
     try:
         wait_until_ready(process, port, "/health", log_path)
         headers = {"Authorization": f"Bearer {log_in(port, password)}"}
         for scenario in SCENARIOS:
             check_page(port, scenario, headers, matches[scenario.name])
         print(f"real app on port {port}, {args.workers} worker(s):", flush=True)
-        return {level: [measure(port, scenario, headers, level, args) for scenario in SCENARIOS]
-                for level in args.concurrency}
+        return {
+            level: [measure(port, scenario, headers, level, args) for scenario in SCENARIOS]
+            for level in args.concurrency
+        }
     finally:
         stop_uvicorn(process)
 
@@ -481,8 +1058,9 @@ def run_bare(args: argparse.Namespace, tmp: Path) -> dict[int, Result]:
     """Start the bare app, measure its one route at each level, stop it."""
     port = free_port()
     log_path = tmp / "bare.log"
-    process = start_uvicorn(["--app-dir", str(BENCH_DIR), "bare_app:app"], port, args.workers,
-                            dict(os.environ), log_path)
+    process = start_uvicorn(
+        ["--app-dir", str(BENCH_DIR), "bare_app:app"], port, args.workers, dict(os.environ), log_path
+    )
     try:
         wait_until_ready(process, port, BARE.path, log_path)
         print(f"bare app on port {port}, {args.workers} worker(s):", flush=True)

@@ -88,9 +88,13 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=5, help="failover rounds, each with a fresh pair of gateways")
     parser.add_argument("--outage-s", type=float, default=10.0, help="outage before the over-current in b's 2nd run")
     parser.add_argument("--pings", type=int, default=200, help="round trips measured for the ceiling")
-    parser.add_argument("--broker-option", action="append", default=[], metavar="LINE",
-                        help="a Mosquitto config line replacing the production one of that name, e.g. "
-                             "'max_inflight_messages 0'")
+    parser.add_argument(
+        "--broker-option",
+        action="append",
+        default=[],
+        metavar="LINE",
+        help="a Mosquitto config line replacing the production one of that name, e.g. 'max_inflight_messages 0'",
+    )
     parser.add_argument("--keep-logs", type=Path, metavar="DIR", help="copy the gateways' logs into DIR")
     return parser.parse_args()
 
@@ -106,8 +110,9 @@ class Wire:
         self.stops: defaultdict[str, list[tuple[float, str, dict]]] = defaultdict(list)  # session -> stops
         self.echo: dict[str, dict[int, float]] = {PING: {}, PONG: {}}
         self._changed = threading.Condition()
-        self.subscriber = Subscriber(port, topics.device_topic("+", "telemetry"), topics.device_topic("+", "commands"),
-                                     PING, PONG)
+        self.subscriber = Subscriber(
+            port, topics.device_topic("+", "telemetry"), topics.device_topic("+", "commands"), PING, PONG
+        )
         self.subscriber.client.on_message = self._on_message
 
     def _on_message(self, _client: mqtt.Client, _userdata: object, message: mqtt.MQTTMessage) -> None:
@@ -210,8 +215,14 @@ class Clinic:
         for i, esthetician in enumerate(estheticians):
             room_id = add_room(http, self.headers[Role.ADMIN], name=f"Room {i + 1}")
             client_id = new_client(http, self.headers[Role.FRONT_DESK], name=f"Client{i + 1}")
-            ok(http.post(f"/api/v1/clients/{client_id}/screenings", headers=self.headers[Role.ESTHETICIAN],
-                         json={"answers": NOTHING}), 201)
+            ok(
+                http.post(
+                    f"/api/v1/clients/{client_id}/screenings",
+                    headers=self.headers[Role.ESTHETICIAN],
+                    json={"answers": NOTHING},
+                ),
+                201,
+            )
             with factory() as db:
                 mqtt_id = str(db.scalar(select(Device.device_id).where(Device.room_id == uuid.UUID(room_id))))
             made.append((room_id, mqtt_id, client_id, esthetician))
@@ -232,8 +243,16 @@ class Clinic:
         ids = [uuid.UUID(session) for session in sessions]
         with self.factory() as db:
             incidents = Counter(db.scalars(select(Incident.kind).where(Incident.session_id.in_(ids))))
-            stops = Counter(map(str, db.scalars(select(DeviceCommand.status).where(
-                DeviceCommand.session_id.in_(ids), DeviceCommand.kind == "stop"))))
+            stops = Counter(
+                map(
+                    str,
+                    db.scalars(
+                        select(DeviceCommand.status).where(
+                            DeviceCommand.session_id.in_(ids), DeviceCommand.kind == "stop"
+                        )
+                    ),
+                )
+            )
             statuses = Counter(map(str, db.scalars(select(Treatment.status).where(Treatment.id.in_(ids)))))
         return incidents, stops, statuses
 
@@ -242,16 +261,32 @@ class Clinic:
         started on the device a second apart in all, two blocks in."""
         eventually(lambda: self.device_states(rooms) == {"idle"}, timeout=WAIT_S)
         with transaction(self.factory) as db:  # the last condition's appointments in these rooms are over
-            db.execute(update(Appointment).where(Appointment.room_id.in_([uuid.UUID(r.room_id) for r in rooms]),
-                                                 Appointment.status == AppointmentStatus.BOOKED)
-                       .values(status=AppointmentStatus.COMPLETED))
+            db.execute(
+                update(Appointment)
+                .where(
+                    Appointment.room_id.in_([uuid.UUID(r.room_id) for r in rooms]),
+                    Appointment.status == AppointmentStatus.BOOKED,
+                )
+                .values(status=AppointmentStatus.COMPLETED)
+            )
         sessions = {}
         for room in rooms:
             with self.factory() as db:
-                appointment = due(db, client_id=room.client_id, protocol_id=self.protocol, room_id=room.room_id,
-                                  esthetician=room.esthetician)
-            started = ok(self.http.post(f"/api/v1/appointments/{appointment}/start",
-                                        headers=self.headers[Role.ESTHETICIAN], json={"day_of": DAY_OF}), 201)
+                appointment = due(
+                    db,
+                    client_id=room.client_id,
+                    protocol_id=self.protocol,
+                    room_id=room.room_id,
+                    esthetician=room.esthetician,
+                )
+            started = ok(
+                self.http.post(
+                    f"/api/v1/appointments/{appointment}/start",
+                    headers=self.headers[Role.ESTHETICIAN],
+                    json={"day_of": DAY_OF},
+                ),
+                201,
+            )
             sessions[started["session_id"]] = room
         eventually(lambda: self.counts(sessions)[2]["armed"] == len(sessions), timeout=WAIT_S)
         for room in rooms:
@@ -277,8 +312,11 @@ class Clinic:
             room.device.wait_idle(WAIT_S)  # the device obeyed
             room.device.over_current_ua = None
             over, stops = self.wire.over.get(session), self.wire.stops.get(session, [])
-            right = [at for at, device, body in stops if body.get("reason") == "over_current"
-                     and device == room.mqtt_id and body.get("session_id") == session]
+            right = [
+                at
+                for at, device, body in stops
+                if body.get("reason") == "over_current" and device == room.mqtt_id and body.get("session_id") == session
+            ]
             if over is None or over[1] != room.mqtt_id or not right or len({b["command_id"] for *_, b in stops}) > 1:
                 missed += 1
                 continue
@@ -319,11 +357,13 @@ def database_down(clinic: Clinic, cluster: PrivateCluster, outage_s: float) -> R
     row = clinic.row(f"database down, over-current {when}", sessions)
     late = [t for s, t in into.items() if s not in early]
     slowest = [(clinic.wire.stops[s][0][0] - clinic.wire.over[s][0]) * 1000 for s in early]
-    row.note = (f"{len(early)} of {len(sessions)} stops reached the devices during the {back - down:.1f} s outage"
-                + (f", the slowest {max(slowest):.1f} ms after its block" if slowest else "")
-                + f" (over-current blocks {min(into.values()):.1f}-{max(into.values()):.1f} s into it"
-                + (f"; the first not stopped before the database was back came {min(late):.1f} s in)" if late else ")")
-                + f"; incidents on record {recorded:.1f} s after the database was back")
+    row.note = (
+        f"{len(early)} of {len(sessions)} stops reached the devices during the {back - down:.1f} s outage"
+        + (f", the slowest {max(slowest):.1f} ms after its block" if slowest else "")
+        + f" (over-current blocks {min(into.values()):.1f}-{max(into.values()):.1f} s into it"
+        + (f"; the first not stopped before the database was back came {min(late):.1f} s in)" if late else ")")
+        + f"; incidents on record {recorded:.1f} s after the database was back"
+    )
     return row
 
 
@@ -335,8 +375,12 @@ def broker_restart(clinic: Clinic, mosquitto: PersistentMosquitto) -> Row:
     eventually(lambda: all(room.device.online.is_set() for room in clinic.rooms), timeout=WAIT_S)
     if not clinic.wire.wait(lambda: all(clinic.wire.heard.get(r.mqtt_id, 0) > back for r in clinic.rooms), WAIT_S):
         raise RuntimeError("the subscriber does not hear every device again")
-    eventually(lambda: gateway_is_present(clinic.factory)
-               and clinic.device_states(clinic.rooms, seen_after=before) == {"treating"}, timeout=WAIT_S)
+    eventually(
+        lambda: (
+            gateway_is_present(clinic.factory) and clinic.device_states(clinic.rooms, seen_after=before) == {"treating"}
+        ),
+        timeout=WAIT_S,
+    )
     ready = time.monotonic() - back
     clinic.over_current(sessions)
     row = clinic.row("after a broker restart", sessions)
@@ -349,8 +393,11 @@ class Gateways:
 
     def __init__(self, run: Path, database_url: str, port: int, factory: sessionmaker[Session]) -> None:
         self.run, self.port, self.factory = run, port, factory
-        self.env = os.environ | {"GALVANI_DATABASE_URL": database_url, "GALVANI_MQTT_URL": f"mqtt://{LOOPBACK}:{port}",
-                                 "GALVANI_LOG_LEVEL": "WARNING"}
+        self.env = os.environ | {
+            "GALVANI_DATABASE_URL": database_url,
+            "GALVANI_MQTT_URL": f"mqtt://{LOOPBACK}:{port}",
+            "GALVANI_LOG_LEVEL": "WARNING",
+        }
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
 
     def start(self, gateway_id: str, role: str) -> None:
@@ -359,8 +406,12 @@ class Gateways:
         folder.mkdir()
         with (folder / "gateway.log").open("wb") as log:
             self.processes[gateway_id] = subprocess.Popen(
-                [sys.executable, "-m", "galvani.cli", "gateway"], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-                env=self.env | {"GALVANI_DATA_DIR": str(folder), "GALVANI_GATEWAY_ID": gateway_id})
+                [sys.executable, "-m", "galvani.cli", "gateway"],
+                cwd=ROOT,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=self.env | {"GALVANI_DATA_DIR": str(folder), "GALVANI_GATEWAY_ID": gateway_id},
+            )
         eventually(lambda: self.role(gateway_id) == role, timeout=WAIT_S)
 
     def role(self, gateway_id: str) -> str | None:
@@ -415,11 +466,18 @@ def failover(clinic: Clinic, gateways: Gateways, rounds: int) -> list[Row]:
         if r < rounds:
             gateways.end(f"gateway-b{r}")
     blocks = clinic.row("failover: over-current block → stop", sessions)
-    killed_row = Row("failover: SIGKILL of the active gateway → stop", kill_to_stop, rounds - len(kill_to_stop),
-                     blocks.over_blocks, blocks.record)
-    killed_row.note = ("per round, SIGKILL → the standby holds the lease / → stop, ms: "
-                       + ", ".join(f"{a:.0f} / {b:.0f}" for a, b in zip(took_over, kill_to_stop, strict=False))
-                       + f"; the gateway status the device had once stopped: {dict(Counter(gateway_status))}")
+    killed_row = Row(
+        "failover: SIGKILL of the active gateway → stop",
+        kill_to_stop,
+        rounds - len(kill_to_stop),
+        blocks.over_blocks,
+        blocks.record,
+    )
+    killed_row.note = (
+        "per round, SIGKILL → the standby holds the lease / → stop, ms: "
+        + ", ".join(f"{a:.0f} / {b:.0f}" for a, b in zip(took_over, kill_to_stop, strict=False))
+        + f"; the gateway status the device had once stopped: {dict(Counter(gateway_status))}"
+    )
     blocks.record = "(as above)"
     return [killed_row, blocks, normal(clinic, f"normal, gateway-b{rounds} in charge after the takeover")]
 
@@ -429,10 +487,13 @@ def print_machine(engine: Engine, limits: list[str]) -> None:
         postgres = conn.scalar(text("SHOW server_version"))
     mosquitto = subprocess.run(["mosquitto", "-h"], capture_output=True, text=True, check=False).stdout.split("\n")[0]
     head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout
-    print(f"machine: nproc {os.cpu_count()}, Python {platform.python_version()}, PostgreSQL {postgres}, {mosquitto}, "
-          f"paho-mqtt {PAHO_VERSION}, {platform.platform()}; load average {os.getloadavg()[0]:.2f}\n"
-          f"command: {shlex.join(sys.orig_argv)}\ncode: {head.strip()}\n"
-          f"broker: private persistent Mosquitto, anonymous, {'; '.join(limits)}", flush=True)
+    print(
+        f"machine: nproc {os.cpu_count()}, Python {platform.python_version()}, PostgreSQL {postgres}, {mosquitto}, "
+        f"paho-mqtt {PAHO_VERSION}, {platform.platform()}; load average {os.getloadavg()[0]:.2f}\n"
+        f"command: {shlex.join(sys.orig_argv)}\ncode: {head.strip()}\n"
+        f"broker: private persistent Mosquitto, anonymous, {'; '.join(limits)}",
+        flush=True,
+    )
 
 
 def print_rows(rows: list[Row], logs: list[Path]) -> None:
@@ -448,15 +509,21 @@ def print_rows(rows: list[Row], logs: list[Path]) -> None:
                 print(f"{row.name}: {line}")
     print("\ngateway logs, warnings and errors other than interlock stops:")
     for log in logs:
-        lines = [line.split(": ", 1)[-1][:90] for line in log.read_text(errors="replace").splitlines()
-                 if any(level in line for level in ("WARNING", "ERROR", "CRITICAL", "Traceback"))
-                 and "interlock: stopping session" not in line]
+        lines = [
+            line.split(": ", 1)[-1][:90]
+            for line in log.read_text(errors="replace").splitlines()
+            if any(level in line for level in ("WARNING", "ERROR", "CRITICAL", "Traceback"))
+            and "interlock: stopping session" not in line
+        ]
         print(f"  {log.parent.name}: {dict(Counter(lines)) or 'none'}")
 
 
 def progress(row: Row, began: float) -> Row:
-    print(f"  {row.name}: p50 {percentile(row.values_ms, 0.5):.1f} ms, max {percentile(row.values_ms, 1.0):.1f} ms, "
-          f"missed {row.missed}; {time.monotonic() - began:.0f} s in", flush=True)
+    print(
+        f"  {row.name}: p50 {percentile(row.values_ms, 0.5):.1f} ms, max {percentile(row.values_ms, 1.0):.1f} ms, "
+        f"missed {row.missed}; {time.monotonic() - began:.0f} s in",
+        flush=True,
+    )
     return row
 
 

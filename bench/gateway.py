@@ -101,21 +101,51 @@ BURST_S = 10.0  # the burst is sized to last about this long at the best rate se
 STEP_CURRENT_UA = 200
 OVER_CURRENT_UA = 400.0
 TOLERANCE = 1.10  # the clinic's default 10 %
-STEP = {"zone": "cheeks", "mode": "LIFT", "current_ua": STEP_CURRENT_UA, "frequency_hz": 30, "waveform": "square",
-        "polarity": "alternating", "duration_s": 300}
+STEP = {
+    "zone": "cheeks",
+    "mode": "LIFT",
+    "current_ua": STEP_CURRENT_UA,
+    "frequency_hz": 30,
+    "waveform": "square",
+    "polarity": "alternating",
+    "duration_s": 300,
+}
 STEPS = [STEP, STEP | {"zone": "jawline"}]  # the longest protocol allowed: 600 s, so max_output_s is 660
 MAX_CURRENT_UA = round(STEP_CURRENT_UA * TOLERANCE, 1)
 MAX_OUTPUT_S = math.ceil(sum(step["duration_s"] for step in STEPS) * TOLERANCE)  # type: ignore[misc]
 NO_ANSWERS: dict[str, Any] = {
-    "implanted_electronic_device": False, "epilepsy": False, "pregnant": False, "active_cancer": False,
-    "skin_infection": False, "recent_facial_surgery": False, "body_worn_electronics": False,
-    "retinol_last_used_on": None, "prescription_retinoid_last_used_on": None, "chemical_peel_last_on": None,
-    "laser_last_on": None, "isotretinoin_last_on": None, "botox_last_on": None, "filler_last_on": None,
-    "botox_zones": [], "filler_zones": [], "metal_implant_zones": [],
+    "implanted_electronic_device": False,
+    "epilepsy": False,
+    "pregnant": False,
+    "active_cancer": False,
+    "skin_infection": False,
+    "recent_facial_surgery": False,
+    "body_worn_electronics": False,
+    "retinol_last_used_on": None,
+    "prescription_retinoid_last_used_on": None,
+    "chemical_peel_last_on": None,
+    "laser_last_on": None,
+    "isotretinoin_last_on": None,
+    "botox_last_on": None,
+    "filler_last_on": None,
+    "botox_zones": [],
+    "filler_zones": [],
+    "metal_implant_zones": [],
 }
-DAY_OF = {key: NO_ANSWERS[key] for key in (
-    "pregnant", "skin_infection", "retinol_last_used_on", "prescription_retinoid_last_used_on",
-    "chemical_peel_last_on", "laser_last_on", "isotretinoin_last_on", "botox_last_on", "filler_last_on")}
+DAY_OF = {
+    key: NO_ANSWERS[key]
+    for key in (
+        "pregnant",
+        "skin_infection",
+        "retinol_last_used_on",
+        "prescription_retinoid_last_used_on",
+        "chemical_peel_last_on",
+        "laser_last_on",
+        "isotretinoin_last_on",
+        "botox_last_on",
+        "filler_last_on",
+    )
+}
 WARMUP_STARTS = 3  # starts (and their interlock stops) made first and left out of the percentiles
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 WALL_OFFSET = time.time() - time.perf_counter()  # perf_counter + this = wall time, as the database records it
@@ -124,31 +154,40 @@ WALL_OFFSET = time.time() - time.perf_counter()  # perf_counter + this = wall ti
 def parse_args() -> argparse.Namespace:
     """The command line."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--levels", type=int_list, default=[200, 400, 800, 1600, 3200, 4800, 6400, 8000, 9600, 12800],
-                        help="device counts for paced ingest, tried in order until one falls behind")
+    parser.add_argument(
+        "--levels",
+        type=int_list,
+        default=[200, 400, 800, 1600, 3200, 4800, 6400, 8000, 9600, 12800],
+        help="device counts for paced ingest, tried in order until one falls behind",
+    )
     parser.add_argument("--rate", type=float, default=1.0, help="telemetry blocks per second per device")
     parser.add_argument("--warmup", type=float, default=3.0, help="unmeasured seconds at the start of a level")
     parser.add_argument("--level-seconds", type=float, default=10.0, help="measured seconds per level")
     parser.add_argument("--publishers", type=int, default=2, help="load-generator processes for ingest")
-    parser.add_argument("--raw-publishers", type=int_list, default=[1, 2, 3],
-                        help="publisher processes for the ceiling, each count measured; the best is the ceiling")
+    parser.add_argument(
+        "--raw-publishers",
+        type=int_list,
+        default=[1, 2, 3],
+        help="publisher processes for the ceiling, each count measured; the best is the ceiling",
+    )
     parser.add_argument("--raw-seconds", type=float, default=5.0, help="measured seconds of the ceiling")
     parser.add_argument("--burst-devices", type=int, default=200, help="devices in the burst")
-    parser.add_argument("--rounds", type=int, default=5,
-                        help="bursts, each between two ceilings: the machine's speed drifts")
+    parser.add_argument(
+        "--rounds", type=int, default=5, help="bursts, each between two ceilings: the machine's speed drifts"
+    )
     parser.add_argument("--starts", type=int, default=100, help="measured session starts")
     parser.add_argument("--stops", type=int, default=100, help="measured interlock stops under load")
-    parser.add_argument("--keep-logs", type=Path, metavar="DIR",
-                        help="copy the gateway's, the API's and the broker's logs into DIR at the end")
+    parser.add_argument(
+        "--keep-logs",
+        type=Path,
+        metavar="DIR",
+        help="copy the gateway's, the API's and the broker's logs into DIR at the end",
+    )
     parser.add_argument("--seed", type=int, default=5)
     return parser.parse_args()
 
 
-
-
 # --- small helpers ----------------------------------------------------------------------------------------
-
-
 
 
 def wait_for_port(port: int, timeout: float = READY_TIMEOUT_S) -> None:
@@ -176,8 +215,11 @@ def compact(body: dict[str, Any]) -> bytes:
     return json.dumps(body, separators=(",", ":")).encode()
 
 
-BLOCK_FORMAT = ('{"v":1,"session_id":"%s","seq":%d,"step":0,"t_ms":%d,"interval_ms":' + str(SAMPLE_INTERVAL_MS)
-                + ',"current_ua":%s,"contact":true}')
+BLOCK_FORMAT = (
+    '{"v":1,"session_id":"%s","seq":%d,"step":0,"t_ms":%d,"interval_ms":'
+    + str(SAMPLE_INTERVAL_MS)
+    + ',"current_ua":%s,"contact":true}'
+)
 
 
 def telemetry_block(session_id: str, seq: int, current_ua: float = STEP_CURRENT_UA) -> bytes:
@@ -194,8 +236,9 @@ def samples_json(seq: int, current_ua: float) -> str:
 
 
 def new_client(client_id: str, clean_session: bool = True) -> mqtt.Client:
-    return mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=clean_session,
-                       protocol=mqtt.MQTTv311)
+    return mqtt.Client(
+        mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=clean_session, protocol=mqtt.MQTTv311
+    )
 
 
 # --- CPU from /proc ---------------------------------------------------------------------------------------
@@ -235,18 +278,29 @@ class CpuMeter:
         pids = dict(self.groups)
         if self.engine is not None:
             with self.engine.connect() as conn:
-                pids["postgres"] = list(conn.scalars(text(
-                    "SELECT pid FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND (datname = :db OR "
-                    "backend_type IN ('walwriter', 'checkpointer', 'background writer'))"), {"db": BENCH_DB}))
-        return CpuSnapshot(time.monotonic(), {name: {pid: cpu_seconds(pid) for pid in group}
-                                              for name, group in pids.items()}, machine_busy())
+                pids["postgres"] = list(
+                    conn.scalars(
+                        text(
+                            "SELECT pid FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND (datname = :db OR "
+                            "backend_type IN ('walwriter', 'checkpointer', 'background writer'))"
+                        ),
+                        {"db": BENCH_DB},
+                    )
+                )
+        return CpuSnapshot(
+            time.monotonic(),
+            {name: {pid: cpu_seconds(pid) for pid in group} for name, group in pids.items()},
+            machine_busy(),
+        )
 
     @staticmethod
     def percent(start: CpuSnapshot, end: CpuSnapshot) -> dict[str, float]:
         """% of one core per group between two snapshots, and the whole machine's % of all its cores."""
         seconds = end.at - start.at
-        result = {name: 100 * sum(cpu - start.groups.get(name, {}).get(pid, 0.0) for pid, cpu in group.items())
-                  / seconds for name, group in end.groups.items()}
+        result = {
+            name: 100 * sum(cpu - start.groups.get(name, {}).get(pid, 0.0) for pid, cpu in group.items()) / seconds
+            for name, group in end.groups.items()
+        }
         busy = end.machine[0] - start.machine[0]
         total = end.machine[1] - start.machine[1]
         result["machine"] = 100 * busy / total if total else math.nan
@@ -266,21 +320,29 @@ def start_mosquitto(tmp: Path, port: int) -> subprocess.Popen[bytes]:
     """Our own Mosquitto on a free port: production limits, anonymous, no persistence."""
     binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
     config = tmp / "mosquitto.conf"
-    config.write_text("\n".join([f"listener {port} {LOOPBACK}", "allow_anonymous true", "persistence false",
-                                 *broker_limits()]) + "\n")
+    config.write_text(
+        "\n".join([f"listener {port} {LOOPBACK}", "allow_anonymous true", "persistence false", *broker_limits()]) + "\n"
+    )
     with (tmp / "mosquitto.log").open("wb") as log:
-        process = subprocess.Popen([binary, "-c", str(config)], stdout=log, stderr=subprocess.STDOUT,
-                                   start_new_session=True)  # its own process group: stop_process ends it
+        process = subprocess.Popen(
+            [binary, "-c", str(config)], stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )  # its own process group: stop_process ends it
     wait_for_port(port)
     return process
 
 
 def code_version() -> str:
     """The commit measured, and any uncommitted change to the service's code (read-only git)."""
-    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
-                          check=False).stdout.strip()
-    dirty = subprocess.run(["git", "status", "--porcelain", "--", "api", "db", "device_gateway", "galvani"], cwd=ROOT,
-                           capture_output=True, text=True, check=False).stdout.split("\n")
+    head = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=False
+    ).stdout.strip()
+    dirty = subprocess.run(
+        ["git", "status", "--porcelain", "--", "api", "db", "device_gateway", "galvani"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.split("\n")
     changed = [line[3:] for line in dirty if line.strip()]
     return f"{head or '?'}" + (f" with uncommitted changes to {', '.join(changed)}" if changed else "")
 
@@ -293,17 +355,25 @@ def mosquitto_version() -> str:
 
 def service_env(tmp: Path, port: int, secret_key: str) -> dict[str, str]:
     env = dict(os.environ)
-    env.update({"GALVANI_DATABASE_URL": BENCH_URL, "GALVANI_MQTT_URL": f"mqtt://{LOOPBACK}:{port}",
-                "GALVANI_DATA_DIR": str(tmp / "data"), "GALVANI_SECRET_KEY": secret_key,
-                "GALVANI_CLINIC_TIMEZONE": "UTC", "GALVANI_LOG_LEVEL": "WARNING"})
+    env.update(
+        {
+            "GALVANI_DATABASE_URL": BENCH_URL,
+            "GALVANI_MQTT_URL": f"mqtt://{LOOPBACK}:{port}",
+            "GALVANI_DATA_DIR": str(tmp / "data"),
+            "GALVANI_SECRET_KEY": secret_key,
+            "GALVANI_CLINIC_TIMEZONE": "UTC",
+            "GALVANI_LOG_LEVEL": "WARNING",
+        }
+    )
     return env
 
 
 def start_process(command: list[str], env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
     """A service in its own process group, output to `log_path`."""
     with log_path.open("wb") as log:
-        return subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+        return subprocess.Popen(
+            command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
 
 
 def stop_process(process: subprocess.Popen[bytes], timeout: float = 15.0) -> None:
@@ -342,8 +412,13 @@ class Http:
         self.conn = http.client.HTTPConnection(LOOPBACK, port, timeout=30)
         self.used = time.monotonic()
 
-    def request(self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None,
-                ) -> tuple[int, Any]:
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        headers: dict[str, str] | None = None,
+    ) -> tuple[int, Any]:
         if time.monotonic() - self.used > self.IDLE_S:
             self.conn.close()  # the next request connects again
         self.used = time.monotonic()
@@ -535,25 +610,28 @@ def measure_raw(port: int, broker_pid: int, publishers: Publishers, count: int, 
         payload = telemetry_block(str(uuid.uuid4()), 7)
         warmup = 1.5
         start_at = time.monotonic() + 0.5
-        publishers.send([{"devices": [], "raw_payload": payload, "start_at": start_at,
-                          "seconds": warmup + seconds + 0.5}] * count)
+        publishers.send(
+            [{"devices": [], "raw_payload": payload, "start_at": start_at, "seconds": warmup + seconds + 0.5}] * count
+        )
         time.sleep(max(0.0, start_at + warmup - time.monotonic()))
         cpu0, received0, acked0 = meter.snapshot(), received.value, publishers.acked()
         time.sleep(seconds)
         cpu1, received1, acked1 = meter.snapshot(), received.value, publishers.acked()
         publishers.collect(count)
         elapsed = cpu1.at - cpu0.at
-        return RawResult(count, len(payload), (acked1 - acked0) / elapsed, (received1 - received0) / elapsed,
-                         CpuMeter.percent(cpu0, cpu1))
+        return RawResult(
+            count,
+            len(payload),
+            (acked1 - acked0) / elapsed,
+            (received1 - received0) / elapsed,
+            CpuMeter.percent(cpu0, cpu1),
+        )
     finally:
         subscriber.terminate()
         subscriber.join(timeout=10)
 
 
-
 # --- the database -----------------------------------------------------------------------------------------
-
-
 
 
 @dataclass
@@ -568,10 +646,26 @@ def add_staff(engine: Engine, appointments_due: int) -> Staff:
     password_hash = hash_password(secrets.token_urlsafe(16))  # nobody logs in: the tokens are signed here
     ids = {role: uuid.uuid4() for role in (Role.MEDICAL_DIRECTOR, Role.FRONT_DESK, Role.ESTHETICIAN)}
     extra = [uuid.uuid4() for _ in range(appointments_due)]
-    rows = [{"id": user_id, "email": f"bench.{role.value}@example.com", "full_name": f"Bench {role.value}",
-             "role": role, "password_hash": password_hash} for role, user_id in ids.items()]
-    rows += [{"id": user_id, "email": f"bench.esthetician.{i}@example.com", "full_name": f"Esthetician {i}",
-              "role": Role.ESTHETICIAN, "password_hash": password_hash} for i, user_id in enumerate(extra)]
+    rows = [
+        {
+            "id": user_id,
+            "email": f"bench.{role.value}@example.com",
+            "full_name": f"Bench {role.value}",
+            "role": role,
+            "password_hash": password_hash,
+        }
+        for role, user_id in ids.items()
+    ]
+    rows += [
+        {
+            "id": user_id,
+            "email": f"bench.esthetician.{i}@example.com",
+            "full_name": f"Esthetician {i}",
+            "role": Role.ESTHETICIAN,
+            "password_hash": password_hash,
+        }
+        for i, user_id in enumerate(extra)
+    ]
     with engine.begin() as conn:
         conn.execute(insert(User), rows)
     return Staff(ids[Role.MEDICAL_DIRECTOR], ids[Role.FRONT_DESK], ids[Role.ESTHETICIAN], extra)
@@ -582,48 +676,105 @@ def add_rooms(engine: Engine, prefix: str, count: int) -> list[tuple[uuid.UUID, 
     made = [(uuid.uuid4(), uuid.uuid4(), f"{prefix}-{i:05d}") for i in range(count)]
     with engine.begin() as conn:
         conn.execute(insert(Room), [{"id": room, "name": f"{mqtt_id} room"} for room, _, mqtt_id in made])
-        conn.execute(insert(Device), [{"id": device, "device_id": mqtt_id, "serial": f"SN-{mqtt_id}", "room_id": room,
-                                       "probe_area_cm2": 0.5, "mqtt_password_hash": "unused",
-                                       "status": DeviceStatus.IN_SERVICE, "state": "offline"}
-                                      for room, device, mqtt_id in made])
+        conn.execute(
+            insert(Device),
+            [
+                {
+                    "id": device,
+                    "device_id": mqtt_id,
+                    "serial": f"SN-{mqtt_id}",
+                    "room_id": room,
+                    "probe_area_cm2": 0.5,
+                    "mqtt_password_hash": "unused",
+                    "status": DeviceStatus.IN_SERVICE,
+                    "state": "offline",
+                }
+                for room, device, mqtt_id in made
+            ],
+        )
     return made
 
 
-def add_appointments(engine: Engine, rooms: list[tuple[uuid.UUID, uuid.UUID, str]], *, client_ids: list[uuid.UUID],
-                     protocol_id: uuid.UUID, estheticians: list[uuid.UUID], starts: list[datetime],
-                     created_by: uuid.UUID) -> list[uuid.UUID]:
+def add_appointments(
+    engine: Engine,
+    rooms: list[tuple[uuid.UUID, uuid.UUID, str]],
+    *,
+    client_ids: list[uuid.UUID],
+    protocol_id: uuid.UUID,
+    estheticians: list[uuid.UUID],
+    starts: list[datetime],
+    created_by: uuid.UUID,
+) -> list[uuid.UUID]:
     """One booked appointment (in a series of its own) per room, written straight to the tables."""
     series_rows, appointment_rows = [], []
     for (room, device, _), client, esthetician, start in zip(rooms, client_ids, estheticians, starts, strict=True):
         series_id = uuid.uuid4()
-        series_rows.append({"id": series_id, "client_id": client, "protocol_id": protocol_id,
-                            "esthetician_id": esthetician, "room_id": room, "plan": {}, "created_by_id": created_by})
+        series_rows.append(
+            {
+                "id": series_id,
+                "client_id": client,
+                "protocol_id": protocol_id,
+                "esthetician_id": esthetician,
+                "room_id": room,
+                "plan": {},
+                "created_by_id": created_by,
+            }
+        )
         end = start + timedelta(minutes=35)
-        appointment_rows.append({"id": uuid.uuid4(), "series_id": series_id, "sequence": 1, "client_id": client,
-                                 "protocol_id": protocol_id, "esthetician_id": esthetician, "room_id": room,
-                                 "device_id": device, "start_at": start, "end_at": end, "occupied_until": end,
-                                 "status": AppointmentStatus.BOOKED})
+        appointment_rows.append(
+            {
+                "id": uuid.uuid4(),
+                "series_id": series_id,
+                "sequence": 1,
+                "client_id": client,
+                "protocol_id": protocol_id,
+                "esthetician_id": esthetician,
+                "room_id": room,
+                "device_id": device,
+                "start_at": start,
+                "end_at": end,
+                "occupied_until": end,
+                "status": AppointmentStatus.BOOKED,
+            }
+        )
     with engine.begin() as conn:
         conn.execute(insert(Series), series_rows)
         conn.execute(insert(Appointment), appointment_rows)
     return [row["id"] for row in appointment_rows]
 
 
-def add_sessions(engine: Engine, rooms: list[tuple[uuid.UUID, uuid.UUID, str]], appointments: list[uuid.UUID], *,
-                 protocol_id: uuid.UUID, status: SessionStatus, created_by: uuid.UUID) -> list[str]:
+def add_sessions(
+    engine: Engine,
+    rooms: list[tuple[uuid.UUID, uuid.UUID, str]],
+    appointments: list[uuid.UUID],
+    *,
+    protocol_id: uuid.UUID,
+    status: SessionStatus,
+    created_by: uuid.UUID,
+) -> list[str]:
     """A session in progress per appointment, with the limits the API would have given it."""
     now = datetime.now(UTC)
-    rows = [{"id": uuid.uuid4(), "appointment_id": appointment, "device_id": device, "protocol_id": protocol_id,
-             "steps": STEPS,
-             "status": status, "max_current_ua": MAX_CURRENT_UA, "max_output_s": MAX_OUTPUT_S,
-             "tolerance_percent": round((TOLERANCE - 1) * 100), "day_of": DAY_OF, "created_by_id": created_by,
-             "armed_at": now, "started_at": now if status == SessionStatus.TREATING else None}
-            for (_, device, _), appointment in zip(rooms, appointments, strict=True)]
+    rows = [
+        {
+            "id": uuid.uuid4(),
+            "appointment_id": appointment,
+            "device_id": device,
+            "protocol_id": protocol_id,
+            "steps": STEPS,
+            "status": status,
+            "max_current_ua": MAX_CURRENT_UA,
+            "max_output_s": MAX_OUTPUT_S,
+            "tolerance_percent": round((TOLERANCE - 1) * 100),
+            "day_of": DAY_OF,
+            "created_by_id": created_by,
+            "armed_at": now,
+            "started_at": now if status == SessionStatus.TREATING else None,
+        }
+        for (_, device, _), appointment in zip(rooms, appointments, strict=True)
+    ]
     with engine.begin() as conn:
         conn.execute(insert(TreatmentSession), rows)
     return [str(row["id"]) for row in rows]
-
-
 
 
 # --- stand-in devices for starts and stops ----------------------------------------------------------------
@@ -645,7 +796,8 @@ class StandInDevices:
         self.client = new_client(f"bench-devices-{uuid.uuid4().hex[:6]}")
         self.client.max_inflight_messages_set(MAX_OUTSTANDING)
         self.client.on_connect = lambda c, *_: c.subscribe(
-            [(topics.device_topic("+", "commands"), 1), (topics.GATEWAY_STATUS, 1)])
+            [(topics.device_topic("+", "commands"), 1), (topics.GATEWAY_STATUS, 1)]
+        )
         self.client.on_subscribe = lambda *_: self._subscribed.set()
         self.client.on_message = self._on_message
         self.client.connect(LOOPBACK, port, keepalive=30)
@@ -671,9 +823,15 @@ class StandInDevices:
                 self.sessions.setdefault(device_id, session_id)
             self.arrivals.setdefault((device_id, kind), arrived)
             self._lock.notify_all()
-        self.publish(device_id, "acks", {"command_id": body["command_id"],
-                                         "status": "accepted" if kind == "load_protocol" else "executed",
-                                         "reason": None})
+        self.publish(
+            device_id,
+            "acks",
+            {
+                "command_id": body["command_id"],
+                "status": "accepted" if kind == "load_protocol" else "executed",
+                "reason": None,
+            },
+        )
         if kind == "load_protocol":
             self.status(device_id, "armed", session_id)
         else:
@@ -690,9 +848,19 @@ class StandInDevices:
         self.client.publish(topics.device_topic(device_id, leaf), compact({"v": 1, **fields}), qos=1, retain=retain)
 
     def status(self, device_id: str, state: str, session_id: str | None = None) -> None:
-        self.publish(device_id, "status", {"state": state, "session_id": session_id, "firmware": "bench",
-                                           "probe_area_cm2": 0.5, "max_current_ua": 600,
-                                           "ts": datetime.now(UTC).isoformat(timespec="milliseconds")}, retain=True)
+        self.publish(
+            device_id,
+            "status",
+            {
+                "state": state,
+                "session_id": session_id,
+                "firmware": "bench",
+                "probe_area_cm2": 0.5,
+                "max_current_ua": 600,
+                "ts": datetime.now(UTC).isoformat(timespec="milliseconds"),
+            },
+            retain=True,
+        )
 
     def next_seq(self, session_id: str) -> int:
         with self._lock:
@@ -700,8 +868,18 @@ class StandInDevices:
             return self._seq[session_id]
 
     def event(self, device_id: str, session_id: str, kind: str) -> None:
-        self.publish(device_id, "events", {"session_id": session_id, "seq": self.next_seq(session_id), "type": kind,
-                                           "step": None, "t_ms": 0, "detail": None})
+        self.publish(
+            device_id,
+            "events",
+            {
+                "session_id": session_id,
+                "seq": self.next_seq(session_id),
+                "type": kind,
+                "step": None,
+                "t_ms": 0,
+                "detail": None,
+            },
+        )
 
     def over_current(self, device_id: str, session_id: str) -> float:
         """Start output, then send a block above the cap; returns when it was handed to paho."""
@@ -776,15 +954,23 @@ class Ingest:
     def stored(self) -> int:
         """Rows stored for the ingest devices (all rows less the stand-ins' few, found by index)."""
         total = self._conn.scalar(text("SELECT count(*) FROM session_messages"))
-        theirs = self._conn.scalar(text("SELECT count(*) FROM session_messages WHERE device_id = ANY(:ids)"),
-                                   {"ids": self.stand_in})
+        theirs = self._conn.scalar(
+            text("SELECT count(*) FROM session_messages WHERE device_id = ANY(:ids)"), {"ids": self.stand_in}
+        )
         return int(total or 0) - int(theirs or 0)
 
     def jobs(self, n: int, start_at: float, first: int = 0, **job: Any) -> list[dict[str, Any]]:
         """n devices from `first` on, spread over the processes, each continuing its own seq."""
         slices = [list(range(first + i, first + n, self.count)) for i in range(self.count)]
-        return [{"devices": [(*self.devices[d], self.published[d] + 1) for d in part], "start_at": start_at,
-                 "part": part, **job} for part in slices]
+        return [
+            {
+                "devices": [(*self.devices[d], self.published[d] + 1) for d in part],
+                "start_at": start_at,
+                "part": part,
+                **job,
+            }
+            for part in slices
+        ]
 
     def finish(self, jobs: list[dict[str, Any]]) -> None:
         for job, result in zip(jobs, self.publishers.collect(self.count), strict=True):
@@ -815,8 +1001,16 @@ class Ingest:
         self.finish(jobs)
         elapsed = cpu1.at - cpu0.at
         drain = self.drain(self.publishers.acked() - acked0, stored0)
-        return LevelResult(n, n * rate, (p1 - p0) / elapsed, (s1 - s0) / elapsed, (p0 - acked0) - (s0 - stored0),
-                           (p1 - acked0) - (s1 - stored0), drain, CpuMeter.percent(cpu0, cpu1))
+        return LevelResult(
+            n,
+            n * rate,
+            (p1 - p0) / elapsed,
+            (s1 - s0) / elapsed,
+            (p0 - acked0) - (s0 - stored0),
+            (p1 - acked0) - (s1 - stored0),
+            drain,
+            CpuMeter.percent(cpu0, cpu1),
+        )
 
     def burst(self, n: int, blocks: int, first: int) -> Burst:
         """n devices from `first` on publish `blocks` each flat out."""
@@ -834,13 +1028,21 @@ class Ingest:
         cpu1 = self.meter.snapshot()
         all_stored = time.monotonic() - start_at
         with self.engine.connect() as conn:
-            low, high = conn.execute(text(
-                "SELECT percentile_disc(0.1) WITHIN GROUP (ORDER BY received_at), "
-                "percentile_disc(0.9) WITHIN GROUP (ORDER BY received_at) FROM session_messages WHERE id > :before"),
-                {"before": before}).one()
+            low, high = conn.execute(
+                text(
+                    "SELECT percentile_disc(0.1) WITHIN GROUP (ORDER BY received_at), "
+                    "percentile_disc(0.9) WITHIN GROUP (ORDER BY received_at) FROM session_messages WHERE id > :before"
+                ),
+                {"before": before},
+            ).one()
         middle = (high - low).total_seconds()
-        return Burst(published, published / publish_s, 0.8 * published / middle if middle else math.nan,
-                     all_stored if drained != math.inf else math.inf, CpuMeter.percent(cpu0, cpu1))
+        return Burst(
+            published,
+            published / publish_s,
+            0.8 * published / middle if middle else math.nan,
+            all_stored if drained != math.inf else math.inf,
+            CpuMeter.percent(cpu0, cpu1),
+        )
 
     def check(self) -> tuple[int, int, int, int]:
         """(published, stored, missing, extra) over the ingest sessions: seqs 1..published of each must be
@@ -848,9 +1050,10 @@ class Ingest:
         expected = {session: count for (_, session), count in zip(self.devices, self.published, strict=True)}
         stored: dict[str, list[int]] = {session: [] for session in expected}
         with self.engine.connect() as conn:
-            for session, seq in conn.execute(text(
-                    "SELECT session_id, seq FROM session_messages WHERE session_id = ANY(CAST(:ids AS uuid[]))"),
-                    {"ids": list(expected)}):
+            for session, seq in conn.execute(
+                text("SELECT session_id, seq FROM session_messages WHERE session_id = ANY(CAST(:ids AS uuid[]))"),
+                {"ids": list(expected)},
+            ):
                 stored[str(session)].append(int(seq))
         missing = extra = 0
         for session, count in expected.items():
@@ -884,8 +1087,14 @@ class Latencies:
         return percentile(self.values_ms, 0.99)
 
 
-def measure_starts(http: Http, devices: StandInDevices, rooms: list[tuple[uuid.UUID, uuid.UUID, str]],
-                   appointments: list[uuid.UUID], headers: dict[str, str], rng: random.Random) -> Latencies:
+def measure_starts(
+    http: Http,
+    devices: StandInDevices,
+    rooms: list[tuple[uuid.UUID, uuid.UUID, str]],
+    appointments: list[uuid.UUID],
+    headers: dict[str, str],
+    rng: random.Random,
+) -> Latencies:
     """POST start, one at a time, a random 0-100 ms apart so that starts fall anywhere in the gateway's poll."""
     latencies, responses, after = [], [], []
     marks: list[tuple[str, float, float]] = []
@@ -908,14 +1117,23 @@ def measure_starts(http: Http, devices: StandInDevices, rooms: list[tuple[uuid.U
             responses.append((answered - sent) * 1000)
             after.append((arrived - answered) * 1000)
             marks.append((body["session_id"], sent + WALL_OFFSET, arrived + WALL_OFFSET))
-    return Latencies("start → load_protocol", latencies, timeouts,
-                     {"http p50": percentile(responses, 0.5), "http p99": percentile(responses, 0.99),
-                      "after response p50": percentile(after, 0.5), "after response p99": percentile(after, 0.99)},
-                     marks)
+    return Latencies(
+        "start → load_protocol",
+        latencies,
+        timeouts,
+        {
+            "http p50": percentile(responses, 0.5),
+            "http p99": percentile(responses, 0.99),
+            "after response p50": percentile(after, 0.5),
+            "after response p99": percentile(after, 0.99),
+        },
+        marks,
+    )
 
 
-def measure_stops(devices: StandInDevices, sessions: list[tuple[str, str]], rng: random.Random, name: str,
-                  warmup: int = 0) -> Latencies:
+def measure_stops(
+    devices: StandInDevices, sessions: list[tuple[str, str]], rng: random.Random, name: str, warmup: int = 0
+) -> Latencies:
     """An over-current block per session, one at a time, 0-100 ms apart; time until its stop arrives."""
     latencies = []
     marks: list[tuple[str, float, float]] = []
@@ -939,18 +1157,24 @@ def split_latencies(engine: Engine, latencies: Latencies, kind: str) -> None:
     stages: dict[str, list[float]] = {}
     with engine.connect() as conn:
         for session_id, sent, arrived in latencies.marks:
-            command = conn.execute(text(
-                "SELECT created_at, sent_at FROM device_commands WHERE session_id = :s AND kind = :k"),
-                {"s": session_id, "k": kind}).first()
+            command = conn.execute(
+                text("SELECT created_at, sent_at FROM device_commands WHERE session_id = :s AND kind = :k"),
+                {"s": session_id, "k": kind},
+            ).first()
             if command is None or command.sent_at is None:
                 continue
             points = [("POST" if kind == "load_protocol" else "block published", sent)]
             if kind == "stop":
-                stored = conn.scalar(text("SELECT max(received_at) FROM session_messages WHERE session_id = :s "
-                                          "AND kind = 'telemetry'"), {"s": session_id})
+                stored = conn.scalar(
+                    text("SELECT max(received_at) FROM session_messages WHERE session_id = :s AND kind = 'telemetry'"),
+                    {"s": session_id},
+                )
                 points.append(("block stored", stored.timestamp()))
-            points += [("command written", command.created_at.timestamp()),
-                       ("command sent", command.sent_at.timestamp()), ("arrived", arrived)]
+            points += [
+                ("command written", command.created_at.timestamp()),
+                ("command sent", command.sent_at.timestamp()),
+                ("arrived", arrived),
+            ]
             for (a, t_a), (b, t_b) in zip(points, points[1:], strict=False):
                 stages.setdefault(f"{a} → {b}", []).append((t_b - t_a) * 1000)
     latencies.split = {stage: (percentile(values, 0.5), percentile(values, 0.99)) for stage, values in stages.items()}
@@ -979,48 +1203,64 @@ def fmt_cpu(cpu: dict[str, float], names: list[str]) -> str:
 
 def print_raw(raws: list[RawResult], best: RawResult) -> None:
     print("\n(1) Broker ceiling: paho publishers → Mosquitto → one paho subscriber, QoS 1, no database\n")
-    print("| publisher processes | payload bytes | published msg/s | received msg/s | "
-          "CPU % broker | CPU % publishers | CPU % subscriber | CPU % machine (of 2 cores) |")
+    print(
+        "| publisher processes | payload bytes | published msg/s | received msg/s | "
+        "CPU % broker | CPU % publishers | CPU % subscriber | CPU % machine (of 2 cores) |"
+    )
     print("|---:|---:|---:|---:|---:|---:|---:|---:|")
     for raw in raws:
         mark = " (ceiling)" if raw is best else ""
-        print(f"| {raw.publishers}{mark} | {raw.payload_bytes} | {raw.published_per_s:,.0f} | "
-              f"{raw.received_per_s:,.0f} | {fmt_cpu(raw.cpu, ['broker', 'publishers', 'subscriber', 'machine'])} |")
+        print(
+            f"| {raw.publishers}{mark} | {raw.payload_bytes} | {raw.published_per_s:,.0f} | "
+            f"{raw.received_per_s:,.0f} | {fmt_cpu(raw.cpu, ['broker', 'publishers', 'subscriber', 'machine'])} |"
+        )
 
 
 def print_levels(levels: list[LevelResult], raw: RawResult, rate: float) -> None:
     print(f"\n(2) Ingest, paced: every device {rate:g} block/s ({BLOCK_SAMPLES} samples), real gateway process\n")
-    print("| devices | offered msg/s | published msg/s | stored msg/s | stored samples/s | stored / ceiling | "
-          "lag start → end | drain s | CPU % gateway | CPU % PostgreSQL | CPU % broker | CPU % load gen | "
-          "CPU % machine | verdict |")
+    print(
+        "| devices | offered msg/s | published msg/s | stored msg/s | stored samples/s | stored / ceiling | "
+        "lag start → end | drain s | CPU % gateway | CPU % PostgreSQL | CPU % broker | CPU % load gen | "
+        "CPU % machine | verdict |"
+    )
     print("|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---|")
     for r in levels:
         verdict = "keeps up" if r.keeps_up else "falls behind"
-        print(f"| {r.devices} | {r.offered_per_s:,.0f} | {r.published_per_s:,.0f} | {r.stored_per_s:,.0f} | "
-              f"{r.stored_per_s * BLOCK_SAMPLES:,.0f} | {100 * r.stored_per_s / raw.received_per_s:.1f} % | "
-              f"{r.lag_start} → {r.lag_end} | {r.drain_s:.1f} | "
-              f"{fmt_cpu(r.cpu, ['gateway', 'postgres', 'broker', 'publishers', 'machine'])} | {verdict} |")
+        print(
+            f"| {r.devices} | {r.offered_per_s:,.0f} | {r.published_per_s:,.0f} | {r.stored_per_s:,.0f} | "
+            f"{r.stored_per_s * BLOCK_SAMPLES:,.0f} | {100 * r.stored_per_s / raw.received_per_s:.1f} % | "
+            f"{r.lag_start} → {r.lag_end} | {r.drain_s:.1f} | "
+            f"{fmt_cpu(r.cpu, ['gateway', 'postgres', 'broker', 'publishers', 'machine'])} | {verdict} |"
+        )
 
 
 def print_bursts(rounds: list[BurstRound], devices: int, highest: RawResult) -> float:
     """The rounds' table; returns the median of their ratios to the mean of the ceilings around each."""
-    print(f"\n(2) Ingest, burst: {devices} devices publish {rounds[0].burst.messages} blocks flat out, "
-          f"{len(rounds)} times, each between two ceilings (with (1)'s best number of publishers)\n")
-    print("| round | ceiling before → after msg/s | published msg/s | stored msg/s (middle 80 %) | stored samples/s | "
-          "stored / ceiling | all stored after s | CPU % gateway | CPU % PostgreSQL | CPU % broker | CPU % load gen | "
-          "CPU % machine |")
+    print(
+        f"\n(2) Ingest, burst: {devices} devices publish {rounds[0].burst.messages} blocks flat out, "
+        f"{len(rounds)} times, each between two ceilings (with (1)'s best number of publishers)\n"
+    )
+    print(
+        "| round | ceiling before → after msg/s | published msg/s | stored msg/s (middle 80 %) | stored samples/s | "
+        "stored / ceiling | all stored after s | CPU % gateway | CPU % PostgreSQL | CPU % broker | CPU % load gen | "
+        "CPU % machine |"
+    )
     print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for index, r in enumerate(rounds, 1):
         b = r.burst
-        print(f"| {index} | {r.before.received_per_s:,.0f} → {r.after.received_per_s:,.0f} | "
-              f"{b.published_per_s:,.0f} | {b.stored_per_s:,.0f} | "
-              f"{b.stored_per_s * BLOCK_SAMPLES:,.0f} | {100 * r.ratio:.1f} % | {b.all_stored_s:.1f} | "
-              f"{fmt_cpu(b.cpu, ['gateway', 'postgres', 'broker', 'publishers', 'machine'])} |")
+        print(
+            f"| {index} | {r.before.received_per_s:,.0f} → {r.after.received_per_s:,.0f} | "
+            f"{b.published_per_s:,.0f} | {b.stored_per_s:,.0f} | "
+            f"{b.stored_per_s * BLOCK_SAMPLES:,.0f} | {100 * r.ratio:.1f} % | {b.all_stored_s:.1f} | "
+            f"{fmt_cpu(b.cpu, ['gateway', 'postgres', 'broker', 'publishers', 'machine'])} |"
+        )
     median = statistics.median(r.ratio for r in rounds)  # each against the mean of its two ceilings
     best = max(r.burst.stored_per_s for r in rounds)
-    print(f"\nmedian of the rounds: {100 * median:.1f} % of the ceiling. Against the highest ceiling of the whole run "
-          f"({highest.received_per_s:,.0f} msg/s), the best burst ({best:,.0f} msg/s) is "
-          f"{100 * best / highest.received_per_s:.1f} %.")
+    print(
+        f"\nmedian of the rounds: {100 * median:.1f} % of the ceiling. Against the highest ceiling of the whole run "
+        f"({highest.received_per_s:,.0f} msg/s), the best burst ({best:,.0f} msg/s) is "
+        f"{100 * best / highest.received_per_s:.1f} %."
+    )
     return median
 
 
@@ -1030,15 +1270,19 @@ def print_latencies(rows: list[Latencies], aims: dict[str, float]) -> None:
     for row in rows:
         aim = aims[row.name]
         verdict = "met" if row.p99 < aim and not row.timeouts else "not met"
-        print(f"| {row.name} | {len(row.values_ms)} | {row.p50:.1f} | {row.p99:.1f} | "
-              f"{max(row.values_ms, default=math.nan):.1f} | {row.timeouts} | < {aim:.0f} ms | {verdict} |")
+        print(
+            f"| {row.name} | {len(row.values_ms)} | {row.p50:.1f} | {row.p99:.1f} | "
+            f"{max(row.values_ms, default=math.nan):.1f} | {row.timeouts} | < {aim:.0f} ms | {verdict} |"
+        )
 
 
 def print_machine(engine: Engine) -> None:
     load = ", ".join(f"{v:.2f}" for v in os.getloadavg())
-    print(f"machine: nproc {os.cpu_count()}, Python {platform.python_version()}, "
-          f"PostgreSQL {postgres_version(engine)}, Mosquitto {mosquitto_version()}, paho-mqtt {PAHO_VERSION}, "
-          f"{platform.platform()}; load average before the run {load}")
+    print(
+        f"machine: nproc {os.cpu_count()}, Python {platform.python_version()}, "
+        f"PostgreSQL {postgres_version(engine)}, Mosquitto {mosquitto_version()}, paho-mqtt {PAHO_VERSION}, "
+        f"{platform.platform()}; load average before the run {load}"
+    )
     print(f"command: {shlex.join(sys.orig_argv)}")
     print(f"code: {code_version()}")
     print(f"broker: private Mosquitto, anonymous, persistence false, {'; '.join(broker_limits())}", flush=True)
@@ -1085,31 +1329,62 @@ def main() -> None:
             raws = []
             for count in args.raw_publishers:
                 raws.append(measure_raw(port, broker.pid, publishers, count, args.raw_seconds))
-                print(f"ceiling, {count} publishers: {raws[-1].received_per_s:,.0f} msg/s received, "
-                      f"{raws[-1].published_per_s:,.0f} published, CPU {raws[-1].cpu}", flush=True)
+                print(
+                    f"ceiling, {count} publishers: {raws[-1].received_per_s:,.0f} msg/s received, "
+                    f"{raws[-1].published_per_s:,.0f} published, CPU {raws[-1].cpu}",
+                    flush=True,
+                )
             raw = max(raws, key=lambda r: r.received_per_s)
             env = service_env(tmp, port, secret_key)
             api_port = free_port()
             api_log, gateway_log = tmp / "api.log", tmp / "gateway.log"
-            api = start_process([sys.executable, "-m", "uvicorn", "--factory", "api.app:create_app", "--host",
-                                 LOOPBACK, "--port", str(api_port), "--no-access-log", "--log-level", "warning"],
-                                env, api_log)
-            with running(api), running(start_process([sys.executable, "-m", "galvani.cli", "gateway"], env,
-                                                     gateway_log)) as gateway:
+            api = start_process(
+                [
+                    sys.executable,
+                    "-m",
+                    "uvicorn",
+                    "--factory",
+                    "api.app:create_app",
+                    "--host",
+                    LOOPBACK,
+                    "--port",
+                    str(api_port),
+                    "--no-access-log",
+                    "--log-level",
+                    "warning",
+                ],
+                env,
+                api_log,
+            )
+            with (
+                running(api),
+                running(start_process([sys.executable, "-m", "galvani.cli", "gateway"], env, gateway_log)) as gateway,
+            ):
                 devices = StandInDevices(port)
                 try:
                     if not devices.gateway_online.wait(READY_TIMEOUT_S):
                         raise RuntimeError(f"the gateway did not come online:\n{gateway_log.read_text()}")
                     wait_for_http(api, api_port, api_log)
                     results = run_measurements(
-                        args, engine, staff, secret_key, api_port, publishers, devices,
+                        args,
+                        engine,
+                        staff,
+                        secret_key,
+                        api_port,
+                        publishers,
+                        devices,
                         {"gateway": [gateway.pid], "broker": [broker.pid], "api": [api.pid]},
-                        lambda: measure_raw(port, broker.pid, publishers, raw.publishers, args.raw_seconds), rng)
+                        lambda: measure_raw(port, broker.pid, publishers, raw.publishers, args.raw_seconds),
+                        rng,
+                    )
                 finally:
                     devices.close()
             findings = log_findings(gateway_log)
-            findings.update(f"broker: {line.split(': ', 1)[-1]}" for line in (tmp / "mosquitto.log").read_text(
-                errors="replace").splitlines() if "dropped" in line)  # a full queue: Mosquitto says so only here
+            findings.update(
+                f"broker: {line.split(': ', 1)[-1]}"
+                for line in (tmp / "mosquitto.log").read_text(errors="replace").splitlines()
+                if "dropped" in line
+            )  # a full queue: Mosquitto says so only here
         finally:
             if args.keep_logs:
                 args.keep_logs.mkdir(parents=True, exist_ok=True)
@@ -1136,63 +1411,122 @@ class Results:
     commands_seen: Counter[str]
 
 
-def run_measurements(args: argparse.Namespace, engine: Engine, staff: Staff, secret_key: str, api_port: int,
-                     publishers: Publishers, devices: StandInDevices, pids: dict[str, list[int]],
-                     measure_ceiling: Callable[[], RawResult], rng: random.Random) -> Results:
+def run_measurements(
+    args: argparse.Namespace,
+    engine: Engine,
+    staff: Staff,
+    secret_key: str,
+    api_port: int,
+    publishers: Publishers,
+    devices: StandInDevices,
+    pids: dict[str, list[int]],
+    measure_ceiling: Callable[[], RawResult],
+    rng: random.Random,
+) -> Results:
     """Everything after the ceiling, with the API and the gateway running."""
     now = datetime.now(UTC)
-    token = {role: {"Authorization": "Bearer " + create_access_token(user_id=user, generation=0, key=secret_key,
-                                                                      now=now, minutes=60)}
-             for role, user in ((Role.MEDICAL_DIRECTOR, staff.medical_director), (Role.FRONT_DESK, staff.front_desk),
-                                (Role.ESTHETICIAN, staff.esthetician))}
+    token = {
+        role: {
+            "Authorization": "Bearer "
+            + create_access_token(user_id=user, generation=0, key=secret_key, now=now, minutes=60)
+        }
+        for role, user in (
+            (Role.MEDICAL_DIRECTOR, staff.medical_director),
+            (Role.FRONT_DESK, staff.front_desk),
+            (Role.ESTHETICIAN, staff.esthetician),
+        )
+    }
     http = Http(api_port)
-    draft = http.ok("POST", "/api/v1/protocols", {"name": "Bench lift", "target": {"areas": ["cheeks"], "goal": "lift"},
-                                                  "steps": STEPS}, token[Role.MEDICAL_DIRECTOR])
+    draft = http.ok(
+        "POST",
+        "/api/v1/protocols",
+        {"name": "Bench lift", "target": {"areas": ["cheeks"], "goal": "lift"}, "steps": STEPS},
+        token[Role.MEDICAL_DIRECTOR],
+    )
     protocol = http.ok("POST", f"/api/v1/protocols/{draft['id']}/approve", None, token[Role.MEDICAL_DIRECTOR], 200)
     protocol_id = uuid.UUID(protocol["id"])
 
     due = args.starts + WARMUP_STARTS
     clients = []
     for i in range(due + 1):
-        made = http.ok("POST", "/api/v1/clients", {"first_name": f"Bench{i}", "last_name": "Client",
-                                                   "date_of_birth": "1985-01-01",
-                                                   "email": f"bench.client.{i}@example.com"}, token[Role.FRONT_DESK])
+        made = http.ok(
+            "POST",
+            "/api/v1/clients",
+            {
+                "first_name": f"Bench{i}",
+                "last_name": "Client",
+                "date_of_birth": "1985-01-01",
+                "email": f"bench.client.{i}@example.com",
+            },
+            token[Role.FRONT_DESK],
+        )
         clients.append(uuid.UUID(made["id"]))
         if i < due:
-            http.ok("POST", f"/api/v1/clients/{made['id']}/screenings", {"answers": NO_ANSWERS},
-                    token[Role.ESTHETICIAN])
+            http.ok(
+                "POST", f"/api/v1/clients/{made['id']}/screenings", {"answers": NO_ANSWERS}, token[Role.ESTHETICIAN]
+            )
     # rooms due now for the starts; rooms in the past for ingest and for interlock stops under load
     start_rooms = add_rooms(engine, "bench-start", due)
-    start_appointments = add_appointments(engine, start_rooms, client_ids=clients[:due], protocol_id=protocol_id,
-                                          estheticians=staff.appointment_estheticians,
-                                          starts=[now + timedelta(minutes=5)] * due, created_by=staff.esthetician)
+    start_appointments = add_appointments(
+        engine,
+        start_rooms,
+        client_ids=clients[:due],
+        protocol_id=protocol_id,
+        estheticians=staff.appointment_estheticians,
+        starts=[now + timedelta(minutes=5)] * due,
+        created_by=staff.esthetician,
+    )
     ingest_count = max([*args.levels, args.burst_devices * args.rounds])
     ingest_rooms = add_rooms(engine, "bench-ingest", ingest_count)
     stop_rooms = add_rooms(engine, "bench-stop", args.stops)
     past = [now - timedelta(days=1, hours=i) for i in range(ingest_count + args.stops)]
-    appointments = add_appointments(engine, ingest_rooms + stop_rooms, client_ids=[clients[due]] * len(past),
-                                    protocol_id=protocol_id, estheticians=[staff.esthetician] * len(past),
-                                    starts=past, created_by=staff.esthetician)
-    ingest_sessions = add_sessions(engine, ingest_rooms, appointments[:ingest_count], protocol_id=protocol_id,
-                                   status=SessionStatus.TREATING, created_by=staff.esthetician)
-    stop_sessions = add_sessions(engine, stop_rooms, appointments[ingest_count:], protocol_id=protocol_id,
-                                 status=SessionStatus.ARMED, created_by=staff.esthetician)
-    print(f"database: {due} appointments due now, {ingest_count} treating sessions for ingest, "
-          f"{args.stops} armed sessions for stops under load", flush=True)
+    appointments = add_appointments(
+        engine,
+        ingest_rooms + stop_rooms,
+        client_ids=[clients[due]] * len(past),
+        protocol_id=protocol_id,
+        estheticians=[staff.esthetician] * len(past),
+        starts=past,
+        created_by=staff.esthetician,
+    )
+    ingest_sessions = add_sessions(
+        engine,
+        ingest_rooms,
+        appointments[:ingest_count],
+        protocol_id=protocol_id,
+        status=SessionStatus.TREATING,
+        created_by=staff.esthetician,
+    )
+    stop_sessions = add_sessions(
+        engine,
+        stop_rooms,
+        appointments[ingest_count:],
+        protocol_id=protocol_id,
+        status=SessionStatus.ARMED,
+        created_by=staff.esthetician,
+    )
+    print(
+        f"database: {due} appointments due now, {ingest_count} treating sessions for ingest, "
+        f"{args.stops} armed sessions for stops under load",
+        flush=True,
+    )
 
     meter = CpuMeter(engine)
     meter.groups = {**pids, "publishers": publishers.pids(args.publishers)}
     ingest_pairs = [(mqtt_id, session) for (_, _, mqtt_id), session in zip(ingest_rooms, ingest_sessions, strict=True)]
-    ingest = Ingest(engine, publishers, args.publishers, meter, ingest_pairs,
-                    [device for _, device, _ in start_rooms + stop_rooms])
+    ingest = Ingest(
+        engine, publishers, args.publishers, meter, ingest_pairs, [device for _, device, _ in start_rooms + stop_rooms]
+    )
     try:
         levels: list[LevelResult] = []
         for n in args.levels:
             result = ingest.level(n, args.rate, args.warmup, args.level_seconds)
             levels.append(result)
-            print(f"  {n} devices: published {result.published_per_s:,.0f}/s, stored {result.stored_per_s:,.0f}/s, "
-                  f"lag {result.lag_start} → {result.lag_end}, drain {result.drain_s:.1f}s, CPU {result.cpu}",
-                  flush=True)
+            print(
+                f"  {n} devices: published {result.published_per_s:,.0f}/s, stored {result.stored_per_s:,.0f}/s, "
+                f"lag {result.lag_start} → {result.lag_end}, drain {result.drain_s:.1f}s, CPU {result.cpu}",
+                flush=True,
+            )
             if not result.keeps_up:
                 break
         best = max(r.stored_per_s for r in levels)
@@ -1204,10 +1538,13 @@ def run_measurements(args: argparse.Namespace, engine: Engine, staff: Staff, sec
             after = measure_ceiling()
             rounds.append(BurstRound(before, burst, after))
             before = after
-            print(f"  round {round_index + 1}: ceiling {rounds[-1].ceiling:,.0f} msg/s; burst of {burst.messages} "
-                  f"messages from {args.burst_devices} devices, published {burst.published_per_s:,.0f}/s, stored "
-                  f"{burst.stored_per_s:,.0f}/s over the middle 80 % ({100 * rounds[-1].ratio:.1f} %), all stored "
-                  f"after {burst.all_stored_s:.1f}s, CPU {burst.cpu}", flush=True)
+            print(
+                f"  round {round_index + 1}: ceiling {rounds[-1].ceiling:,.0f} msg/s; burst of {burst.messages} "
+                f"messages from {args.burst_devices} devices, published {burst.published_per_s:,.0f}/s, stored "
+                f"{burst.stored_per_s:,.0f}/s over the middle 80 % ({100 * rounds[-1].ratio:.1f} %), all stored "
+                f"after {burst.all_stored_s:.1f}s, CPU {burst.cpu}",
+                flush=True,
+            )
 
         # 4b. interlock stops while 200 devices stream at 1 block/s
         load_devices = min(200, ingest_count)
@@ -1223,70 +1560,128 @@ def run_measurements(args: argparse.Namespace, engine: Engine, staff: Staff, sec
         cpu1, s1, p1 = meter.snapshot(), ingest.stored(), publishers.acked()
         ingest.finish(jobs)
         elapsed = cpu1.at - cpu0.at
-        under_load = LevelResult(load_devices, load_devices * args.rate, (p1 - p0) / elapsed, (s1 - s0) / elapsed,
-                                 (p0 - acked0) - (s0 - stored0), (p1 - acked0) - (s1 - stored0),
-                                 ingest.drain(publishers.acked() - acked0, stored0), CpuMeter.percent(cpu0, cpu1))
+        under_load = LevelResult(
+            load_devices,
+            load_devices * args.rate,
+            (p1 - p0) / elapsed,
+            (s1 - s0) / elapsed,
+            (p0 - acked0) - (s0 - stored0),
+            (p1 - acked0) - (s1 - stored0),
+            ingest.drain(publishers.acked() - acked0, stored0),
+            CpuMeter.percent(cpu0, cpu1),
+        )
         print(f"  {stops_loaded.name}: p50 {stops_loaded.p50:.1f} ms p99 {stops_loaded.p99:.1f} ms", flush=True)
 
         # 3. starts: every device of those rooms says it is idle first
         for _, _, mqtt_id in start_rooms:
             devices.status(mqtt_id, "idle")
-        if not wait_until(lambda: count_where(
-                engine, "SELECT count(*) FROM devices WHERE device_id LIKE 'bench-start-%' AND state = 'idle'") == due):
+        if not wait_until(
+            lambda: (
+                count_where(
+                    engine, "SELECT count(*) FROM devices WHERE device_id LIKE 'bench-start-%' AND state = 'idle'"
+                )
+                == due
+            )
+        ):
             raise RuntimeError("the gateway did not record the devices as idle")
         starts = measure_starts(http, devices, start_rooms, start_appointments, token[Role.ESTHETICIAN], rng)
         print(f"  {starts.name}: p50 {starts.p50:.1f} ms p99 {starts.p99:.1f} ms {starts.extra}", flush=True)
-        armed = wait_until(lambda: count_where(
-            engine, "SELECT count(*) FROM treatment_sessions WHERE status = 'armed' AND device_id IN "
-                    "(SELECT id FROM devices WHERE device_id LIKE 'bench-start-%')") == due)
+        armed = wait_until(
+            lambda: (
+                count_where(
+                    engine,
+                    "SELECT count(*) FROM treatment_sessions WHERE status = 'armed' AND device_id IN "
+                    "(SELECT id FROM devices WHERE device_id LIKE 'bench-start-%')",
+                )
+                == due
+            )
+        )
         if not armed:
             print("  not every started session was armed after its accepted ack", flush=True)
 
         # 4a. interlock stops with the gateway otherwise idle, on the sessions just armed through the API
-        idle_pairs = [(mqtt_id, devices.sessions[mqtt_id]) for _, _, mqtt_id in start_rooms
-                      if mqtt_id in devices.sessions]
-        stops_idle = measure_stops(devices, idle_pairs, rng, "over-current → stop, gateway otherwise idle",
-                                   warmup=WARMUP_STARTS)
+        idle_pairs = [
+            (mqtt_id, devices.sessions[mqtt_id]) for _, _, mqtt_id in start_rooms if mqtt_id in devices.sessions
+        ]
+        stops_idle = measure_stops(
+            devices, idle_pairs, rng, "over-current → stop, gateway otherwise idle", warmup=WARMUP_STARTS
+        )
         print(f"  {stops_idle.name}: p50 {stops_idle.p50:.1f} ms p99 {stops_idle.p99:.1f} ms", flush=True)
 
-        wait_until(lambda: count_where(engine, "SELECT count(*) FROM treatment_sessions WHERE status = 'stopped'")
-                   == len(idle_pairs) + len(stop_pairs), timeout=15)
+        wait_until(
+            lambda: (
+                count_where(engine, "SELECT count(*) FROM treatment_sessions WHERE status = 'stopped'")
+                == len(idle_pairs) + len(stop_pairs)
+            ),
+            timeout=15,
+        )
         time.sleep(1.0)  # the last acks and events
         check = ingest.check()
         split_latencies(engine, starts, "load_protocol")
         split_latencies(engine, stops_idle, "stop")
         split_latencies(engine, stops_loaded, "stop")
         with engine.connect() as conn:
-            commands = [(str(a), str(b), int(c)) for a, b, c in conn.execute(text(
-                "SELECT kind, status, count(*) FROM device_commands GROUP BY kind, status ORDER BY kind, status"))]
-            statuses = [(str(a), int(b)) for a, b in conn.execute(text(
-                "SELECT status, count(*) FROM treatment_sessions GROUP BY status ORDER BY status"))]
-            incidents = [(str(a), int(b)) for a, b in conn.execute(text(
-                "SELECT kind, count(*) FROM session_incidents GROUP BY kind ORDER BY kind"))]
+            commands = [
+                (str(a), str(b), int(c))
+                for a, b, c in conn.execute(
+                    text(
+                        "SELECT kind, status, count(*) FROM device_commands GROUP BY kind, status ORDER BY kind, status"
+                    )
+                )
+            ]
+            statuses = [
+                (str(a), int(b))
+                for a, b in conn.execute(
+                    text("SELECT status, count(*) FROM treatment_sessions GROUP BY status ORDER BY status")
+                )
+            ]
+            incidents = [
+                (str(a), int(b))
+                for a, b in conn.execute(
+                    text("SELECT kind, count(*) FROM session_incidents GROUP BY kind ORDER BY kind")
+                )
+            ]
     finally:
         ingest.close()
-    return Results(levels, rounds, args.burst_devices, [starts, stops_idle, stops_loaded], under_load, check,
-                   commands, statuses, incidents, Counter(devices.command_counts))
+    return Results(
+        levels,
+        rounds,
+        args.burst_devices,
+        [starts, stops_idle, stops_loaded],
+        under_load,
+        check,
+        commands,
+        statuses,
+        incidents,
+        Counter(devices.command_counts),
+    )
 
 
-def report(args: argparse.Namespace, raws: list[RawResult], raw: RawResult, results: Results,
-           findings: Counter[str]) -> None:
+def report(
+    args: argparse.Namespace, raws: list[RawResult], raw: RawResult, results: Results, findings: Counter[str]
+) -> None:
     print_raw(raws, raw)
     print_levels(results.levels, raw, args.rate)
     highest = max([*raws, *(r.after for r in results.rounds)], key=lambda r: r.received_per_s)
     burst_ratio = print_bursts(results.rounds, results.burst_devices, highest)
     published, stored, missing, extra = results.check
     verdict = "nothing lost" if missing == 0 else "LOST"
-    print(f"\n{verdict}: {published} blocks published and acknowledged by the broker for the ingest sessions, "
-          f"{stored} rows stored, {missing} missing, {extra} stored twice or unexpected")
+    print(
+        f"\n{verdict}: {published} blocks published and acknowledged by the broker for the ingest sessions, "
+        f"{stored} rows stored, {missing} missing, {extra} stored twice or unexpected"
+    )
     print("\n(3) and (4) latencies")
-    print_latencies(results.latencies, {results.latencies[0].name: 200, results.latencies[1].name: 100,
-                                        results.latencies[2].name: 100})
+    print_latencies(
+        results.latencies,
+        {results.latencies[0].name: 200, results.latencies[1].name: 100, results.latencies[2].name: 100},
+    )
     starts = results.latencies[0]
-    print(f"\nstart, split: HTTP response p50 {starts.extra['http p50']:.1f} ms, "
-          f"p99 {starts.extra['http p99']:.1f} ms; "
-          f"response → load_protocol p50 {starts.extra['after response p50']:.1f} ms, "
-          f"p99 {starts.extra['after response p99']:.1f} ms")
+    print(
+        f"\nstart, split: HTTP response p50 {starts.extra['http p50']:.1f} ms, "
+        f"p99 {starts.extra['http p99']:.1f} ms; "
+        f"response → load_protocol p50 {starts.extra['after response p50']:.1f} ms, "
+        f"p99 {starts.extra['after response p99']:.1f} ms"
+    )
     print("\nwhere the time went (from the API's and the gateway's own timestamps), p50 / p99 ms:\n")
     print("| measured | stage | p50 ms | p99 ms |")
     print("|---|---|---:|---:|")
@@ -1295,8 +1690,10 @@ def report(args: argparse.Namespace, raws: list[RawResult], raw: RawResult, resu
             print(f"| {row.name} | {stage} | {p50:.1f} | {p99:.1f} |")
     if results.under_load is not None:
         r = results.under_load
-        print(f"during the stops under load: published {r.published_per_s:,.0f} msg/s, stored {r.stored_per_s:,.0f} "
-              f"msg/s, lag {r.lag_start} → {r.lag_end}, CPU gateway {r.cpu.get('gateway', math.nan):.0f} %")
+        print(
+            f"during the stops under load: published {r.published_per_s:,.0f} msg/s, stored {r.stored_per_s:,.0f} "
+            f"msg/s, lag {r.lag_start} → {r.lag_end}, CPU gateway {r.cpu.get('gateway', math.nan):.0f} %"
+        )
     print(f"\ncommands seen by the stand-in devices: {dict(results.commands_seen)}")
     print(f"device_commands (kind, status, count): {results.commands}")
     print(f"treatment_sessions (status, count): {results.session_statuses}")
@@ -1305,15 +1702,19 @@ def report(args: argparse.Namespace, raws: list[RawResult], raw: RawResult, resu
     kept_up = [r for r in results.levels if r.keeps_up]
     if kept_up:
         best = max(kept_up, key=lambda r: r.stored_per_s)
-        print(f"\nmost devices kept up with: {best.devices} at {args.rate:g} block/s, stored {best.stored_per_s:,.0f} "
-              f"msg/s = {100 * best.stored_per_s / raw.received_per_s:.1f} % of the ceiling")
+        print(
+            f"\nmost devices kept up with: {best.devices} at {args.rate:g} block/s, stored {best.stored_per_s:,.0f} "
+            f"msg/s = {100 * best.stored_per_s / raw.received_per_s:.1f} % of the ceiling"
+        )
     at_200 = next((r for r in results.levels if r.devices == 200), None)
     if at_200 is not None:
-        print(f"\nwith 200 devices at {args.rate:g} block/s: stored {at_200.stored_per_s:,.0f} msg/s = "
-              f"{100 * at_200.stored_per_s / raw.received_per_s:.1f} % of the ceiling; "
-              f"burst of 200 devices: {100 * burst_ratio:.1f} % of the ceiling (median of {len(results.rounds)} "
-              f"rounds); "
-              f"aim ≥ 50 % with nothing lost")
+        print(
+            f"\nwith 200 devices at {args.rate:g} block/s: stored {at_200.stored_per_s:,.0f} msg/s = "
+            f"{100 * at_200.stored_per_s / raw.received_per_s:.1f} % of the ceiling; "
+            f"burst of 200 devices: {100 * burst_ratio:.1f} % of the ceiling (median of {len(results.rounds)} "
+            f"rounds); "
+            f"aim ≥ 50 % with nothing lost"
+        )
 
 
 if __name__ == "__main__":

@@ -85,22 +85,37 @@ LANES_PER_BLOCK = ROOMS * len(HOURS) * LANE_SHIFTS
 BUSY_WINDOWS = tuple(14 + 88 * n for n in range(8))  # first days; each window lasts 42 days, the last ends by 672
 BUSY_STRIDE = 7
 
-STEP = {"zone": "cheeks", "mode": "LIFT", "current_ua": 200, "frequency_hz": 30, "waveform": "square",
-        "polarity": "alternating", "duration_s": 300}
+STEP = {
+    "zone": "cheeks",
+    "mode": "LIFT",
+    "current_ua": 200,
+    "frequency_hz": 30,
+    "waveform": "square",
+    "polarity": "alternating",
+    "duration_s": 300,
+}
 
 
 def parse_args() -> argparse.Namespace:
     """The command line."""
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--appointments", type=int, default=50_000, help="booked appointments to load")
     parser.add_argument("--bookings", type=int, default=300, help="measured series bookings per level")
-    parser.add_argument("--conflicts", type=int, default=100,
-                        help="measured conflicting bookings per level (default 100: each takes ~0.3 s or more)")
-    parser.add_argument("--warmup", type=int, default=10,
-                        help="unmeasured requests (or raw writes) before each measurement")
-    parser.add_argument("--concurrency", type=int_list, default=[1, 4],
-                        help="comma-separated client thread counts, one connection each (default 1,4)")
+    parser.add_argument(
+        "--conflicts",
+        type=int,
+        default=100,
+        help="measured conflicting bookings per level (default 100: each takes ~0.3 s or more)",
+    )
+    parser.add_argument(
+        "--warmup", type=int, default=10, help="unmeasured requests (or raw writes) before each measurement"
+    )
+    parser.add_argument(
+        "--concurrency",
+        type=int_list,
+        default=[1, 4],
+        help="comma-separated client thread counts, one connection each (default 1,4)",
+    )
     parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes per server")
     parser.add_argument("--bare-seconds", type=float, default=5.0, help="measured seconds of the bare ceiling")
     args = parser.parse_args()
@@ -153,8 +168,9 @@ class LaneSupply:
     def take(self, count: int) -> list[tuple[Lane, uuid.UUID]]:
         if self.next + count > len(self.lanes):
             raise RuntimeError("out of lanes: the count of lanes needed was computed wrong")
-        taken = list(zip(self.lanes[self.next:self.next + count], self.clients[self.next:self.next + count],
-                         strict=True))
+        taken = list(
+            zip(self.lanes[self.next : self.next + count], self.clients[self.next : self.next + count], strict=True)
+        )
         self.next += count
         return taken
 
@@ -182,8 +198,6 @@ class Clinic:
         return datetime.combine(self.today + timedelta(days=day), clock(hour), tzinfo=UTC)
 
 
-
-
 def client_rows(ids: list[uuid.UUID], tag: str, rng: random.Random) -> list[dict[str, Any]]:
     """Clients with the given ids, unique emails and plausible names and birth dates."""
     rows = []
@@ -191,54 +205,129 @@ def client_rows(ids: list[uuid.UUID], tag: str, rng: random.Random) -> list[dict
         first, last = rng.choice(base.FIRST_NAMES), rng.choice(base.LAST_NAMES)
         email = f"{first}.{last}.{tag}{i}@example.com".lower()
         phone = f"+1 555 {rng.randrange(10_000_000):07d}"
-        rows.append({"id": client_id, "first_name": first, "last_name": last, "email": email, "phone": phone,
-                     "date_of_birth": date(1950, 1, 1) + timedelta(days=rng.randrange(20_000)),
-                     "search_text": client_search_text(first_name=first, last_name=last, email=email, phone=phone)})
+        rows.append(
+            {
+                "id": client_id,
+                "first_name": first,
+                "last_name": last,
+                "email": email,
+                "phone": phone,
+                "date_of_birth": date(1950, 1, 1) + timedelta(days=rng.randrange(20_000)),
+                "search_text": client_search_text(first_name=first, last_name=last, email=email, phone=phone),
+            }
+        )
     return rows
 
 
-def appointment_row(clinic: Clinic, *, series_id: uuid.UUID, sequence: int, client_id: uuid.UUID, room: int,
-                    hour: int, day: int) -> dict[str, Any]:
+def appointment_row(
+    clinic: Clinic, *, series_id: uuid.UUID, sequence: int, client_id: uuid.UUID, room: int, hour: int, day: int
+) -> dict[str, Any]:
     """One booked appointment row, as the service would write it for a client without a screening."""
     start = clinic.at(day, hour)
-    return {"id": uuid.uuid4(), "series_id": series_id, "sequence": sequence, "client_id": client_id,
-            "protocol_id": clinic.protocol_id, "esthetician_id": clinic.esthetician(room, hour),
-            "room_id": clinic.rooms[room], "device_id": clinic.devices[room], "start_at": start,
-            "end_at": start + SESSION, "occupied_until": start + SESSION, "status": AppointmentStatus.BOOKED,
-            "awaiting_screening": True}
+    return {
+        "id": uuid.uuid4(),
+        "series_id": series_id,
+        "sequence": sequence,
+        "client_id": client_id,
+        "protocol_id": clinic.protocol_id,
+        "esthetician_id": clinic.esthetician(room, hour),
+        "room_id": clinic.rooms[room],
+        "device_id": clinic.devices[room],
+        "start_at": start,
+        "end_at": start + SESSION,
+        "occupied_until": start + SESSION,
+        "status": AppointmentStatus.BOOKED,
+        "awaiting_screening": True,
+    }
 
 
-def series_row(clinic: Clinic, *, series_id: uuid.UUID, client_id: uuid.UUID, room: int, hour: int,
-               sessions: int) -> dict[str, Any]:
-    return {"id": series_id, "client_id": client_id, "protocol_id": clinic.protocol_id,
-            "esthetician_id": clinic.esthetician(room, hour), "room_id": clinic.rooms[room],
-            "plan": {"intensive": {"sessions": sessions, "per_week": 2}}, "created_by_id": clinic.creator_id}
+def series_row(
+    clinic: Clinic, *, series_id: uuid.UUID, client_id: uuid.UUID, room: int, hour: int, sessions: int
+) -> dict[str, Any]:
+    return {
+        "id": series_id,
+        "client_id": client_id,
+        "protocol_id": clinic.protocol_id,
+        "esthetician_id": clinic.esthetician(room, hour),
+        "room_id": clinic.rooms[room],
+        "plan": {"intensive": {"sessions": sessions, "per_week": 2}},
+        "created_by_id": clinic.creator_id,
+    }
 
 
 def staff_and_resources(conn: Connection, clinic: Clinic) -> None:
     """Rooms, their devices, the estheticians, a medical director and the approved protocol."""
     director = clinic.creator_id
-    conn.execute(insert(User), [{"id": director, "email": "bench.director@example.com", "full_name": "Bench Director",
-                                 "role": Role.MEDICAL_DIRECTOR, "password_hash": "not-a-hash"}])
-    conn.execute(insert(User), [
-        {"id": user_id, "email": f"bench.esthetician{i}@example.com", "full_name": f"Esthetician {i}",
-         "role": Role.ESTHETICIAN, "password_hash": "not-a-hash"} for i, user_id in enumerate(clinic.estheticians)])
+    conn.execute(
+        insert(User),
+        [
+            {
+                "id": director,
+                "email": "bench.director@example.com",
+                "full_name": "Bench Director",
+                "role": Role.MEDICAL_DIRECTOR,
+                "password_hash": "not-a-hash",
+            }
+        ],
+    )
+    conn.execute(
+        insert(User),
+        [
+            {
+                "id": user_id,
+                "email": f"bench.esthetician{i}@example.com",
+                "full_name": f"Esthetician {i}",
+                "role": Role.ESTHETICIAN,
+                "password_hash": "not-a-hash",
+            }
+            for i, user_id in enumerate(clinic.estheticians)
+        ],
+    )
     conn.execute(insert(Room), [{"id": room_id, "name": f"Room {i + 1}"} for i, room_id in enumerate(clinic.rooms)])
-    conn.execute(insert(Device), [
-        {"id": device_id, "device_id": f"gd-bench{i}", "serial": f"SN-BENCH-{i}", "room_id": clinic.rooms[i],
-         "probe_area_cm2": 0.5, "mqtt_password_hash": "not-a-hash", "status": DeviceStatus.IN_SERVICE}
-        for i, device_id in enumerate(clinic.devices)])
-    conn.execute(insert(Protocol), [{
-        "id": clinic.protocol_id, "lineage_id": uuid.uuid4(), "version": 1, "name": "Lift and tone",
-        "target": {"areas": ["cheeks"], "goal": "lift"}, "steps": [STEP], "total_output_s": 300,
-        "max_current_ua": 200, "status": ProtocolStatus.APPROVED, "sha256": secrets.token_hex(32),
-        "created_by_id": director, "approved_at": datetime.now(UTC), "approved_by_id": director}])
+    conn.execute(
+        insert(Device),
+        [
+            {
+                "id": device_id,
+                "device_id": f"gd-bench{i}",
+                "serial": f"SN-BENCH-{i}",
+                "room_id": clinic.rooms[i],
+                "probe_area_cm2": 0.5,
+                "mqtt_password_hash": "not-a-hash",
+                "status": DeviceStatus.IN_SERVICE,
+            }
+            for i, device_id in enumerate(clinic.devices)
+        ],
+    )
+    conn.execute(
+        insert(Protocol),
+        [
+            {
+                "id": clinic.protocol_id,
+                "lineage_id": uuid.uuid4(),
+                "version": 1,
+                "name": "Lift and tone",
+                "target": {"areas": ["cheeks"], "goal": "lift"},
+                "steps": [STEP],
+                "total_output_s": 300,
+                "max_current_ua": 200,
+                "status": ProtocolStatus.APPROVED,
+                "sha256": secrets.token_hex(32),
+                "created_by_id": director,
+                "approved_at": datetime.now(UTC),
+                "approved_by_id": director,
+            }
+        ],
+    )
 
 
 def seeded_series(clinic: Clinic, count: int, rng: random.Random) -> tuple[list[dict[str, Any]], ...]:
     """Clients, series and `count` appointments at random room-hours of the seeded days, off the busy lanes."""
-    taken = {(where.room, where.hour, where.day + offset) for where in [*clinic.busy.lanes, clinic.conflict_lane]
-             for offset in PLAN_OFFSETS}
+    taken = {
+        (where.room, where.hour, where.day + offset)
+        for where in [*clinic.busy.lanes, clinic.conflict_lane]
+        for offset in PLAN_OFFSETS
+    }
     if count > 0.6 * (ROOMS * len(HOURS) * SEEDED_DAYS - len(taken)):
         raise ValueError(f"{count} appointments do not fit {SEEDED_DAYS} days of {ROOMS} rooms loosely enough")
     clients: list[dict[str, Any]] = []
@@ -247,16 +336,19 @@ def seeded_series(clinic: Clinic, count: int, rng: random.Random) -> tuple[list[
     while len(appointments) < count:
         room, hour = rng.randrange(ROOMS), rng.choice(HOURS)
         first = rng.randrange(1, SEEDED_DAYS - SEEDED_OFFSETS[-1] + 1)
-        days = [first + offset for offset in SEEDED_OFFSETS][:count - len(appointments)]
+        days = [first + offset for offset in SEEDED_OFFSETS][: count - len(appointments)]
         if any((room, hour, day) in taken for day in days):
             continue
         taken.update((room, hour, day) for day in days)
         client_id, series_id = uuid.uuid4(), uuid.uuid4()
         clients.append({"id": client_id})
-        series.append(series_row(clinic, series_id=series_id, client_id=client_id, room=room, hour=hour,
-                                 sessions=len(days)))
-        appointments += [appointment_row(clinic, series_id=series_id, sequence=n, client_id=client_id, room=room,
-                                         hour=hour, day=day) for n, day in enumerate(days, start=1)]
+        series.append(
+            series_row(clinic, series_id=series_id, client_id=client_id, room=room, hour=hour, sessions=len(days))
+        )
+        appointments += [
+            appointment_row(clinic, series_id=series_id, sequence=n, client_id=client_id, room=room, hour=hour, day=day)
+            for n, day in enumerate(days, start=1)
+        ]
     return clients, series, appointments
 
 
@@ -269,35 +361,52 @@ def load_clinic(engine: Engine, args: argparse.Namespace) -> Clinic:
     """Everything but the desk user, in one transaction; returns the ids the load needs."""
     rng = random.Random(SEED)
     busy, late = lanes_needed(args)
-    clinic = Clinic(today=datetime.now(UTC).date(), protocol_id=uuid.uuid4(), creator_id=uuid.uuid4(),
-                    rooms=[uuid.uuid4() for _ in range(ROOMS)], devices=[uuid.uuid4() for _ in range(ROOMS)],
-                    estheticians=[uuid.uuid4() for _ in range(ROOMS * ESTHETICIANS_PER_ROOM)],
-                    busy=LaneSupply([busy_lane(i) for i in range(busy)]),
-                    late=LaneSupply([late_lane(i) for i in range(late)]),
-                    conflict_lane=busy_lane(busy),
-                    conflict_clients=[uuid.uuid4() for _ in range(max(args.concurrency))])
+    clinic = Clinic(
+        today=datetime.now(UTC).date(),
+        protocol_id=uuid.uuid4(),
+        creator_id=uuid.uuid4(),
+        rooms=[uuid.uuid4() for _ in range(ROOMS)],
+        devices=[uuid.uuid4() for _ in range(ROOMS)],
+        estheticians=[uuid.uuid4() for _ in range(ROOMS * ESTHETICIANS_PER_ROOM)],
+        busy=LaneSupply([busy_lane(i) for i in range(busy)]),
+        late=LaneSupply([late_lane(i) for i in range(late)]),
+        conflict_lane=busy_lane(busy),
+        conflict_clients=[uuid.uuid4() for _ in range(max(args.concurrency))],
+    )
     seeded_clients, series, appointments = seeded_series(clinic, args.appointments, rng)
     # The appointment the conflicting series runs into: the 12th session of the busy lane after the others.
     blocker = clinic.conflict_lane
     blocker_client, blocker_series = uuid.uuid4(), uuid.uuid4()
-    series.append(series_row(clinic, series_id=blocker_series, client_id=blocker_client, room=blocker.room,
-                             hour=blocker.hour, sessions=1))
-    appointments.append(appointment_row(clinic, series_id=blocker_series, sequence=1, client_id=blocker_client,
-                                        room=blocker.room, hour=blocker.hour, day=blocker_day(clinic)))
+    series.append(
+        series_row(
+            clinic, series_id=blocker_series, client_id=blocker_client, room=blocker.room, hour=blocker.hour, sessions=1
+        )
+    )
+    appointments.append(
+        appointment_row(
+            clinic,
+            series_id=blocker_series,
+            sequence=1,
+            client_id=blocker_client,
+            room=blocker.room,
+            hour=blocker.hour,
+            day=blocker_day(clinic),
+        )
+    )
     client_ids = [c["id"] for c in seeded_clients] + [blocker_client]
-    clients = (client_rows(client_ids, "s", rng) + client_rows(clinic.busy.clients, "b", rng)
-               + client_rows(clinic.late.clients, "l", rng) + client_rows(clinic.conflict_clients, "c", rng))
+    clients = (
+        client_rows(client_ids, "s", rng)
+        + client_rows(clinic.busy.clients, "b", rng)
+        + client_rows(clinic.late.clients, "l", rng)
+        + client_rows(clinic.conflict_clients, "c", rng)
+    )
     with engine.begin() as conn:
         staff_and_resources(conn, clinic)
         for rows, table in ((clients, Client), (series, Series), (appointments, Appointment)):
             for start in range(0, len(rows), BATCH_SIZE):
-                conn.execute(insert(table), rows[start:start + BATCH_SIZE])
+                conn.execute(insert(table), rows[start : start + BATCH_SIZE])
     clinic.seeded = len(appointments)
     return clinic
-
-
-
-
 
 
 def prepare_database(args: argparse.Namespace, password: str) -> tuple[Engine, Clinic]:
@@ -312,12 +421,18 @@ def prepare_database(args: argparse.Namespace, password: str) -> tuple[Engine, C
     base.create_desk_user(engine, password)
     with engine.connect() as conn:
         booked = conn.scalar(select(func.count()).select_from(Appointment))
-        span = conn.execute(select(func.min(Appointment.start_at), func.max(Appointment.start_at))
-                            .where(Appointment.start_at < clinic.at(SEEDED_DAYS + 1, 0))).one()
-    print(f"loaded {booked} booked appointments in {loaded:.1f}s, from {span[0]:%Y-%m-%d} to"
-          f" {span[1]:%Y-%m-%d} (1 of them for the conflict); {ROOMS} rooms, {len(clinic.estheticians)}"
-          f" estheticians; {len(clinic.busy.lanes)} series kept free amid them, {len(clinic.late.lanes)} from"
-          f" {clinic.at(LATE_FIRST_DAY, 0):%Y-%m-%d}, each with a client not yet booked", flush=True)
+        span = conn.execute(
+            select(func.min(Appointment.start_at), func.max(Appointment.start_at)).where(
+                Appointment.start_at < clinic.at(SEEDED_DAYS + 1, 0)
+            )
+        ).one()
+    print(
+        f"loaded {booked} booked appointments in {loaded:.1f}s, from {span[0]:%Y-%m-%d} to"
+        f" {span[1]:%Y-%m-%d} (1 of them for the conflict); {ROOMS} rooms, {len(clinic.estheticians)}"
+        f" estheticians; {len(clinic.busy.lanes)} series kept free amid them, {len(clinic.late.lanes)} from"
+        f" {clinic.at(LATE_FIRST_DAY, 0):%Y-%m-%d}, each with a client not yet booked",
+        flush=True,
+    )
     return engine, clinic
 
 
@@ -352,8 +467,9 @@ class Figures:
         return self.requests / self.seconds if self.seconds else 0.0
 
 
-def run_threads(name: str, work: list[Any], concurrency: int, expected: int,
-                worker: Callable[[list[Any], Tally], None]) -> Figures:
+def run_threads(
+    name: str, work: list[Any], concurrency: int, expected: int, worker: Callable[[list[Any], Tally], None]
+) -> Figures:
     """Split `work` across `concurrency` threads (thread k takes items k, k+c, ...), run them, merge."""
     tallies = [Tally() for _ in range(concurrency)]
     threads = [threading.Thread(target=worker, args=(work[k::concurrency], tally)) for k, tally in enumerate(tallies)]
@@ -368,12 +484,22 @@ def run_threads(name: str, work: list[Any], concurrency: int, expected: int,
     for tally in tallies:
         statuses.update(tally.statuses)
     first_error = next((tally.first_error for tally in tallies if tally.first_error), None)
-    figures = Figures(name=name, concurrency=concurrency, requests=len(latencies),
-                      errors=sum(n for status, n in statuses.items() if status != expected), seconds=seconds,
-                      p50_ms=base.percentile(latencies, 0.50), p99_ms=base.percentile(latencies, 0.99),
-                      statuses=dict(statuses), first_error=first_error)
-    print(f"  c={concurrency:<3} {name:<38} {figures.rate:8.1f} /s  p50 {figures.p50_ms:7.2f} ms  "
-          f"p99 {figures.p99_ms:7.2f} ms  errors {figures.errors}  statuses {figures.statuses}", flush=True)
+    figures = Figures(
+        name=name,
+        concurrency=concurrency,
+        requests=len(latencies),
+        errors=sum(n for status, n in statuses.items() if status != expected),
+        seconds=seconds,
+        p50_ms=base.percentile(latencies, 0.50),
+        p99_ms=base.percentile(latencies, 0.99),
+        statuses=dict(statuses),
+        first_error=first_error,
+    )
+    print(
+        f"  c={concurrency:<3} {name:<38} {figures.rate:8.1f} /s  p50 {figures.p50_ms:7.2f} ms  "
+        f"p99 {figures.p99_ms:7.2f} ms  errors {figures.errors}  statuses {figures.statuses}",
+        flush=True,
+    )
     if first_error:
         print(f"        first error: {first_error}", flush=True)
     return figures
@@ -412,10 +538,16 @@ def timed_post(conn: http.client.HTTPConnection, path: str, body: str, headers: 
 
 def booking_body(clinic: Clinic, where: Lane, client_id: uuid.UUID) -> str:
     """The JSON of a 12-session series for `client_id` on the lane's room, hour and days."""
-    return json.dumps({
-        "client_id": str(client_id), "protocol_id": str(clinic.protocol_id),
-        "esthetician_id": str(clinic.esthetician(where.room, where.hour)), "room_id": str(clinic.rooms[where.room]),
-        "start_at": clinic.at(where.day, where.hour).isoformat(), "plan": PLAN})
+    return json.dumps(
+        {
+            "client_id": str(client_id),
+            "protocol_id": str(clinic.protocol_id),
+            "esthetician_id": str(clinic.esthetician(where.room, where.hour)),
+            "room_id": str(clinic.rooms[where.room]),
+            "start_at": clinic.at(where.day, where.hour).isoformat(),
+            "plan": PLAN,
+        }
+    )
 
 
 def lanes_needed(args: argparse.Namespace) -> tuple[int, int]:
@@ -436,8 +568,9 @@ def check_booking(port: int, token: str, clinic: Clinic) -> None:
     if starts != [clinic.at(where.day + offset, where.hour) for offset in PLAN_OFFSETS]:
         raise RuntimeError(f"the check booking has other times than planned: {starts}")
     conflict = clinic.conflict_lane
-    status, body = base.request_once(port, "POST", "/api/v1/series",
-                                     booking_body(clinic, conflict, clinic.conflict_clients[0]), headers)
+    status, body = base.request_once(
+        port, "POST", "/api/v1/series", booking_body(clinic, conflict, clinic.conflict_clients[0]), headers
+    )
     found = json.loads(body) if status == 409 else {}
     reasons = [(c["sequence"], r["code"]) for c in found.get("conflicts", []) for r in c["reasons"]]
     if reasons != [(12, "room_busy"), (12, "device_busy"), (12, "esthetician_busy")]:
@@ -445,9 +578,11 @@ def check_booking(port: int, token: str, clinic: Clinic) -> None:
     print(f"check: 201 with 12 sessions; conflict 409 '{found['detail']}' {reasons}", flush=True)
 
 
-def measure_bookings(name: str, port: int, token: str, clinic: Clinic, supply: LaneSupply, level: int,
-                     args: argparse.Namespace) -> Figures:
+def measure_bookings(
+    name: str, port: int, token: str, clinic: Clinic, supply: LaneSupply, level: int, args: argparse.Namespace
+) -> Figures:
     """Warm-up bookings (discarded), then `args.bookings` measured ones, each on its own lane."""
+
     def bodies(count: int) -> list[str]:
         return [booking_body(clinic, where, client_id) for where, client_id in supply.take(count)]
 
@@ -458,13 +593,15 @@ def measure_bookings(name: str, port: int, token: str, clinic: Clinic, supply: L
 
 def measure_conflicts(port: int, token: str, clinic: Clinic, level: int, args: argparse.Namespace) -> Figures:
     """The conflicting series, again and again; each thread has its own client, so no thread waits on a lock."""
+
     def bodies(count: int) -> list[str]:
         return [booking_body(clinic, clinic.conflict_lane, clinic.conflict_clients[i % level]) for i in range(count)]
 
     if args.warmup:
         run_threads("(warm-up)", bodies(args.warmup), level, 409, post_worker(port, token, 409))
-    return run_threads("busy calendar, 12th conflicts (409)", bodies(args.conflicts), level, 409,
-                       post_worker(port, token, 409))
+    return run_threads(
+        "busy calendar, 12th conflicts (409)", bodies(args.conflicts), level, 409, post_worker(port, token, 409)
+    )
 
 
 def run_real(args: argparse.Namespace, tmp: Path, password: str, clinic: Clinic) -> dict[int, list[Figures]]:
@@ -478,9 +615,14 @@ def run_real(args: argparse.Namespace, tmp: Path, password: str, clinic: Clinic)
         token = base.log_in(port, password)
         check_booking(port, token, clinic)
         print(f"real app on port {port}, {args.workers} worker(s):", flush=True)
-        return {level: [measure_bookings(BUSY_SHAPE, port, token, clinic, clinic.busy, level, args),
-                        measure_bookings(LATE_SHAPE, port, token, clinic, clinic.late, level, args),
-                        measure_conflicts(port, token, clinic, level, args)] for level in args.concurrency}
+        return {
+            level: [
+                measure_bookings(BUSY_SHAPE, port, token, clinic, clinic.busy, level, args),
+                measure_bookings(LATE_SHAPE, port, token, clinic, clinic.late, level, args),
+                measure_conflicts(port, token, clinic, level, args),
+            ]
+            for level in args.concurrency
+        }
     finally:
         base.stop_uvicorn(process)
 
@@ -491,15 +633,25 @@ def run_real(args: argparse.Namespace, tmp: Path, password: str, clinic: Clinic)
 def raw_write(clinic: Clinic, where: Lane, client_id: uuid.UUID) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """The rows a booking of this lane writes: its series and its 12 appointments."""
     series_id = uuid.uuid4()
-    series = series_row(clinic, series_id=series_id, client_id=client_id, room=where.room, hour=where.hour,
-                        sessions=12)
-    rows = [appointment_row(clinic, series_id=series_id, sequence=n, client_id=client_id, room=where.room,
-                            hour=where.hour, day=where.day + offset) for n, offset in enumerate(PLAN_OFFSETS, start=1)]
+    series = series_row(clinic, series_id=series_id, client_id=client_id, room=where.room, hour=where.hour, sessions=12)
+    rows = [
+        appointment_row(
+            clinic,
+            series_id=series_id,
+            sequence=n,
+            client_id=client_id,
+            room=where.room,
+            hour=where.hour,
+            day=where.day + offset,
+        )
+        for n, offset in enumerate(PLAN_OFFSETS, start=1)
+    ]
     return series, rows
 
 
 def raw_worker(engine: Engine) -> Callable[[list[tuple[dict[str, Any], list[dict[str, Any]]]], Tally], None]:
     """A thread body that writes each series and its appointments in one transaction (SQLAlchemy Core)."""
+
     def work(writes: list[tuple[dict[str, Any], list[dict[str, Any]]]], tally: Tally) -> None:
         for series, rows in writes:
             started = time.perf_counter()
@@ -520,6 +672,7 @@ def raw_worker(engine: Engine) -> Callable[[list[tuple[dict[str, Any], list[dict
 
 def measure_raw(engine: Engine, clinic: Clinic, level: int, args: argparse.Namespace) -> Figures:
     """The same write without the app (third-year lanes), on `level` connections at once."""
+
     def writes(count: int) -> list[tuple[dict[str, Any], list[dict[str, Any]]]]:
         return [raw_write(clinic, where, client_id) for where, client_id in clinic.late.take(count)]
 
@@ -530,12 +683,23 @@ def measure_raw(engine: Engine, clinic: Clinic, level: int, args: argparse.Names
 
 def run_bare(args: argparse.Namespace, tmp: Path) -> dict[int, Figures]:
     """The bare FastAPI app, timed like clients_search does (1 s warm-up, then `--bare-seconds`)."""
-    timed = argparse.Namespace(workers=args.workers, warmup=1.0, seconds=args.bare_seconds, max_requests=200_000,
-                               concurrency=args.concurrency)
+    timed = argparse.Namespace(
+        workers=args.workers, warmup=1.0, seconds=args.bare_seconds, max_requests=200_000, concurrency=args.concurrency
+    )
     results = base.run_bare(timed, tmp)
-    return {level: Figures(name=r.scenario.name, concurrency=level, requests=r.requests, errors=r.errors,
-                           seconds=r.seconds, p50_ms=r.p50_ms, p99_ms=r.p99_ms, statuses=r.statuses)
-            for level, r in results.items()}
+    return {
+        level: Figures(
+            name=r.scenario.name,
+            concurrency=level,
+            requests=r.requests,
+            errors=r.errors,
+            seconds=r.seconds,
+            p50_ms=r.p50_ms,
+            p99_ms=r.p99_ms,
+            statuses=r.statuses,
+        )
+        for level, r in results.items()
+    }
 
 
 # --- report ---------------------------------------------------------------------------------------------
@@ -549,13 +713,17 @@ LATE_SHAPE = "after the calendar: book series (201)"
 def print_table(level: int, api: list[Figures], raw: Figures, bare: Figures, workers: int) -> None:
     """One concurrency level as a Markdown table, with ratios to the raw write and to the bare app."""
     print(f"\nconcurrency {level}, {workers} worker(s):")
-    print("\n| shape | requests | errors | per s | p50 ms | p99 ms | p50 / raw write | p99 / raw write "
-          "| per s / bare | p99 / bare |")
+    print(
+        "\n| shape | requests | errors | per s | p50 ms | p99 ms | p50 / raw write | p99 / raw write "
+        "| per s / bare | p99 / bare |"
+    )
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for f in [*api, raw, bare]:
-        print(f"| {f.name} | {f.requests} | {f.errors} | {f.rate:.0f} | {f.p50_ms:.1f} | {f.p99_ms:.1f} | "
-              f"{f.p50_ms / raw.p50_ms:.1f} | {f.p99_ms / raw.p99_ms:.1f} | {f.rate / bare.rate:.3f} | "
-              f"{f.p99_ms / bare.p99_ms:.0f} |")
+        print(
+            f"| {f.name} | {f.requests} | {f.errors} | {f.rate:.0f} | {f.p50_ms:.1f} | {f.p99_ms:.1f} | "
+            f"{f.p50_ms / raw.p50_ms:.1f} | {f.p99_ms / raw.p99_ms:.1f} | {f.rate / bare.rate:.3f} | "
+            f"{f.p99_ms / bare.p99_ms:.0f} |"
+        )
 
 
 def print_verdict(real: dict[int, list[Figures]]) -> None:
@@ -564,8 +732,10 @@ def print_verdict(real: dict[int, list[Figures]]) -> None:
     for level, figures in real.items():
         for f in figures:
             met = f.p99_ms < AIM_P99_MS and f.errors == 0
-            print(f"  concurrency {level}, {f.name}: {'met' if met else 'NOT met'} "
-                  f"(p99 {f.p99_ms:.1f} ms, {f.errors} errors)")
+            print(
+                f"  concurrency {level}, {f.name}: {'met' if met else 'NOT met'} "
+                f"(p99 {f.p99_ms:.1f} ms, {f.errors} errors)"
+            )
 
 
 def check_counts(engine: Engine, clinic: Clinic) -> None:
@@ -575,8 +745,10 @@ def check_counts(engine: Engine, clinic: Clinic) -> None:
     with engine.connect() as conn:
         found = conn.scalar(select(func.count()).select_from(Appointment))
     verdict = "as expected" if found == expected else f"EXPECTED {expected}: some writes failed"
-    print(f"\nappointments now: {found} ({clinic.seeded} loaded + 12 x {used} series booked through the API or"
-          f" written raw, warm-ups included): {verdict}")
+    print(
+        f"\nappointments now: {found} ({clinic.seeded} loaded + 12 x {used} series booked through the API or"
+        f" written raw, warm-ups included): {verdict}"
+    )
 
 
 # --- main -----------------------------------------------------------------------------------------------

@@ -39,9 +39,14 @@ ENDED = FINAL | {SessionStatus.INTERRUPTED}  # a session in these has ended_at
 
 # What a device's session events (device-protocol.md) move its session to.
 EVENT_STATUS = {
-    "started": SessionStatus.TREATING, "resumed": SessionStatus.TREATING, "contact_restored": SessionStatus.TREATING,
-    "paused": SessionStatus.PAUSED, "contact_lost": SessionStatus.PAUSED, "completed": SessionStatus.COMPLETED,
-    "stopped": SessionStatus.STOPPED, "fault": SessionStatus.INTERRUPTED,
+    "started": SessionStatus.TREATING,
+    "resumed": SessionStatus.TREATING,
+    "contact_restored": SessionStatus.TREATING,
+    "paused": SessionStatus.PAUSED,
+    "contact_lost": SessionStatus.PAUSED,
+    "completed": SessionStatus.COMPLETED,
+    "stopped": SessionStatus.STOPPED,
+    "fault": SessionStatus.INTERRUPTED,
 }
 # What a device's status says of the session it names, when that session was interrupted by mistake.
 DEVICE_STATUS = {"armed": SessionStatus.ARMED, "treating": SessionStatus.TREATING, "paused": SessionStatus.PAUSED}

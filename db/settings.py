@@ -67,8 +67,10 @@ class Settings(BaseSettings):
         # gateways given one user by mistake would push each other off the broker every second, in turn.
         user = unquote(urlsplit(self.mqtt_url).username or "") if self.mqtt_url else ""
         if self.gateway_id and user and self.gateway_id != user:
-            raise ValueError(f"GALVANI_GATEWAY_ID ({self.gateway_id}) must be the user in GALVANI_MQTT_URL ({user}): "
-                             "the broker knows each gateway by its user")
+            raise ValueError(
+                f"GALVANI_GATEWAY_ID ({self.gateway_id}) must be the user in GALVANI_MQTT_URL ({user}): "
+                "the broker knows each gateway by its user"
+            )
         return self
 
     @property

@@ -48,11 +48,13 @@ class DeviceUsersFile:
     def refresh(self) -> bool:
         """Write the file if the devices' users changed; True when it was written."""
         with transaction(self._factory) as session:
-            rows = session.execute(select(Device.device_id, Device.mqtt_password_hash)
-                                   .where(Device.status != DeviceStatus.REVOKED).order_by(Device.device_id)).all()
+            rows = session.execute(
+                select(Device.device_id, Device.mqtt_password_hash)
+                .where(Device.status != DeviceStatus.REVOKED)
+                .order_by(Device.device_id)
+            ).all()
         usable = [row for row in rows if is_broker_hash(row.mqtt_password_hash)]
-        self._warn_about_unusable(
-            [row.device_id for row in rows if not is_broker_hash(row.mqtt_password_hash)])
+        self._warn_about_unusable([row.device_id for row in rows if not is_broker_hash(row.mqtt_password_hash)])
         content = "".join(f"{row.device_id}:{row.mqtt_password_hash}\n" for row in usable)
         if content == self._written:
             return False
@@ -63,9 +65,11 @@ class DeviceUsersFile:
 
     def _warn_about_unusable(self, device_ids: list[str]) -> None:
         if device_ids and device_ids != self._unusable:
-            logger.warning("devices %s have passwords the broker cannot check (issued before Galvani kept the "
-                           "broker's users); give each a new one: POST /api/v1/devices/{id}/mqtt-password",
-                           ", ".join(device_ids))
+            logger.warning(
+                "devices %s have passwords the broker cannot check (issued before Galvani kept the "
+                "broker's users); give each a new one: POST /api/v1/devices/{id}/mqtt-password",
+                ", ".join(device_ids),
+            )
         self._unusable = device_ids
 
     def _run(self) -> None:

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -60,8 +61,13 @@ Inbound = tuple[int, int, DeviceMessage | None]  # (mid, qos, message); None for
 class Gateway:
     """Announces itself with a retained status and a Last Will; with a database, carries the device traffic."""
 
-    def __init__(self, broker: BrokerAddress, session_factory: sessionmaker[Session] | None = None,
-                 client_id: str = CLIENT_ID, health_file: Path | None = None) -> None:
+    def __init__(
+        self,
+        broker: BrokerAddress,
+        session_factory: sessionmaker[Session] | None = None,
+        client_id: str = CLIENT_ID,
+        health_file: Path | None = None,
+    ) -> None:
         self.broker = broker
         self.client_id = client_id
         self.connected = threading.Event()
@@ -86,8 +92,13 @@ class Gateway:
         self._failed_parts: dict[str, datetime] = {}  # thread -> when it last failed
         self._guard_all = True  # watch every session in progress at the next chance (start, takeover, outage)
         self._threads: list[threading.Thread] = []
-        self._client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id,
-                                   clean_session=False, protocol=mqtt.MQTTv311, manual_ack=True)
+        self._client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=client_id,
+            clean_session=False,
+            protocol=mqtt.MQTTv311,
+            manual_ack=True,
+        )
         if broker.username:
             self._client.username_pw_set(broker.username, broker.password)
         self._client.will_set(topics.GATEWAY_STATUS, topics.OFFLINE, qos=1, retain=True)
@@ -98,18 +109,23 @@ class Gateway:
     def start(self) -> None:
         """Connect in the background; paho reconnects by itself after a loss."""
         if self._factory is not None:
-            self._threads = [threading.Thread(target=self._supervised, args=("worker", self._work),
-                                              name="gateway-ingest", daemon=True),
-                             threading.Thread(target=self._supervised, args=("sender", self._send),
-                                              name="gateway-outbox", daemon=True)]
+            self._threads = [
+                threading.Thread(
+                    target=self._supervised, args=("worker", self._work), name="gateway-ingest", daemon=True
+                ),
+                threading.Thread(
+                    target=self._supervised, args=("sender", self._send), name="gateway-outbox", daemon=True
+                ),
+            ]
             for thread in self._threads:
                 thread.start()
         self._client.reconnect_delay_set(min_delay=1, max_delay=10)
         self._client.connect_async(self.broker.host, self.broker.port, keepalive=KEEPALIVE_S)
         self._client.loop_start()
         if not self.connected.wait(CONNECT_TIMEOUT_S):
-            logger.warning("gateway not yet connected to %s:%d; retrying in the background",
-                           self.broker.host, self.broker.port)
+            logger.warning(
+                "gateway not yet connected to %s:%d; retrying in the background", self.broker.host, self.broker.port
+            )
 
     def stop(self) -> None:
         """Finish what was received, say offline on purpose (the Will is only for crashes), disconnect."""
@@ -135,13 +151,17 @@ class Gateway:
         if self._database.since is not None:
             problems["database"] = self._database.since
         status = "down" if self.fatal.is_set() else "degraded" if problems else "ok"
-        return {"status": status, "role": "active" if self.active.is_set() else "standby",
-                "problems": [{"part": part, "since": since.isoformat()} for part, since in sorted(problems.items())]}
+        return {
+            "status": status,
+            "role": "active" if self.active.is_set() else "standby",
+            "problems": [{"part": part, "since": since.isoformat()} for part, since in sorted(problems.items())],
+        }
 
     # --- the network thread ---------------------------------------------------------------------------------
 
-    def _on_connect(self, client: mqtt.Client, _userdata: Any, _flags: Any, reason: ReasonCode,
-                    _properties: Any) -> None:
+    def _on_connect(
+        self, client: mqtt.Client, _userdata: Any, _flags: Any, reason: ReasonCode, _properties: Any
+    ) -> None:
         if reason.is_failure:
             logger.error("broker refused the gateway: %s", reason)
             return
@@ -156,8 +176,9 @@ class Gateway:
         self.connected.set()
         logger.info("gateway connected to %s:%d", self.broker.host, self.broker.port)
 
-    def _on_disconnect(self, _client: mqtt.Client, _userdata: Any, _flags: Any, reason: ReasonCode,
-                       _properties: Any) -> None:
+    def _on_disconnect(
+        self, _client: mqtt.Client, _userdata: Any, _flags: Any, reason: ReasonCode, _properties: Any
+    ) -> None:
         self.connected.clear()
         self._broker_changed, self._broker_lost_at = time.monotonic(), utcnow()
         if self._stopping.is_set():
@@ -167,11 +188,11 @@ class Gateway:
 
     def _on_message(self, _client: mqtt.Client, _userdata: Any, message: mqtt.MQTTMessage) -> None:
         if message.topic == topics.BROKER_DROPPED:
-            self._broker_dropped(message.payload)
+            self._broker_dropped(bytes(message.payload))
             return
         parsed: DeviceMessage | None = None
         try:
-            parsed = self._take(parse(message.topic, message.payload))
+            parsed = self._take(parse(message.topic, bytes(message.payload)))
         except Malformed as reason:
             self.counters["malformed"] += 1
             logger.warning("dropped a message on %s: %s", message.topic, reason)
@@ -207,9 +228,13 @@ class Gateway:
             return
         if total > self._broker_dropped_seen:
             self.counters["broker_dropped"] += total - self._broker_dropped_seen
-            logger.error("the broker has dropped %d QoS 1 messages since it started (%d new): a queue was full. "
-                         "Sessions show the gaps as missing_seqs; raise max_queued_messages or find why the gateway "
-                         "fell behind", total, total - self._broker_dropped_seen)
+            logger.error(
+                "the broker has dropped %d QoS 1 messages since it started (%d new): a queue was full. "
+                "Sessions show the gaps as missing_seqs; raise max_queued_messages or find why the gateway "
+                "fell behind",
+                total,
+                total - self._broker_dropped_seen,
+            )
         self._broker_dropped_seen = total
 
     # --- supervision ----------------------------------------------------------------------------------------
@@ -229,8 +254,12 @@ class Gateway:
                 while failures[0] < now - 60:
                     failures.popleft()
                 if len(failures) >= RESTARTS_ALLOWED:
-                    logger.critical("the gateway's %s failed %d times in a minute; the gateway is down", part,
-                                    len(failures), exc_info=True)
+                    logger.critical(
+                        "the gateway's %s failed %d times in a minute; the gateway is down",
+                        part,
+                        len(failures),
+                        exc_info=True,
+                    )
                     self.fatal.set()
                     return
                 logger.exception("the gateway's %s failed; starting it again", part)
@@ -258,7 +287,7 @@ class Gateway:
         if not self._inbox:
             self._arrived.wait(POLL_S)
             self._arrived.clear()  # whatever arrived before this is taken below; anything later sets it again
-        batch = []
+        batch: list[Inbound] = []
         while self._inbox and len(batch) < BATCH_MAX:
             batch.append(self._inbox.popleft())
         return batch

@@ -102,13 +102,24 @@ class Ingest:
         """Interrupt the sessions whose device went offline (its Last Will) longer than `patience` ago and has not
         come back. Not at once: a broker that shuts down sends every device's Will, though they still treat,
         and they are back within seconds."""
-        lost = session.scalars(select(TreatmentSession).join(Device, Device.id == TreatmentSession.device_id).where(
-            TreatmentSession.status.in_(RUNNING), Device.state == "offline",
-            Device.last_seen_at < utcnow() - patience)).all()
+        lost = session.scalars(
+            select(TreatmentSession)
+            .join(Device, Device.id == TreatmentSession.device_id)
+            .where(
+                TreatmentSession.status.in_(RUNNING),
+                Device.state == "offline",
+                Device.last_seen_at < utcnow() - patience,
+            )
+        ).all()
         for treatment in lost:
             self._end(treatment, SessionStatus.INTERRUPTED)
-            session.add(SessionIncident(session_id=treatment.id, kind="device_offline",
-                                        detail="the device went offline during the session and did not come back"))
+            session.add(
+                SessionIncident(
+                    session_id=treatment.id,
+                    kind="device_offline",
+                    detail="the device went offline during the session and did not come back",
+                )
+            )
 
     def _one(self, session: Session, message: Status | Ack | Event) -> None:
         try:
@@ -154,8 +165,13 @@ class Ingest:
         if treatment is None or treatment.device_id != device_id or treatment.status != SessionStatus.INTERRUPTED:
             return
         move(treatment, status)
-        session.add(SessionIncident(session_id=treatment.id, kind="device_back",
-                                    detail=f"the device is back and reports that it is {status.value}"))
+        session.add(
+            SessionIncident(
+                session_id=treatment.id,
+                kind="device_back",
+                detail=f"the device is back and reports that it is {status.value}",
+            )
+        )
         self.interlock.watch(session, [treatment.id])
 
     def _ack(self, session: Session, device_id: uuid.UUID, message: Ack) -> None:
@@ -175,8 +191,13 @@ class Ingest:
             self.interlock.watch(session, [treatment.id])  # guarded before its first block comes
         else:
             self._end(treatment, SessionStatus.REJECTED)
-            session.add(SessionIncident(session_id=treatment.id, kind="rejected",
-                                        detail=f"the device refused the protocol: {message.reason or 'no reason'}"))
+            session.add(
+                SessionIncident(
+                    session_id=treatment.id,
+                    kind="rejected",
+                    detail=f"the device refused the protocol: {message.reason or 'no reason'}",
+                )
+            )
 
     def _event(self, session: Session, device_id: uuid.UUID, message: Event) -> None:
         treatment = session.get(TreatmentSession, message.session_id)
@@ -185,7 +206,11 @@ class Ingest:
         if message.seq > highest_seq(treatment.max_output_s, len(treatment.steps)):
             raise Dropped(UNREACHABLE)
         row = _row(device_id, message, utcnow()) | {
-            "kind": "event", "event_type": message.type, "step": message.step, "detail": message.detail}
+            "kind": "event",
+            "event_type": message.type,
+            "step": message.step,
+            "detail": message.detail,
+        }
         if not insert_new(session, [row]):
             self.counters["duplicates"] += 1
             return
@@ -200,8 +225,13 @@ class Ingest:
         else:
             move(treatment, new)
         if message.type == "fault":
-            session.add(SessionIncident(session_id=treatment.id, kind="fault",
-                                        detail=f"the device reported a fault: {message.detail or 'no detail'}"))
+            session.add(
+                SessionIncident(
+                    session_id=treatment.id,
+                    kind="fault",
+                    detail=f"the device reported a fault: {message.detail or 'no detail'}",
+                )
+            )
 
     def _telemetry(self, session: Session, run: list[Telemetry]) -> None:
         """Store a run of blocks in one statement, then hold each new one to its session's limits."""
@@ -228,8 +258,12 @@ class Ingest:
             return []
         session.flush()  # the batch's own changes to sessions first; then a plain Core read, without ORM rows
         connection = session.connection()
-        sessions = {row.id: row for row in connection.execute(
-            sessions_query(connection.dialect), {"ids": list({message.session_id for message in run})})}
+        sessions = {
+            row.id: row
+            for row in connection.execute(
+                sessions_query(connection.dialect), {"ids": list({message.session_id for message in run})}
+            )
+        }
         self._learn_devices(session, {message.device_id for message in run})
         blocks, now = [], utcnow()
         for message in run:
@@ -245,8 +279,12 @@ class Ingest:
                 self._drop(message, UNREACHABLE)  # stored, it would stand for millions of lost messages
                 continue
             row = _row(device_id, message, now) | {
-                "kind": "telemetry", "step": message.step, "interval_ms": message.interval_ms,
-                "samples": list(message.current_ua), "contact": message.contact}
+                "kind": "telemetry",
+                "step": message.step,
+                "interval_ms": message.interval_ms,
+                "samples": list(message.current_ua),
+                "contact": message.contact,
+            }
             blocks.append(Block(message, row, found.status))
         return blocks
 
@@ -257,6 +295,16 @@ class Ingest:
 
 def _row(device_id: uuid.UUID, message: Event | Telemetry, received_at: datetime) -> dict[str, Any]:
     """The columns both kinds share; each kind fills in its own and leaves the others empty."""
-    return {"device_id": device_id, "session_id": message.session_id, "seq": message.seq, "t_ms": message.t_ms,
-            "received_at": received_at, "event_type": None, "step": None, "interval_ms": None, "samples": None,
-            "contact": None, "detail": None}
+    return {
+        "device_id": device_id,
+        "session_id": message.session_id,
+        "seq": message.seq,
+        "t_ms": message.t_ms,
+        "received_at": received_at,
+        "event_type": None,
+        "step": None,
+        "interval_ms": None,
+        "samples": None,
+        "contact": None,
+        "detail": None,
+    }

@@ -90,25 +90,42 @@ class Interlock:
         """Watch every session in these statuses: a gateway that starts, or takes over, guards them at once."""
         self._load(session, select(TreatmentSession.id).where(TreatmentSession.status.in_(list(statuses))))
 
-    def _load(self, session: Session, ids: Select[tuple[uuid.UUID]]) -> None:
+    def _load(self, session: Session, ids: Select[uuid.UUID]) -> None:
         rows = session.execute(
-            select(TreatmentSession.id, TreatmentSession.device_id, TreatmentSession.tolerance_percent,
-                   TreatmentSession.max_current_ua, TreatmentSession.max_output_s, TreatmentSession.steps,
-                   Device.device_id.label("mqtt_id"))
-            .join(Device, Device.id == TreatmentSession.device_id).where(TreatmentSession.id.in_(ids))).all()
+            select(
+                TreatmentSession.id,
+                TreatmentSession.device_id,
+                TreatmentSession.tolerance_percent,
+                TreatmentSession.max_current_ua,
+                TreatmentSession.max_output_s,
+                TreatmentSession.steps,
+                Device.device_id.label("mqtt_id"),
+            )
+            .join(Device, Device.id == TreatmentSession.device_id)
+            .where(TreatmentSession.id.in_(ids))
+        ).all()
         fresh = [row for row in rows if row.id not in self._watches]
         if not fresh:
             return
         loaded = {row.id: _watch(row) for row in fresh}
         for session_id, seq, output_ms in session.execute(
-                select(SessionMessage.session_id, SessionMessage.seq,
-                       func.json_array_length(SessionMessage.samples) * SessionMessage.interval_ms)
-                .where(SessionMessage.session_id.in_(loaded), SessionMessage.kind == "telemetry",
-                       SessionMessage.contact.is_(True))):
+            select(
+                SessionMessage.session_id,
+                SessionMessage.seq,
+                func.json_array_length(SessionMessage.samples) * SessionMessage.interval_ms,
+            ).where(
+                SessionMessage.session_id.in_(loaded),
+                SessionMessage.kind == "telemetry",
+                SessionMessage.contact.is_(True),
+            )
+        ):
             loaded[session_id].counted.add(seq)
             loaded[session_id].output_s += (output_ms or 0) / 1000
-        for session_id in session.scalars(select(SessionIncident.session_id).where(
-                SessionIncident.session_id.in_(loaded), SessionIncident.kind.in_(STOP_REASONS))):
+        for session_id in session.scalars(
+            select(SessionIncident.session_id).where(
+                SessionIncident.session_id.in_(loaded), SessionIncident.kind.in_(STOP_REASONS)
+            )
+        ):
             loaded[session_id].stopped = True
         with self._lock:
             for session_id, watch in loaded.items():
@@ -133,11 +150,19 @@ class Interlock:
             cap = min(cap, watch.max_current_ua)
             peak = max(abs(sample) for sample in message.current_ua)  # current the other way is current too
             if peak > cap:
-                self._stop(message.session_id, watch, "over_current",
-                           f"a sample of {peak:g} µA in step {message.step} is above its cap of {cap:g} µA")
+                self._stop(
+                    message.session_id,
+                    watch,
+                    "over_current",
+                    f"a sample of {peak:g} µA in step {message.step} is above its cap of {cap:g} µA",
+                )
             elif watch.output_s > watch.max_output_s:
-                self._stop(message.session_id, watch, "over_time",
-                           f"{watch.output_s:g} s of output is past the limit of {watch.max_output_s} s")
+                self._stop(
+                    message.session_id,
+                    watch,
+                    "over_time",
+                    f"{watch.output_s:g} s of output is past the limit of {watch.max_output_s} s",
+                )
 
     def _stop(self, session_id: uuid.UUID, watch: Watch, kind: str, detail: str) -> None:
         """Publish a stop now, once per session, and keep it to be recorded."""
@@ -145,15 +170,27 @@ class Interlock:
             return
         watch.stopped = True
         command_id, now = uuid.uuid4(), utcnow()
-        payload: dict[str, object] = {"v": 1, "command_id": str(command_id), "type": "stop",
-                                      "session_id": str(session_id), "issued_at": now.isoformat(), "reason": kind}
-        published = self.publish(topics.device_topic(watch.mqtt_id, "commands"),
-                                  json.dumps(payload, separators=(",", ":")).encode())
-        self._unrecorded[command_id] = Stop(command_id, session_id, watch.device_id, kind, detail, payload, now,
-                                            published)
+        payload: dict[str, object] = {
+            "v": 1,
+            "command_id": str(command_id),
+            "type": "stop",
+            "session_id": str(session_id),
+            "issued_at": now.isoformat(),
+            "reason": kind,
+        }
+        published = self.publish(
+            topics.device_topic(watch.mqtt_id, "commands"), json.dumps(payload, separators=(",", ":")).encode()
+        )
+        self._unrecorded[command_id] = Stop(
+            command_id, session_id, watch.device_id, kind, detail, payload, now, published
+        )
         self.counters["interlock_stops"] += 1
-        logger.warning("interlock: stopping session %s (%s)%s", session_id, kind,
-                       "" if published else "; the broker is away, the outbox sends it once it is back")
+        logger.warning(
+            "interlock: stopping session %s (%s)%s",
+            session_id,
+            kind,
+            "" if published else "; the broker is away, the outbox sends it once it is back",
+        )
 
     def record(self, session: Session) -> list[Stop]:
         """Write the stops not yet on record into the caller's transaction; `recorded` once it committed."""
@@ -162,9 +199,16 @@ class Interlock:
         for stop in stops:
             if session.get(DeviceCommand, stop.command_id) is not None:
                 continue  # written by a transaction whose commit was not confirmed
-            record_command(session, command_id=stop.command_id, device_id=stop.device_id,
-                           session_id=stop.session_id, kind="stop", payload=stop.payload, created_at=stop.at,
-                           sent=stop.published)
+            record_command(
+                session,
+                command_id=stop.command_id,
+                device_id=stop.device_id,
+                session_id=stop.session_id,
+                kind="stop",
+                payload=stop.payload,
+                created_at=stop.at,
+                sent=stop.published,
+            )
             session.add(SessionIncident(session_id=stop.session_id, kind=stop.kind, at=stop.at, detail=stop.detail))
         return stops
 
@@ -189,6 +233,11 @@ class Interlock:
 
 def _watch(row: Row[Any]) -> Watch:
     factor = 1 + row.tolerance_percent / 100
-    return Watch(mqtt_id=row.mqtt_id, device_id=row.device_id, step_caps=[s["current_ua"] * factor for s in row.steps],
-                 highest_seq=highest_seq(row.max_output_s, len(row.steps)), max_current_ua=row.max_current_ua,
-                 max_output_s=row.max_output_s)
+    return Watch(
+        mqtt_id=row.mqtt_id,
+        device_id=row.device_id,
+        step_caps=[s["current_ua"] * factor for s in row.steps],
+        highest_seq=highest_seq(row.max_output_s, len(row.steps)),
+        max_current_ua=row.max_current_ua,
+        max_output_s=row.max_output_s,
+    )

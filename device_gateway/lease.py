@@ -22,8 +22,9 @@ TTL = timedelta(seconds=3)
 class Lease:
     """One named lease in the database, seen from one would-be holder (a gateway's MQTT client id)."""
 
-    def __init__(self, factory: sessionmaker[Session], holder: str, *, name: str = "devices",
-                 ttl: timedelta = TTL) -> None:
+    def __init__(
+        self, factory: sessionmaker[Session], holder: str, *, name: str = "devices", ttl: timedelta = TTL
+    ) -> None:
         self._factory = factory
         self.holder = holder
         self.name = name
@@ -38,25 +39,30 @@ class Lease:
             # winner's row (or its unique key), then sees the winner's fresh expiry fail the WHERE below;
             # SQLite lets one writer at a time in (BEGIN IMMEDIATE, see db.session).
             statement = insert(GatewayLease).values(name=self.name, holder=self.holder, expires_at=now + self.ttl)
-            statement = statement.on_conflict_do_update(
+            upsert = statement.on_conflict_do_update(
                 index_elements=[GatewayLease.name],
                 set_={"holder": statement.excluded.holder, "expires_at": statement.excluded.expires_at},
                 where=(GatewayLease.holder == self.holder) | (GatewayLease.expires_at <= now),
             ).returning(GatewayLease.holder)
-            return session.scalar(statement) is not None  # no row back: the WHERE kept another's valid lease
+            return session.scalar(upsert) is not None  # no row back: the WHERE kept another's valid lease
 
     def release(self) -> None:
         """On a clean stop: expire the lease if we hold it, so that a standby takes it at its next try."""
         with transaction(self._factory) as session:
-            session.execute(update(GatewayLease)
-                            .where(GatewayLease.name == self.name, GatewayLease.holder == self.holder)
-                            .values(expires_at=_now(session)))
+            session.execute(
+                update(GatewayLease)
+                .where(GatewayLease.name == self.name, GatewayLease.holder == self.holder)
+                .values(expires_at=_now(session))
+            )
 
     def holder_now(self) -> str | None:
         """Who holds a valid lease, if anyone."""
         with transaction(self._factory) as session:
-            return session.scalar(select(GatewayLease.holder)
-                                  .where(GatewayLease.name == self.name, GatewayLease.expires_at > _now(session)))
+            return session.scalar(
+                select(GatewayLease.holder).where(
+                    GatewayLease.name == self.name, GatewayLease.expires_at > _now(session)
+                )
+            )
 
 
 def _now(session: Session) -> datetime:

@@ -20,8 +20,18 @@ MAX_PAYLOAD_BYTES = 64 * 1024
 INT32_MAX, INT64_MAX = 2**31 - 1, 2**63 - 1  # what the database's integer columns hold
 DeviceState = Literal["idle", "armed", "treating", "paused", "fault", "offline"]
 AckStatus = Literal["accepted", "rejected", "executed"]
-EventType = Literal["started", "step_started", "step_completed", "paused", "resumed", "contact_lost",
-                    "contact_restored", "completed", "stopped", "fault"]
+EventType = Literal[
+    "started",
+    "step_started",
+    "step_completed",
+    "paused",
+    "resumed",
+    "contact_lost",
+    "contact_restored",
+    "completed",
+    "stopped",
+    "fault",
+]
 Seq = Annotated[int, Field(ge=1, le=INT32_MAX)]
 Count = Annotated[int, Field(ge=0, le=INT32_MAX)]
 Millis = Annotated[int, Field(ge=0, le=INT64_MAX)]
@@ -82,6 +92,7 @@ DeviceMessage = Status | Ack | Event | Telemetry
 class _Body(TypedDict):
     """What every message has; fields a kind does not name are ignored."""
 
+    # pydantic reads a TypedDict's config from this key, which mypy does not know a TypedDict may have
     __pydantic_config__ = ConfigDict(strict=True, allow_inf_nan=False)  # type: ignore[misc]
     v: Version1
 
@@ -175,13 +186,28 @@ def _event(device_id: str, body: dict[str, Any]) -> Event:
     step, detail = body.get("step"), body.get("detail")
     if not (type(step) is int and 0 <= step <= INT32_MAX):  # type(True) is bool, not int
         step = None
-    return Event(device_id, body["session_id"], body["seq"], body["type"], step, body["t_ms"],
-                 str(detail)[:500] if detail is not None else None)
+    return Event(
+        device_id,
+        body["session_id"],
+        body["seq"],
+        body["type"],
+        step,
+        body["t_ms"],
+        str(detail)[:500] if detail is not None else None,
+    )
 
 
 def _telemetry(device_id: str, body: dict[str, Any]) -> Telemetry:
-    return Telemetry(device_id, body["session_id"], body["seq"], body["step"], body["t_ms"], body["interval_ms"],
-                     body["current_ua"], body["contact"])
+    return Telemetry(
+        device_id,
+        body["session_id"],
+        body["seq"],
+        body["step"],
+        body["t_ms"],
+        body["interval_ms"],
+        body["current_ua"],
+        body["contact"],
+    )
 
 
 _KINDS: dict[str, tuple[TypeAdapter[Any], Callable[[str, Any], DeviceMessage]]] = {

@@ -18,8 +18,14 @@ REPEAT_EVERY_S = 60.0
 class Outage:
     """The outage of one part: its start logged once, a reminder at most every `repeat_every` s, its end once."""
 
-    def __init__(self, logger: logging.Logger, part: str, *, repeat_every: float = REPEAT_EVERY_S,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        logger: logging.Logger,
+        part: str,
+        *,
+        repeat_every: float = REPEAT_EVERY_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._logger = logger
         self.part = part
         self._repeat_every = repeat_every

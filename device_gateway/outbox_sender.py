@@ -62,15 +62,24 @@ def send_due(session: Session, publish: Publish, *, resend_sent: bool) -> int:
     expire_overdue(session)
     wanted = [CommandStatus.QUEUED, CommandStatus.SENT] if resend_sent else [CommandStatus.QUEUED]
     rows = session.execute(
-        select(DeviceCommand, Device.device_id, Device.status).join(Device, Device.id == DeviceCommand.device_id)
-        .where(DeviceCommand.status.in_(wanted)).order_by(DeviceCommand.created_at).limit(BATCH)
+        select(DeviceCommand, Device.device_id, Device.status)
+        .join(Device, Device.id == DeviceCommand.device_id)
+        .where(DeviceCommand.status.in_(wanted))
+        .order_by(DeviceCommand.created_at)
+        .limit(BATCH)
         .with_for_update(of=DeviceCommand, skip_locked=True)
     ).all()
     sent = 0
     for command, mqtt_id, device_status in rows:
         if command.kind == "load_protocol" and device_status == DeviceStatus.REVOKED:
-            _give_up(session, command, CommandStatus.FAILED, "device_revoked", "command_failed",
-                     "the device was revoked before it could be armed")
+            _give_up(
+                session,
+                command,
+                CommandStatus.FAILED,
+                "device_revoked",
+                "command_failed",
+                "the device was revoked before it could be armed",
+            )
             continue  # a stop still goes: it is always safe
         payload = json.dumps(command.payload, separators=(",", ":")).encode()
         if not publish(topics.device_topic(mqtt_id, "commands"), payload):
@@ -82,16 +91,24 @@ def send_due(session: Session, publish: Publish, *, resend_sent: bool) -> int:
 
 def expire_overdue(session: Session) -> None:
     """Commands past their expiry that no device answered; a session waiting to be armed ends rejected."""
-    overdue = session.scalars(select(DeviceCommand).where(
-        DeviceCommand.status.in_(UNANSWERED), DeviceCommand.expires_at < utcnow())).all()
+    overdue = session.scalars(
+        select(DeviceCommand).where(DeviceCommand.status.in_(UNANSWERED), DeviceCommand.expires_at < utcnow())
+    ).all()
     for command in overdue:
-        _give_up(session, command, CommandStatus.EXPIRED, None, "command_expired",
-                 "the device did not answer the arming command in time")
+        _give_up(
+            session,
+            command,
+            CommandStatus.EXPIRED,
+            None,
+            "command_expired",
+            "the device did not answer the arming command in time",
+        )
         logger.info("command %s expired unanswered", command.id)
 
 
-def _give_up(session: Session, command: DeviceCommand, status: CommandStatus, reason: str | None,
-             incident: str, detail: str) -> None:
+def _give_up(
+    session: Session, command: DeviceCommand, status: CommandStatus, reason: str | None, incident: str, detail: str
+) -> None:
     """End a command without an answer; a session still waiting for it to arm its device ends rejected."""
     command.status, command.reason, command.answered_at = status, reason, utcnow()
     treatment = session.get(TreatmentSession, command.session_id) if command.session_id else None

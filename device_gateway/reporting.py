@@ -40,8 +40,11 @@ class Presence:
             return
         try:
             with transaction(self._factory) as session:
-                session.merge(GatewayPresence(client_id=self._client_id, connected=connected, role=said[1],
-                                              problems=said[2], seen_at=now))
+                session.merge(
+                    GatewayPresence(
+                        client_id=self._client_id, connected=connected, role=said[1], problems=said[2], seen_at=now
+                    )
+                )
         except OperationalError:
             self._retry_at = time.monotonic() + PRESENCE_RETRY_S
             raise

@@ -67,8 +67,9 @@ def parse_load_protocol(command: dict[str, Any]) -> LoadedProtocol:
             expires_at=_aware_time(command["expires_at"]),
             sha256=_text(protocol, "sha256"),
             raw_steps=raw_steps,
-            steps=tuple(Step(_number(step, "current_ua"), _number(step, "duration_s"), _polarity(step))
-                        for step in raw_steps),
+            steps=tuple(
+                Step(_number(step, "current_ua"), _number(step, "duration_s"), _polarity(step)) for step in raw_steps
+            ),
             max_current_ua=_number(limits, "max_current_ua"),
             max_output_s=_number(limits, "max_output_s"),
         )
@@ -95,8 +96,10 @@ def vet_load_protocol(loaded: LoadedProtocol, device_max_ua: float, now: datetim
 def sample_currents(current_ua: float, first_sample: int, count: int, polarity: str = "positive") -> list[float]:
     """Measured current for samples first_sample.. of a session: the set current plus a fixed sine 'noise', signed
     as the polarity has it (negative: below zero; alternating: +, −, +, … sample by sample)."""
-    return [round(_sign(polarity, n) * current_ua * (1 + JITTER * math.sin(n)), 2)
-            for n in range(first_sample, first_sample + count)]
+    return [
+        round(_sign(polarity, n) * current_ua * (1 + JITTER * math.sin(n)), 2)
+        for n in range(first_sample, first_sample + count)
+    ]
 
 
 def _sign(polarity: str, sample: int) -> int:

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any, Self
 
 import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
 from device_gateway import topics
@@ -51,10 +52,22 @@ class SimulatedDevice:
     - disconnect() / reconnect(): lose the connection the way a crash does (the broker sends the Will), come back.
     """
 
-    def __init__(self, device_id: str, password: str | None = None, *, host: str = "127.0.0.1", port: int = 1883,
-                 speed: float = 1.0, probe_area_cm2: float = 0.5, max_current_ua: float = 600,
-                 over_current_ua: float | None = None, duplicate_every: int | None = None, reorder: bool = False,
-                 malformed_every: int | None = None, drop_seq: Iterable[int] = ()) -> None:
+    def __init__(
+        self,
+        device_id: str,
+        password: str | None = None,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 1883,
+        speed: float = 1.0,
+        probe_area_cm2: float = 0.5,
+        max_current_ua: float = 600,
+        over_current_ua: float | None = None,
+        duplicate_every: int | None = None,
+        reorder: bool = False,
+        malformed_every: int | None = None,
+        drop_seq: Iterable[int] = (),
+    ) -> None:
         if speed <= 0:
             raise ValueError("speed must be positive")
         self.device_id, self.host, self.port, self.speed = device_id, host, port, speed
@@ -76,8 +89,9 @@ class SimulatedDevice:
         self._client = self._make_client(password)
 
     def _make_client(self, password: str | None) -> mqtt.Client:
-        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=self.device_id, clean_session=False,
-                             protocol=mqtt.MQTTv311)
+        client = mqtt.Client(
+            CallbackAPIVersion.VERSION2, client_id=self.device_id, clean_session=False, protocol=mqtt.MQTTv311
+        )
         client.username_pw_set(self.device_id, password)
         client.will_set(self._topic(STATUS), topics.OFFLINE, qos=1, retain=True)
         client.reconnect_delay_set(min_delay=1, max_delay=10)
@@ -126,7 +140,7 @@ class SimulatedDevice:
     def disconnect(self) -> None:
         """Drop the connection like a crash or a pulled cable: no DISCONNECT, so the broker sends the Will."""
         sock = self._client.socket()
-        if sock is not None:
+        if isinstance(sock, socket.socket):  # paho's TLS and websocket wrappers are sockets underneath too
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)  # the broker sees the TCP close first ...
         self._client.disconnect()  # ... so this only keeps paho from reconnecting; its DISCONNECT cannot get out
@@ -145,8 +159,9 @@ class SimulatedDevice:
             if session is None or self._state != "armed":
                 raise RuntimeError(f"{self.device_id} is {self._state}, not armed")
             self._set_state("treating")
-            session.thread = threading.Thread(target=self._run, args=(session,), daemon=True,
-                                              name=f"simulated-{self.device_id}")
+            session.thread = threading.Thread(
+                target=self._run, args=(session,), daemon=True, name=f"simulated-{self.device_id}"
+            )
             session.thread.start()
 
     def lose_contact(self, seconds: float) -> None:
@@ -162,8 +177,9 @@ class SimulatedDevice:
 
     # MQTT callbacks (paho's network thread)
 
-    def _on_connect(self, client: mqtt.Client, _userdata: Any, _flags: Any, reason: ReasonCode,
-                    _properties: Any) -> None:
+    def _on_connect(
+        self, client: mqtt.Client, _userdata: Any, _flags: Any, reason: ReasonCode, _properties: Any
+    ) -> None:
         self.refused = reason if reason.is_failure else None
         if reason.is_failure:
             logger.error("broker refused %s: %s", self.device_id, reason)
@@ -172,20 +188,22 @@ class SimulatedDevice:
         with self._lock:
             self._publish_status()
 
-    def _on_subscribe(self, _client: mqtt.Client, _userdata: Any, _mid: int, reasons: list[ReasonCode],
-                      _properties: Any) -> None:
+    def _on_subscribe(
+        self, _client: mqtt.Client, _userdata: Any, _mid: int, reasons: list[ReasonCode], _properties: Any
+    ) -> None:
         if any(reason.is_failure for reason in reasons):
             logger.error("%s may not subscribe to its commands: %s", self.device_id, reasons)
             return
         self.online.set()
 
-    def _on_disconnect(self, _client: mqtt.Client, _userdata: Any, _flags: Any, reason: ReasonCode,
-                       _properties: Any) -> None:
+    def _on_disconnect(
+        self, _client: mqtt.Client, _userdata: Any, _flags: Any, reason: ReasonCode, _properties: Any
+    ) -> None:
         self.online.clear()
         logger.info("%s disconnected: %s", self.device_id, reason)
 
     def _on_message(self, _client: mqtt.Client, _userdata: Any, message: mqtt.MQTTMessage) -> None:
-        body = _json_object(message.payload)
+        body = _json_object(bytes(message.payload))
         if message.topic == topics.GATEWAY_STATUS:
             self.gateway_online = body.get("state") == "online"
             return
@@ -256,11 +274,20 @@ class SimulatedDevice:
         if not self._wait(session, count * SAMPLE_INTERVAL_MS):
             return False
         with self._lock:
-            over = self.over_current_ua is not None and session.blocks >= 2
-            current = self.over_current_ua if over else step.current_ua
-            sent = self._emit(session, TELEMETRY, {
-                "step": index, "t_ms": session.t_ms, "interval_ms": SAMPLE_INTERVAL_MS,
-                "current_ua": sample_currents(current, session.samples, count, step.polarity), "contact": True})
+            current = (
+                self.over_current_ua if self.over_current_ua is not None and session.blocks >= 2 else step.current_ua
+            )
+            sent = self._emit(
+                session,
+                TELEMETRY,
+                {
+                    "step": index,
+                    "t_ms": session.t_ms,
+                    "interval_ms": SAMPLE_INTERVAL_MS,
+                    "current_ua": sample_currents(current, session.samples, count, step.polarity),
+                    "contact": True,
+                },
+            )
             session.end_interval()
             session.blocks, session.samples = session.blocks + 1, session.samples + count
             return sent
@@ -346,9 +373,17 @@ class SimulatedDevice:
         if self._state == "offline":
             payload = topics.OFFLINE
         else:
-            payload = _compact({"v": 1, "state": self._state, "session_id": self.session_id, "firmware": FIRMWARE,
-                                "probe_area_cm2": self.probe_area_cm2, "max_current_ua": self.max_current_ua,
-                                "ts": datetime.now(UTC).isoformat(timespec="milliseconds")})
+            payload = _compact(
+                {
+                    "v": 1,
+                    "state": self._state,
+                    "session_id": self.session_id,
+                    "firmware": FIRMWARE,
+                    "probe_area_cm2": self.probe_area_cm2,
+                    "max_current_ua": self.max_current_ua,
+                    "ts": datetime.now(UTC).isoformat(timespec="milliseconds"),
+                }
+            )
         return self._client.publish(self._topic(STATUS), payload, qos=1, retain=True)
 
     def _release_wakeup_sockets(self) -> None:
@@ -362,10 +397,18 @@ class SimulatedDevice:
 class Simulator:
     """Several simulated devices on one broker, started and stopped together; options go to every device."""
 
-    def __init__(self, devices: Iterable[tuple[str, str | None]], host: str = "127.0.0.1", port: int = 1883,
-                 speed: float = 1.0, **options: Any) -> None:
-        self.devices = {device_id: SimulatedDevice(device_id, password, host=host, port=port, speed=speed, **options)
-                        for device_id, password in devices}
+    def __init__(
+        self,
+        devices: Iterable[tuple[str, str | None]],
+        host: str = "127.0.0.1",
+        port: int = 1883,
+        speed: float = 1.0,
+        **options: Any,
+    ) -> None:
+        self.devices = {
+            device_id: SimulatedDevice(device_id, password, host=host, port=port, speed=speed, **options)
+            for device_id, password in devices
+        }
 
     def __getitem__(self, device_id: str) -> SimulatedDevice:
         return self.devices[device_id]

@@ -32,12 +32,14 @@ class AdminNeeded:
 
     @property
     def how(self) -> str:
-        return (f"No staff account exists yet, and GALVANI_ADMIN_PASSWORD is not set: in production no password is "
-                f"made up (it would land in this log). Make the first admin, typing its password when asked:\n"
-                f"  docker compose run --rm api galvani create-user --role admin --email {self.email} "
-                f"--full-name Administrator\n"
-                f"(or give the password on standard input with --password-stdin), or set GALVANI_ADMIN_PASSWORD "
-                f"and start again.")
+        return (
+            f"No staff account exists yet, and GALVANI_ADMIN_PASSWORD is not set: in production no password is "
+            f"made up (it would land in this log). Make the first admin, typing its password when asked:\n"
+            f"  docker compose run --rm api galvani create-user --role admin --email {self.email} "
+            f"--full-name Administrator\n"
+            f"(or give the password on standard input with --password-stdin), or set GALVANI_ADMIN_PASSWORD "
+            f"and start again."
+        )
 
 
 def ensure_first_admin(factory: sessionmaker[Session], settings: Settings) -> NewAccount | AdminNeeded | None:
@@ -80,8 +82,15 @@ def seed_demo(factory: sessionmaker[Session]) -> list[NewAccount]:
                 users.add(session, email=email, password=password, full_name=name, role=role)
                 made.append(NewAccount(email=email, role=role, password=password))
         if not session.scalar(select(func.count()).select_from(Client)):
-            for first, last, born, email, phone in DEMO_CLIENTS:
-                session.add(Client(first_name=first, last_name=last, date_of_birth=born, email=email, phone=phone,
-                                   search_text=client_search_text(first_name=first, last_name=last,
-                                                                  email=email, phone=phone)))
+            for first, last, born, address, phone in DEMO_CLIENTS:
+                session.add(
+                    Client(
+                        first_name=first,
+                        last_name=last,
+                        date_of_birth=born,
+                        email=address,
+                        phone=phone,
+                        search_text=client_search_text(first_name=first, last_name=last, email=address, phone=phone),
+                    )
+                )
     return made

@@ -60,25 +60,58 @@ def _parser() -> argparse.ArgumentParser:
     simulate = commands.add_parser("simulate", help="run simulated devices for the registered devices")
     which = simulate.add_mutually_exclusive_group()
     which.add_argument("--count", type=int, default=None, help="how many devices (default: all in service)")
-    which.add_argument("--credentials", type=Path, default=None, metavar="FILE",
-                       help="exactly the devices in FILE, one device_id:password a line (for a broker that asks "
-                            "for passwords; no database needed)")
-    simulate.add_argument("--connect-timeout", type=float, default=10.0, metavar="S",
-                          help="how long every device may take to come online (default 10 s)")
+    which.add_argument(
+        "--credentials",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="exactly the devices in FILE, one device_id:password a line (for a broker that asks "
+        "for passwords; no database needed)",
+    )
+    simulate.add_argument(
+        "--connect-timeout",
+        type=float,
+        default=10.0,
+        metavar="S",
+        help="how long every device may take to come online (default 10 s)",
+    )
     simulate.add_argument("--speed", type=float, default=1.0, help="simulated seconds per real second")
-    simulate.add_argument("--over-current", type=float, default=None, metavar="UA",
-                          help="misbehave: samples at this current from the third block on")
-    simulate.add_argument("--duplicate-every", type=int, default=None, metavar="N",
-                          help="misbehave: send every n-th session message twice")
+    simulate.add_argument(
+        "--over-current",
+        type=float,
+        default=None,
+        metavar="UA",
+        help="misbehave: samples at this current from the third block on",
+    )
+    simulate.add_argument(
+        "--duplicate-every",
+        type=int,
+        default=None,
+        metavar="N",
+        help="misbehave: send every n-th session message twice",
+    )
     simulate.add_argument("--reorder", action="store_true", help="misbehave: send session messages in swapped pairs")
-    simulate.add_argument("--malformed-every", type=int, default=None, metavar="N",
-                          help="misbehave: follow every n-th session message with invalid JSON")
-    simulate.add_argument("--drop-seq", type=int, action="append", default=[], metavar="SEQ",
-                          help="misbehave: never send this seq (a gap); may be repeated")
+    simulate.add_argument(
+        "--malformed-every",
+        type=int,
+        default=None,
+        metavar="N",
+        help="misbehave: follow every n-th session message with invalid JSON",
+    )
+    simulate.add_argument(
+        "--drop-seq",
+        type=int,
+        action="append",
+        default=[],
+        metavar="SEQ",
+        help="misbehave: never send this seq (a gap); may be repeated",
+    )
     simulate.set_defaults(command=cmd_simulate)
     commands.add_parser("migrate", help="bring the database schema up to date").set_defaults(command=cmd_migrate)
-    commands.add_parser("gateway-health", help="print the gateway's health from the file it writes; exit 1 "
-                        "when it is down, silent or unknown").set_defaults(command=cmd_gateway_health)
+    commands.add_parser(
+        "gateway-health",
+        help="print the gateway's health from the file it writes; exit 1 when it is down, silent or unknown",
+    ).set_defaults(command=cmd_gateway_health)
 
     create_user = commands.add_parser("create-user", help="add a staff account")
     create_user.add_argument("--email", required=True)
@@ -134,14 +167,18 @@ def _demo_devices(factory: sessionmaker[Session], runner: GatewayRunner) -> Staf
     """Simulated devices in the demo rooms, on the gateway's broker."""
     from galvani.demo import StaffedDevices, seed_demo_appointment, seed_demo_devices
 
-    devices = StaffedDevices(seed_demo_devices(factory), host=runner.gateway.broker.host,
-                             port=runner.gateway.broker.port)
+    devices = StaffedDevices(
+        seed_demo_devices(factory), host=runner.gateway.broker.host, port=runner.gateway.broker.port
+    )
     devices.start()
     appointment = seed_demo_appointment(factory)
     if appointment is not None:
-        print(f"Demo: Ada Lovelace is booked in Rose room at {appointment.start_at:%H:%M} UTC. Log in as "
-              f"esthetician@galvani.local and POST /api/v1/appointments/{appointment.id}/start; the device "
-              f"starts 5 s after it is armed.", flush=True)
+        print(
+            f"Demo: Ada Lovelace is booked in Rose room at {appointment.start_at:%H:%M} UTC. Log in as "
+            f"esthetician@galvani.local and POST /api/v1/appointments/{appointment.id}/start; the device "
+            f"starts 5 s after it is armed.",
+            flush=True,
+        )
     return devices
 
 
@@ -158,6 +195,7 @@ def _run_uvicorn(app: object, **options: object) -> None:
     signal.signal(signal.SIGINT, _leave_quietly)
     options["log_config"] = log_config()
     with contextlib.suppress(_ShutdownSignal):
+        # options are uvicorn.run's own keyword arguments, passed through from the callers
         uvicorn.run(app, timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S, **options)  # type: ignore[arg-type]
 
 
@@ -176,8 +214,14 @@ def cmd_api(args: argparse.Namespace) -> int:
     settings = get_settings()
     factory = make_session_factory(make_engine(settings.resolved_database_url))
     _announce(ensure_first_admin(factory, settings))
-    _run_uvicorn("api.app:create_app", factory=True, host=args.host, port=args.port, workers=args.workers,
-                 log_level=settings.log_level.lower())
+    _run_uvicorn(
+        "api.app:create_app",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_level=settings.log_level.lower(),
+    )
     return 0
 
 
@@ -212,9 +256,18 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         return 1
     broker = parse_broker_url(settings.mqtt_url) if settings.mqtt_url else None
     host, port = (broker.host, broker.port) if broker else ("127.0.0.1", settings.embedded_mqtt_port)
-    devices = StaffedDevices(ids, host=host, port=port, passwords=passwords, speed=args.speed,
-                             over_current_ua=args.over_current, duplicate_every=args.duplicate_every,
-                             reorder=args.reorder, malformed_every=args.malformed_every, drop_seq=args.drop_seq)
+    devices = StaffedDevices(
+        ids,
+        host=host,
+        port=port,
+        passwords=passwords,
+        speed=args.speed,
+        over_current_ua=args.over_current,
+        duplicate_every=args.duplicate_every,
+        reorder=args.reorder,
+        malformed_every=args.malformed_every,
+        drop_seq=args.drop_seq,
+    )
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
@@ -249,8 +302,9 @@ def _devices_to_simulate(settings: Settings, args: argparse.Namespace) -> tuple[
         ids = _devices_in_service(settings, args.count)
     except OperationalError as exc:
         reason = str(exc.orig or exc).splitlines()[0]
-        raise _NotSimulated(f"the database does not answer ({reason}); name the devices with --credentials FILE "
-                            "instead") from None
+        raise _NotSimulated(
+            f"the database does not answer ({reason}); name the devices with --credentials FILE instead"
+        ) from None
     if not ids:
         raise _NotSimulated("none is registered in service; register one with POST /api/v1/devices")
     return ids, None
@@ -265,8 +319,14 @@ def _devices_in_service(settings: Settings, count: int | None) -> list[str]:
 
     factory = make_session_factory(make_engine(settings.resolved_database_url))
     with factory() as session:
-        return list(session.scalars(select(Device.device_id).where(Device.status == DeviceStatus.IN_SERVICE)
-                                    .order_by(Device.created_at).limit(count)))
+        return list(
+            session.scalars(
+                select(Device.device_id)
+                .where(Device.status == DeviceStatus.IN_SERVICE)
+                .order_by(Device.created_at)
+                .limit(count)
+            )
+        )
 
 
 def _not_online(devices: StaffedDevices, broker: str, args: argparse.Namespace) -> str:
@@ -274,11 +334,15 @@ def _not_online(devices: StaffedDevices, broker: str, args: argparse.Namespace) 
     refused = {device_id: device.refused for device_id, device in devices.simulator.devices.items() if device.refused}
     if not refused:
         return f"no device simulated: the broker at {broker} did not let them in within {args.connect_timeout:g} s"
-    lines = [f"no device simulated: the broker at {broker} refused " + ", ".join(
-        f"{device_id} ({reason})" for device_id, reason in refused.items())]
+    lines = [
+        f"no device simulated: the broker at {broker} refused "
+        + ", ".join(f"{device_id} ({reason})" for device_id, reason in refused.items())
+    ]
     if args.credentials:
-        lines.append(f"check those devices' passwords in {args.credentials} (the API shows a device's password once; "
-                     "POST /api/v1/devices/{id}/mqtt-password issues a new one)")
+        lines.append(
+            f"check those devices' passwords in {args.credentials} (the API shows a device's password once; "
+            "POST /api/v1/devices/{id}/mqtt-password issues a new one)"
+        )
     else:
         lines.append("a broker that asks for passwords needs them: --credentials FILE, one device_id:password a line")
     return "\n".join(lines)

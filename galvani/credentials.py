@@ -20,8 +20,10 @@ def read_credentials(path: Path) -> dict[str, str]:
     except (OSError, UnicodeDecodeError) as exc:
         raise CredentialsError(f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}") from None
     if mode & stat.S_IRWXO:
-        raise CredentialsError(f"{path} holds device passwords but every user of this machine may open it "
-                               f"(mode {stat.S_IMODE(mode):04o}); run: chmod 600 {path}")
+        raise CredentialsError(
+            f"{path} holds device passwords but every user of this machine may open it "
+            f"(mode {stat.S_IMODE(mode):04o}); run: chmod 600 {path}"
+        )
     credentials: dict[str, str] = {}
     for number, line in enumerate(lines, start=1):
         if not line.strip() or line.lstrip().startswith("#"):

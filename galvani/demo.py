@@ -5,6 +5,7 @@ import threading
 import uuid
 from collections.abc import Iterable, Mapping
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -35,12 +36,33 @@ logger = logging.getLogger(__name__)
 DEMO_ROOMS = ("Rose room", "Sage room")
 PRESS_START_AFTER_S = 5.0  # what an esthetician takes to place the probes once the device is armed
 DEMO_STEPS = [
-    Step(zone="forehead", mode="LIFT", current_ua=150, frequency_hz=30, waveform="square", polarity="alternating",
-         duration_s=60),
-    Step(zone="cheeks", mode="TIGHTEN", current_ua=200, frequency_hz=10, waveform="square", polarity="alternating",
-         duration_s=120),
-    Step(zone="jawline", mode="LIFT", current_ua=200, frequency_hz=30, waveform="sine", polarity="alternating",
-         duration_s=60),
+    Step(
+        zone="forehead",
+        mode="LIFT",
+        current_ua=150,
+        frequency_hz=30,
+        waveform="square",
+        polarity="alternating",
+        duration_s=60,
+    ),
+    Step(
+        zone="cheeks",
+        mode="TIGHTEN",
+        current_ua=200,
+        frequency_hz=10,
+        waveform="square",
+        polarity="alternating",
+        duration_s=120,
+    ),
+    Step(
+        zone="jawline",
+        mode="LIFT",
+        current_ua=200,
+        frequency_hz=30,
+        waveform="sine",
+        polarity="alternating",
+        duration_s=60,
+    ),
 ]
 
 
@@ -53,19 +75,32 @@ def seed_demo_devices(factory: sessionmaker[Session]) -> list[str]:
                 room = Room(name=name)
                 session.add(room)
                 session.flush()
-                session.add(Device(device_id=f"gd-demo{index}", serial=f"DEMO-{index:03d}", room_id=room.id,
-                                   probe_area_cm2=0.5, mqtt_password_hash=hash_device_password(new_device_password()),
-                                   status=DeviceStatus.IN_SERVICE))
+                session.add(
+                    Device(
+                        device_id=f"gd-demo{index}",
+                        serial=f"DEMO-{index:03d}",
+                        room_id=room.id,
+                        probe_area_cm2=0.5,
+                        mqtt_password_hash=hash_device_password(new_device_password()),
+                        status=DeviceStatus.IN_SERVICE,
+                    )
+                )
         if session.scalar(select(Protocol.id).where(Protocol.name == "Demo lift and tone")) is None:
             director = session.scalar(select(User).where(User.role == Role.MEDICAL_DIRECTOR).limit(1))
             if director is not None:
-                draft = Protocol(lineage_id=uuid.uuid4(), version=1, name="Demo lift and tone",
-                                 target={"areas": ["forehead", "cheeks", "jawline"], "goal": "lift"},
-                                 status=ProtocolStatus.APPROVED, created_by_id=director.id,
-                                 approved_by_id=director.id, approved_at=utcnow(),
-                                 steps=protocols.canonical_steps(DEMO_STEPS),
-                                 total_output_s=sum(s.duration_s for s in DEMO_STEPS),
-                                 max_current_ua=max(s.current_ua for s in DEMO_STEPS))
+                draft = Protocol(
+                    lineage_id=uuid.uuid4(),
+                    version=1,
+                    name="Demo lift and tone",
+                    target={"areas": ["forehead", "cheeks", "jawline"], "goal": "lift"},
+                    status=ProtocolStatus.APPROVED,
+                    created_by_id=director.id,
+                    approved_by_id=director.id,
+                    approved_at=utcnow(),
+                    steps=protocols.canonical_steps(DEMO_STEPS),
+                    total_output_s=sum(s.duration_s for s in DEMO_STEPS),
+                    max_current_ua=max(s.current_ua for s in DEMO_STEPS),
+                )
                 draft.sha256 = protocols.steps_sha256(draft.steps)
                 session.add(draft)
         return list(session.scalars(select(Device.device_id).where(Device.device_id.like("gd-demo%"))))
@@ -74,12 +109,19 @@ def seed_demo_devices(factory: sessionmaker[Session]) -> list[str]:
 class StaffedDevices:
     """Simulated devices on the broker; each presses start a few seconds after being armed, as staff would."""
 
-    def __init__(self, device_ids: Iterable[str], host: str, port: int, passwords: Mapping[str, str] | None = None,
-                 **switches: object) -> None:
+    def __init__(
+        self,
+        device_ids: Iterable[str],
+        host: str,
+        port: int,
+        passwords: Mapping[str, str] | None = None,
+        **switches: Any,
+    ) -> None:
         """`passwords`: each device's broker password (device_id -> password); the embedded broker asks for none."""
         passwords = passwords or {}
-        self.simulator = Simulator([(device_id, passwords.get(device_id)) for device_id in device_ids], host=host,
-                                   port=port, **switches)
+        self.simulator = Simulator(
+            [(device_id, passwords.get(device_id)) for device_id in device_ids], host=host, port=port, **switches
+        )
         self._stopping = threading.Event()
         self._watcher = threading.Thread(target=self._press_start_when_armed, name="demo-staff", daemon=True)
 
@@ -123,37 +165,72 @@ def seed_demo_appointment(factory: sessionmaker[Session]) -> Appointment | None:
         esthetician = session.scalar(select(User).where(User.role == Role.ESTHETICIAN).order_by(User.created_at))
         protocol = session.scalar(select(Protocol).where(Protocol.name == "Demo lift and tone"))
         device = session.scalar(select(Device).where(Device.device_id == "gd-demo1"))
-        if None in (client, esthetician, protocol, device):
+        if client is None or esthetician is None or protocol is None or device is None:
             return None
         now = utcnow()
-        soon = session.scalar(select(Appointment).where(
-            Appointment.client_id == client.id, Appointment.status == AppointmentStatus.BOOKED,  # type: ignore[union-attr]
-            Appointment.start_at > now - timedelta(minutes=20), Appointment.start_at < now + timedelta(hours=1)))
+        soon = session.scalar(
+            select(Appointment).where(
+                Appointment.client_id == client.id,
+                Appointment.status == AppointmentStatus.BOOKED,
+                Appointment.start_at > now - timedelta(minutes=20),
+                Appointment.start_at < now + timedelta(hours=1),
+            )
+        )
         if soon is not None:
             return soon
-        actor = Actor(esthetician, Origin("demo", None))  # type: ignore[arg-type]
-        screenings.create(session, actor=actor, client_id=client.id, today=now.date(),  # type: ignore[union-attr]
-                          answers=ScreeningAnswers.model_validate(NO_CONTRAINDICATION))
-        series = Series(client_id=client.id, protocol_id=protocol.id, esthetician_id=esthetician.id,  # type: ignore[union-attr]
-                        room_id=device.room_id, plan={"intensive": {"sessions": 1, "per_week": 1}},  # type: ignore[union-attr]
-                        created_by_id=esthetician.id)  # type: ignore[union-attr]
+        actor = Actor(esthetician, Origin("demo", None))
+        screenings.create(
+            session,
+            actor=actor,
+            client_id=client.id,
+            today=now.date(),
+            answers=ScreeningAnswers.model_validate(NO_CONTRAINDICATION),
+        )
+        series = Series(
+            client_id=client.id,
+            protocol_id=protocol.id,
+            esthetician_id=esthetician.id,
+            room_id=device.room_id,
+            plan={"intensive": {"sessions": 1, "per_week": 1}},
+            created_by_id=esthetician.id,
+        )
         session.add(series)
         session.flush()
         start = now + timedelta(minutes=10)
-        length = timedelta(minutes=-(-protocol.total_output_s // 60) + 30)  # type: ignore[union-attr]
-        appointment = Appointment(series_id=series.id, sequence=1, client_id=series.client_id,
-                                  protocol_id=series.protocol_id, esthetician_id=series.esthetician_id,
-                                  room_id=device.room_id, device_id=device.id, start_at=start,  # type: ignore[union-attr]
-                                  end_at=start + length, occupied_until=start + length,
-                                  status=AppointmentStatus.BOOKED)
+        length = timedelta(minutes=-(-protocol.total_output_s // 60) + 30)
+        appointment = Appointment(
+            series_id=series.id,
+            sequence=1,
+            client_id=series.client_id,
+            protocol_id=series.protocol_id,
+            esthetician_id=series.esthetician_id,
+            room_id=device.room_id,
+            device_id=device.id,
+            start_at=start,
+            end_at=start + length,
+            occupied_until=start + length,
+            status=AppointmentStatus.BOOKED,
+        )
         session.add(appointment)
         return appointment
 
 
-NO_CONTRAINDICATION = {
-    "implanted_electronic_device": False, "epilepsy": False, "pregnant": False, "active_cancer": False,
-    "skin_infection": False, "recent_facial_surgery": False, "body_worn_electronics": False,
-    "retinol_last_used_on": None, "prescription_retinoid_last_used_on": None, "chemical_peel_last_on": None,
-    "laser_last_on": None, "isotretinoin_last_on": None, "botox_last_on": None, "filler_last_on": None,
-    "botox_zones": [], "filler_zones": [], "metal_implant_zones": [],
+NO_CONTRAINDICATION: dict[str, Any] = {
+    "implanted_electronic_device": False,
+    "epilepsy": False,
+    "pregnant": False,
+    "active_cancer": False,
+    "skin_infection": False,
+    "recent_facial_surgery": False,
+    "body_worn_electronics": False,
+    "retinol_last_used_on": None,
+    "prescription_retinoid_last_used_on": None,
+    "chemical_peel_last_on": None,
+    "laser_last_on": None,
+    "isotretinoin_last_on": None,
+    "botox_last_on": None,
+    "filler_last_on": None,
+    "botox_zones": [],
+    "filler_zones": [],
+    "metal_implant_zones": [],
 }

@@ -46,8 +46,11 @@ def judge(path: Path, *, now: datetime) -> Verdict:
         return Verdict(False, f"gateway health unknown: {path} is not a health report the gateway writes")
     age = now - health.written_at
     if abs(age) > MAX_AGE:  # far in the future counts too: a clock set back must not keep a dead gateway healthy
-        return Verdict(False, f"gateway silent: its health was last written at {_clock(health.written_at, now)}, "
-                              f"{age.total_seconds():.0f} s ago")
+        return Verdict(
+            False,
+            f"gateway silent: its health was last written at {_clock(health.written_at, now)}, "
+            f"{age.total_seconds():.0f} s ago",
+        )
     line = f"gateway {health.status} ({health.role})"
     if health.problems:
         line += ": " + ", ".join(f"{problem.part} since {_clock(problem.since, now)}" for problem in health.problems)

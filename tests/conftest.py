@@ -60,8 +60,14 @@ def db(session_factory: sessionmaker[Session]) -> Iterator[Session]:
 
 @pytest.fixture
 def settings(tmp_path: Path, database_url: str) -> Settings:
-    return Settings(data_dir=tmp_path, database_url=database_url, secret_key=SECRET_KEY, mqtt_url=None,
-                    clinic_timezone="Europe/London", env="development")
+    return Settings(
+        data_dir=tmp_path,
+        database_url=database_url,
+        secret_key=SECRET_KEY,
+        mqtt_url=None,
+        clinic_timezone="Europe/London",
+        env="development",
+    )
 
 
 @pytest.fixture
@@ -76,16 +82,21 @@ def client(app: FastAPI) -> Iterator[TestClient]:
 
 
 def add_user(db: Session, role: Role, email: str | None = None) -> User:
-    user = User(email=email or f"{role.value}-{secrets.token_hex(4)}@clinic.example.com",
-                full_name=f"Test {role.value}", role=role, password_hash=_PASSWORD_HASH)
+    user = User(
+        email=email or f"{role.value}-{secrets.token_hex(4)}@clinic.example.com",
+        full_name=f"Test {role.value}",
+        role=role,
+        password_hash=_PASSWORD_HASH,
+    )
     db.add(user)
     db.commit()
     return user
 
 
 def bearer(user: User, minutes: int = 60) -> dict[str, str]:
-    token = create_access_token(user_id=user.id, generation=user.token_generation, key=SECRET_KEY, now=utcnow(),
-                                minutes=minutes)
+    token = create_access_token(
+        user_id=user.id, generation=user.token_generation, key=SECRET_KEY, now=utcnow(), minutes=minutes
+    )
     return {"Authorization": f"Bearer {token}"}
 
 

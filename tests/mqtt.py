@@ -69,8 +69,9 @@ def private_mosquitto(tmp_path: Path, options: str = "") -> Iterator[int]:
     binary = mosquitto_program()
     port = free_port()
     config = tmp_path / "mosquitto.conf"
-    config.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
-                      f"{shipped_limits()}{options}")
+    config.write_text(
+        f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n{shipped_limits()}{options}"
+    )
     process = subprocess.Popen([binary, "-c", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         wait_for_port("127.0.0.1", port)
@@ -89,15 +90,18 @@ class PersistentMosquitto:
         binary = mosquitto_program()
         self.port = free_port()
         self.config = tmp_path / "persistent.conf"
-        self.config.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence true\n"
-                               f"persistence_location {tmp_path}/\nautosave_interval 1\n{same_user()}\n"
-                               f"{shipped_limits()}")
+        self.config.write_text(
+            f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence true\n"
+            f"persistence_location {tmp_path}/\nautosave_interval 1\n{same_user()}\n"
+            f"{shipped_limits()}"
+        )
         self._binary = binary
         self._process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        self._process = subprocess.Popen([self._binary, "-c", str(self.config)], stdout=subprocess.DEVNULL,
-                                         stderr=subprocess.DEVNULL)
+        self._process = subprocess.Popen(
+            [self._binary, "-c", str(self.config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
         wait_for_port("127.0.0.1", self.port)
 
     def stop(self) -> None:

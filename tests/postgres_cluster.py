@@ -115,8 +115,9 @@ class PrivateCluster:
     def accepting(self) -> bool:
         """Whether a client can connect and run a query now."""
         try:
-            with psycopg.connect(host="127.0.0.1", port=self.port, user=SUPERUSER, dbname=DATABASE,
-                                 connect_timeout=1) as conn:
+            with psycopg.connect(
+                host="127.0.0.1", port=self.port, user=SUPERUSER, dbname=DATABASE, connect_timeout=1
+            ) as conn:
                 conn.execute("SELECT 1")
         except psycopg.OperationalError:
             return False
@@ -152,8 +153,14 @@ def _run_as_server_user(command: list[str], cwd: Path) -> subprocess.CompletedPr
     user = _server_user()
     prefix = ["runuser", "-u", user, "--"] if user else []
     # cwd: the server user may not be allowed into the directory the tests run from.
-    return subprocess.run([*prefix, *command], cwd=cwd, capture_output=True, text=True, check=False,  # noqa: S603
-                          timeout=START_TIMEOUT_S + 10)
+    return subprocess.run(
+        [*prefix, *command],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        check=False,  # noqa: S603
+        timeout=START_TIMEOUT_S + 10,
+    )
 
 
 @functools.cache
@@ -162,15 +169,31 @@ def _template(bin_dir: Path) -> Path:
     from db.migrate import upgrade
 
     cluster = PrivateCluster(bin_dir, _own_directory(), free_port())
-    initdb = _run_as_server_user([str(bin_dir / "initdb"), "-D", str(cluster.data), "-U", SUPERUSER, "-A", "trust",
-                                  "-E", "UTF8", "--locale=C", "--no-sync", "--no-instructions"], cwd=cluster.root)
+    initdb = _run_as_server_user(
+        [
+            str(bin_dir / "initdb"),
+            "-D",
+            str(cluster.data),
+            "-U",
+            SUPERUSER,
+            "-A",
+            "trust",
+            "-E",
+            "UTF8",
+            "--locale=C",
+            "--no-sync",
+            "--no-instructions",
+        ],
+        cwd=cluster.root,
+    )
     if initdb.returncode != 0:
         cluster.remove()
         raise RuntimeError(f"initdb failed: {initdb.stderr.strip()}")
     try:
         cluster.start()
-        with psycopg.connect(host="127.0.0.1", port=cluster.port, user=SUPERUSER, dbname="postgres",
-                             autocommit=True) as conn:
+        with psycopg.connect(
+            host="127.0.0.1", port=cluster.port, user=SUPERUSER, dbname="postgres", autocommit=True
+        ) as conn:
             conn.execute(f'CREATE DATABASE "{DATABASE}"')
         upgrade(cluster.url)
         cluster.stop()

@@ -28,16 +28,28 @@ def galvani_env(tmp_path: Path, **extra: str) -> dict[str, str]:
 
 
 def run_galvani(*args: str, env: dict[str, str], stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "galvani.cli", *args], env=env, input=stdin, text=True,
-                          capture_output=True, timeout=60, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "galvani.cli", *args],
+        env=env,
+        input=stdin,
+        text=True,
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
 
 
 @contextmanager
 def running(*args: str, env: dict[str, str]) -> Iterator[tuple[subprocess.Popen[str], int]]:
     """Start `galvani ARGS --port P`, wait until it answers /health, stop it with SIGTERM afterwards."""
     port = free_port()
-    process = subprocess.Popen([sys.executable, "-m", "galvani.cli", *args, "--port", str(port)], env=env,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "galvani.cli", *args, "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         wait_for_port("127.0.0.1", port, timeout=STARTUP_S)
         yield process, port
@@ -65,7 +77,10 @@ def test_serve_migrates_makes_an_admin_and_stops_cleanly(tmp_path: Path) -> None
         while (health := httpx.get(f"http://127.0.0.1:{port}/health").json())["gateway"] != "ok":
             assert time.monotonic() < deadline, "the gateway never said it was connected"
         assert {key: health[key] for key in ("status", "database", "broker")} == {
-            "status": "ok", "database": "ok", "broker": "embedded"}
+            "status": "ok",
+            "database": "ok",
+            "broker": "embedded",
+        }
         [gateway] = health["gateways"]
         assert (gateway["role"], gateway["connected"], gateway["problems"]) == ("active", True, [])
         assert httpx.get(f"http://127.0.0.1:{port}/docs").status_code == 200
@@ -90,8 +105,9 @@ def admin_env(tmp_path: Path) -> dict[str, str]:
 
 
 def admin_headers(port: int) -> dict[str, str]:
-    token = httpx.post(f"http://127.0.0.1:{port}/api/v1/auth/token", data={
-        "username": ADMIN_EMAIL, "password": ADMIN_PASSWORD}).json()["access_token"]
+    token = httpx.post(
+        f"http://127.0.0.1:{port}/api/v1/auth/token", data={"username": ADMIN_EMAIL, "password": ADMIN_PASSWORD}
+    ).json()["access_token"]
     return {"Authorization": f"Bearer {token}"}
 
 
@@ -110,8 +126,9 @@ def test_an_open_live_view_does_not_hold_up_a_stop(tmp_path: Path) -> None:
     with running("serve", "--demo", env=admin_env(tmp_path)) as (process, port):
         headers = admin_headers(port)
         device = httpx.get(f"http://127.0.0.1:{port}/api/v1/devices", headers=headers).json()[0]
-        with httpx.stream("GET", f"http://127.0.0.1:{port}/api/v1/devices/{device['id']}/live", headers=headers,
-                          timeout=WAIT_S) as live:
+        with httpx.stream(
+            "GET", f"http://127.0.0.1:{port}/api/v1/devices/{device['id']}/live", headers=headers, timeout=WAIT_S
+        ) as live:
             lines = live.iter_lines()  # kept: an iterator dropped would close the connection
             assert next(lines).startswith("event: state")  # the view is open and streaming
             started = time.monotonic()
@@ -140,14 +157,44 @@ def test_api_alone_serves_a_migrated_database(tmp_path: Path) -> None:
 def test_create_user_then_log_in(tmp_path: Path) -> None:
     env = galvani_env(tmp_path)
     run_galvani("migrate", env=env)
-    made = run_galvani("create-user", "--email", "esme@clinic.example.com", "--full-name", "Esme",
-                       "--role", "esthetician", "--password-stdin", env=env, stdin="a-long-password\n")
+    made = run_galvani(
+        "create-user",
+        "--email",
+        "esme@clinic.example.com",
+        "--full-name",
+        "Esme",
+        "--role",
+        "esthetician",
+        "--password-stdin",
+        env=env,
+        stdin="a-long-password\n",
+    )
     assert made.returncode == 0, made.stderr
-    again = run_galvani("create-user", "--email", "esme@clinic.example.com", "--full-name", "Esme",
-                        "--role", "esthetician", "--password-stdin", env=env, stdin="a-long-password\n")
+    again = run_galvani(
+        "create-user",
+        "--email",
+        "esme@clinic.example.com",
+        "--full-name",
+        "Esme",
+        "--role",
+        "esthetician",
+        "--password-stdin",
+        env=env,
+        stdin="a-long-password\n",
+    )
     assert again.returncode == 1 and "already exists" in again.stderr
-    short = run_galvani("create-user", "--email", "x@clinic.example.com", "--full-name", "X",
-                        "--role", "admin", "--password-stdin", env=env, stdin="short\n")
+    short = run_galvani(
+        "create-user",
+        "--email",
+        "x@clinic.example.com",
+        "--full-name",
+        "X",
+        "--role",
+        "admin",
+        "--password-stdin",
+        env=env,
+        stdin="short\n",
+    )
     assert short.returncode == 2
     with running("api", env=env) as (process, port):
         assert log_in(port, "esme@clinic.example.com", "a-long-password") == 200
@@ -159,8 +206,9 @@ def test_the_access_log_leaves_out_what_was_searched(tmp_path: Path) -> None:
     env = admin_env(tmp_path)
     assert run_galvani("migrate", env=env).returncode == 0
     with running("api", env=env) as (process, port):
-        found = httpx.get(f"http://127.0.0.1:{port}/api/v1/clients", params={"q": "Lovelace"},
-                          headers=admin_headers(port))
+        found = httpx.get(
+            f"http://127.0.0.1:{port}/api/v1/clients", params={"q": "Lovelace"}, headers=admin_headers(port)
+        )
         assert found.status_code == 200
         out, err = stop(process)
     assert re.search(r'"GET /api/v1/clients HTTP/1\.1" 200', out), out
@@ -175,10 +223,22 @@ def test_production_without_an_admin_password_makes_no_admin(tmp_path: Path) -> 
         assert log_in(port, "admin@galvani.local", "any-password-at-all") == 401
         out, err = stop(process)
     assert "password:" not in (out + err).lower()
-    assert ("docker compose run --rm api galvani create-user --role admin --email admin@galvani.local "
-            "--full-name Administrator") in out
-    made = run_galvani("create-user", "--role", "admin", "--email", "admin@galvani.local", "--full-name",
-                       "Administrator", "--password-stdin", env=env, stdin="a-long-admin-password\n")
+    assert (
+        "docker compose run --rm api galvani create-user --role admin --email admin@galvani.local "
+        "--full-name Administrator"
+    ) in out
+    made = run_galvani(
+        "create-user",
+        "--role",
+        "admin",
+        "--email",
+        "admin@galvani.local",
+        "--full-name",
+        "Administrator",
+        "--password-stdin",
+        env=env,
+        stdin="a-long-admin-password\n",
+    )
     assert made.returncode == 0, made.stderr
     with running("api", env=env) as (process, port):
         assert log_in(port, "admin@galvani.local", "a-long-admin-password") == 200
@@ -219,14 +279,26 @@ def test_simulate_brings_the_registered_devices_online(tmp_path: Path) -> None:
         room = Room(name="Room 1")
         session.add(room)
         session.flush()
-        session.add(Device(device_id="gd-cli1", serial="S1", room_id=room.id, probe_area_cm2=0.5,
-                           mqtt_password_hash="unused", status=DeviceStatus.IN_SERVICE))
+        session.add(
+            Device(
+                device_id="gd-cli1",
+                serial="S1",
+                room_id=room.id,
+                probe_area_cm2=0.5,
+                mqtt_password_hash="unused",
+                status=DeviceStatus.IN_SERVICE,
+            )
+        )
     engine.dispose()
     with private_mosquitto(tmp_path) as port:
         status = Subscriber(port, topics.device_topic("gd-cli1", "status"))
-        process = subprocess.Popen([sys.executable, "-m", "galvani.cli", "simulate", "--speed", "10"],
-                                   env=env | {"GALVANI_MQTT_URL": f"mqtt://127.0.0.1:{port}"},
-                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "galvani.cli", "simulate", "--speed", "10"],
+            env=env | {"GALVANI_MQTT_URL": f"mqtt://127.0.0.1:{port}"},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         try:
             assert json.loads(status.next_payload())["state"] == "idle"
             out, _ = stop(process)
@@ -245,18 +317,26 @@ def test_simulate_refuses_a_credentials_file_others_may_read(tmp_path: Path) -> 
     credentials.chmod(0o644)
     result = run_galvani("simulate", "--credentials", str(credentials), env=galvani_env(tmp_path))
     assert result.returncode == 1
-    assert result.stderr.strip() == (f"no device simulated: {credentials} holds device passwords but every user of "
-                                     f"this machine may open it (mode 0644); run: chmod 600 {credentials}")
+    assert result.stderr.strip() == (
+        f"no device simulated: {credentials} holds device passwords but every user of "
+        f"this machine may open it (mode 0644); run: chmod 600 {credentials}"
+    )
     assert "a-device-password" not in result.stderr
 
 
 # --- galvani gateway-health: compose's health check of the gateway ------------------------------------
 
-def _health_report(status: str, *, written_s_ago: float = 0.5, role: str = "active",
-                   problems: Sequence[tuple[str, datetime]] = ()) -> dict[str, object]:
+
+def _health_report(
+    status: str, *, written_s_ago: float = 0.5, role: str = "active", problems: Sequence[tuple[str, datetime]] = ()
+) -> dict[str, object]:
     now = datetime.now(UTC)
-    return {"status": status, "role": role, "written_at": (now - timedelta(seconds=written_s_ago)).isoformat(),
-            "problems": [{"part": part, "since": since.isoformat()} for part, since in problems]}
+    return {
+        "status": status,
+        "role": role,
+        "written_at": (now - timedelta(seconds=written_s_ago)).isoformat(),
+        "problems": [{"part": part, "since": since.isoformat()} for part, since in problems],
+    }
 
 
 def _clock(moment: datetime) -> set[str]:
@@ -317,14 +397,22 @@ def test_gateway_health_the_gateway_health_file_setting_is_read(tmp_path: Path) 
 
 def test_gateway_health_without_a_file_is_unhealthy(tmp_path: Path) -> None:
     assert gateway_health(tmp_path, None) == (
-        1, f"gateway health unknown: {tmp_path / 'data' / 'gateway-health.json'} does not exist (is the gateway "
-           "running?)")
+        1,
+        f"gateway health unknown: {tmp_path / 'data' / 'gateway-health.json'} does not exist (is the gateway running?)",
+    )
 
 
-@pytest.mark.parametrize("content", [
-    b"", b"{not json", b"[]", json.dumps(_health_report("sleeping")).encode(),
-    json.dumps(_health_report("ok") | {"written_at": "2026-11-20T10:00:00"}).encode(),  # no offset: whose clock?
-], ids=["empty", "garbage", "not-an-object", "unknown-status", "naive-time"])
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"",
+        b"{not json",
+        b"[]",
+        json.dumps(_health_report("sleeping")).encode(),
+        json.dumps(_health_report("ok") | {"written_at": "2026-11-20T10:00:00"}).encode(),  # no offset: whose clock?
+    ],
+    ids=["empty", "garbage", "not-an-object", "unknown-status", "naive-time"],
+)
 def test_gateway_health_unreadable_is_unhealthy(tmp_path: Path, content: bytes) -> None:
     code, line = gateway_health(tmp_path, content)
     assert code == 1
@@ -333,7 +421,11 @@ def test_gateway_health_unreadable_is_unhealthy(tmp_path: Path, content: bytes) 
 
 def test_the_health_check_does_not_load_the_api_or_the_gateway() -> None:
     """Docker runs `galvani gateway-health` every few seconds: it must not pay for importing the whole service."""
-    loaded = subprocess.run([sys.executable, "-c", "import sys, galvani.cli; print(*sorted(sys.modules))"],
-                            capture_output=True, text=True, check=True).stdout.split()
+    loaded = subprocess.run(
+        [sys.executable, "-c", "import sys, galvani.cli; print(*sorted(sys.modules))"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
     heavy = {"api", "uvicorn", "fastapi", "device_gateway", "paho", "alembic", "amqtt"}
     assert not heavy & {name.split(".")[0] for name in loaded}

@@ -26,13 +26,16 @@ def test_a_file_other_users_may_open_is_refused(tmp_path: Path, mode: int) -> No
         read_credentials(path)
 
 
-@pytest.mark.parametrize(("text", "problem"), [
-    ("gd-rose:pass-word-1\ngd-sage\n", "line 2: expected device_id:password"),
-    ("gd-rose:\n", "line 1: expected device_id:password"),
-    (":pass-word-1\n", "line 1: expected device_id:password"),
-    ("gd-rose:pass-word-1\ngd-rose:pass-word-2\n", "line 2: gd-rose is listed twice"),
-    ("# nothing yet\n", "lists no device"),
-])
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("gd-rose:pass-word-1\ngd-sage\n", "line 2: expected device_id:password"),
+        ("gd-rose:\n", "line 1: expected device_id:password"),
+        (":pass-word-1\n", "line 1: expected device_id:password"),
+        ("gd-rose:pass-word-1\ngd-rose:pass-word-2\n", "line 2: gd-rose is listed twice"),
+        ("# nothing yet\n", "lists no device"),
+    ],
+)
 def test_a_malformed_file_is_refused_without_showing_a_password(tmp_path: Path, text: str, problem: str) -> None:
     with pytest.raises(CredentialsError, match=problem) as refused:
         read_credentials(_file(tmp_path, text))

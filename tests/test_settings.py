@@ -43,8 +43,7 @@ def test_settings_come_from_galvani_variables(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setenv("GALVANI_CLINIC_TIMEZONE", "America/New_York")
     monkeypatch.setenv("GALVANI_DATABASE_URL", "postgresql://db/galvani")
     settings = Settings()
-    assert (settings.clinic_timezone, settings.resolved_database_url) == ("America/New_York",
-                                                                         "postgresql://db/galvani")
+    assert (settings.clinic_timezone, settings.resolved_database_url) == ("America/New_York", "postgresql://db/galvani")
 
 
 def test_a_gateway_id_other_than_its_broker_user_is_refused() -> None:

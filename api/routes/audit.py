@@ -27,7 +27,15 @@ def list_audit_events(
     offset: Annotated[int, Query(ge=0, le=INT64_MAX, description="Events to skip (their ids are bigint)")] = 0,
 ) -> list[AuditEventRead]:
     """Who did what to which record, newest first, filtered by user, record, action and time."""
-    events = audit.search(session, user_id=user_id, record_type=record_type, record_id=record_id,
-                          action=action, start=start, end=end,
-                          limit=limit, offset=offset)
+    events = audit.search(
+        session,
+        user_id=user_id,
+        record_type=record_type,
+        record_id=record_id,
+        action=action,
+        start=start,
+        end=end,
+        limit=limit,
+        offset=offset,
+    )
     return [AuditEventRead.model_validate(e) for e in events]

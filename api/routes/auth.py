@@ -35,6 +35,11 @@ def log_in(
         if result.retry_after_s is not None:
             raise TooManyRequests(result.refusal or auth.WRONG_CREDENTIALS, retry_after_s=result.retry_after_s)
         raise NotAuthenticated(result.refusal or auth.WRONG_CREDENTIALS)
-    token = create_access_token(user_id=result.user.id, generation=result.user.token_generation, key=signing_key,
-                                now=now, minutes=settings.access_token_minutes)
+    token = create_access_token(
+        user_id=result.user.id,
+        generation=result.user.token_generation,
+        key=signing_key,
+        now=now,
+        minutes=settings.access_token_minutes,
+    )
     return Token(access_token=token, expires_at=now + timedelta(minutes=settings.access_token_minutes))

@@ -30,8 +30,7 @@ def list_clients(
 ) -> ClientPage:
     """Find clients by name, email or phone (case-insensitive, partial), by last name."""
     page, has_more = clients.search(session, actor=actor, q=q, limit=limit, offset=offset)
-    return ClientPage(items=[ClientRead.model_validate(c) for c in page], limit=limit, offset=offset,
-                      has_more=has_more)
+    return ClientPage(items=[ClientRead.model_validate(c) for c in page], limit=limit, offset=offset, has_more=has_more)
 
 
 @router.get("/{client_id}")
@@ -41,11 +40,11 @@ def read_client(client_id: uuid.UUID, session: SessionDep, actor: ClientsReader)
 
 
 @router.patch("/{client_id}", responses=CONFLICT)
-def update_client(client_id: uuid.UUID, data: ClientUpdate, session: SessionDep, actor: ClientsWriter,
-                  today: ClinicToday) -> ClientRead:
+def update_client(
+    client_id: uuid.UUID, data: ClientUpdate, session: SessionDep, actor: ClientsWriter, today: ClinicToday
+) -> ClientRead:
     """Change the fields given."""
-    return ClientRead.model_validate(clients.update(session, actor=actor, client_id=client_id, data=data,
-                                                    today=today))
+    return ClientRead.model_validate(clients.update(session, actor=actor, client_id=client_id, data=data, today=today))
 
 
 @router.delete("/{client_id}", status_code=status.HTTP_204_NO_CONTENT)

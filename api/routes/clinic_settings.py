@@ -17,9 +17,11 @@ def read_settings(session: SessionDep, settings: SettingsDep, _actor: SettingsRe
 
 
 @router.put("")
-def update_settings(data: ClinicSettingsUpdate, session: SessionDep, settings: SettingsDep,  # type: ignore[valid-type]
-                    actor: SettingsWriter) -> ClinicSettingsRead:
+def update_settings(
+    data: ClinicSettingsUpdate, session: SessionDep, settings: SettingsDep, actor: SettingsWriter
+) -> ClinicSettingsRead:
     """Replace the settings given; those left out keep their value (admin only)."""
-    saved, updated_at = clinic_settings.change(session, actor=actor, changes=data.model_dump(exclude_unset=True),
-                                               default_timezone=settings.clinic_timezone)
+    saved, updated_at = clinic_settings.change(
+        session, actor=actor, changes=data.model_dump(exclude_unset=True), default_timezone=settings.clinic_timezone
+    )
     return ClinicSettingsRead(**saved.model_dump(), updated_at=updated_at)

@@ -14,11 +14,16 @@ router = APIRouter(tags=["health"])
 BROKER_TIMEOUT_S = 1.0
 
 
-@router.get("/health", responses={
-    200: {"description": "`ok` or `degraded`", "content": {"application/json": {"schema": {"type": "object"}}}},
-    503: {"description": "`down`: the database or the broker does not answer",
-          "content": {"application/json": {"schema": {"type": "object"}}}},
-})
+@router.get(
+    "/health",
+    responses={
+        200: {"description": "`ok` or `degraded`", "content": {"application/json": {"schema": {"type": "object"}}}},
+        503: {
+            "description": "`down`: the database or the broker does not answer",
+            "content": {"application/json": {"schema": {"type": "object"}}},
+        },
+    },
+)
 def health(request: Request) -> JSONResponse:
     """`down` (503) when the database or the broker does not answer; `degraded` when no gateway carries the
     device traffic as it should (the API still books and shows records, but no session can start, and an
@@ -28,9 +33,22 @@ def health(request: Request) -> JSONResponse:
     broker = _broker_status(request.app.state.settings.mqtt_url)
     gateway = _gateway_status(gateways) if database == "ok" else "unknown"
     status = "down" if database != "ok" or broker not in {"ok", "embedded"} else "ok" if gateway == "ok" else "degraded"
-    body = {"status": status, "database": database, "broker": broker, "gateway": gateway,
-            "gateways": [{"id": g.client_id, "role": g.role, "connected": g.connected, "problems": g.problems,
-                          "seen_at": g.seen_at.isoformat()} for g in gateways]}
+    body = {
+        "status": status,
+        "database": database,
+        "broker": broker,
+        "gateway": gateway,
+        "gateways": [
+            {
+                "id": g.client_id,
+                "role": g.role,
+                "connected": g.connected,
+                "problems": g.problems,
+                "seen_at": g.seen_at.isoformat(),
+            }
+            for g in gateways
+        ],
+    }
     return JSONResponse(body, status_code=503 if status == "down" else 200)
 
 

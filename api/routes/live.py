@@ -34,15 +34,22 @@ class LiveStream(StreamingResponse):
             await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
-@router.get("/devices/{device_id}/live", response_class=StreamingResponse, responses={
-    200: {"description": "A stream of events", "content": {"text/event-stream": {"schema": {"type": "string"}}}},
-})
+@router.get(
+    "/devices/{device_id}/live",
+    response_class=StreamingResponse,
+    responses={
+        200: {"description": "A stream of events", "content": {"text/event-stream": {"schema": {"type": "string"}}}},
+    },
+)
 def live(device_id: uuid.UUID, request: Request, session: SessionDep, _actor: ResourcesReader) -> StreamingResponse:
     """Server-Sent Events: `state` when the device's state changes, `telemetry` and `event` as they arrive."""
     device = rooms.get_device(session, device_id=device_id)
     factory = request.app.state.session_factory
-    return LiveStream(_stream(request, factory, device.id), media_type="text/event-stream",
-                      headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    return LiveStream(
+        _stream(request, factory, device.id),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
 
 
 async def _stream(request: Request, factory: sessionmaker[Session], device_id: uuid.UUID) -> AsyncIterator[str]:
@@ -66,22 +73,32 @@ async def _stream(request: Request, factory: sessionmaker[Session], device_id: u
 
 def _newest_message_id(factory: sessionmaker[Session], device_id: uuid.UUID) -> int:
     with factory() as session:
-        return int(session.scalar(select(func.max(SessionMessage.id)).where(SessionMessage.device_id == device_id))
-                   or 0)
+        return int(
+            session.scalar(select(func.max(SessionMessage.id)).where(SessionMessage.device_id == device_id)) or 0
+        )
 
 
 def _since(factory: sessionmaker[Session], device_id: uuid.UUID, last_id: int) -> tuple[str, list[dict[str, Any]]]:
     with factory() as session:
         state = session.scalar(select(Device.state).where(Device.id == device_id)) or "unknown"
-        rows = session.scalars(select(SessionMessage).where(SessionMessage.device_id == device_id,
-                                                            SessionMessage.id > last_id)
-                               .order_by(SessionMessage.id).limit(500)).all()
+        rows = session.scalars(
+            select(SessionMessage)
+            .where(SessionMessage.device_id == device_id, SessionMessage.id > last_id)
+            .order_by(SessionMessage.id)
+            .limit(500)
+        ).all()
         return state, [_message(row) for row in rows]
 
 
 def _message(row: SessionMessage) -> dict[str, Any]:
-    body: dict[str, Any] = {"id": row.id, "kind": row.kind, "session_id": str(row.session_id), "seq": row.seq,
-                            "step": row.step, "t_ms": row.t_ms}
+    body: dict[str, Any] = {
+        "id": row.id,
+        "kind": row.kind,
+        "session_id": str(row.session_id),
+        "seq": row.seq,
+        "step": row.step,
+        "t_ms": row.t_ms,
+    }
     if row.kind == "telemetry":
         body |= {"interval_ms": row.interval_ms, "current_ua": row.samples, "contact": row.contact}
     else:

@@ -64,14 +64,17 @@ def read_device(device_id: uuid.UUID, session: SessionDep, _actor: ResourcesRead
 
 
 @router.patch("/devices/{device_id}", responses=CONFLICT)
-def change_device(device_id: uuid.UUID, data: DeviceUpdate, session: SessionDep,
-                  actor: ResourcesManager) -> DeviceChanged:
+def change_device(
+    device_id: uuid.UUID, data: DeviceUpdate, session: SessionDep, actor: ResourcesManager
+) -> DeviceChanged:
     """Move a device, take it out of service or revoke it (admin); lists appointments that lost it."""
-    device, affected = rooms.change_device(session, actor=actor, device_id=device_id, room_id=data.room_id,
-                                           status=data.status)
-    return DeviceChanged(device=_read(device, gateway_present(session)),
-                         appointments_to_rebook=[AppointmentBrief.model_validate(a, from_attributes=True)
-                                                 for a in affected])
+    device, affected = rooms.change_device(
+        session, actor=actor, device_id=device_id, room_id=data.room_id, status=data.status
+    )
+    return DeviceChanged(
+        device=_read(device, gateway_present(session)),
+        appointments_to_rebook=[AppointmentBrief.model_validate(a, from_attributes=True) for a in affected],
+    )
 
 
 def _read(device: Device, live: bool) -> DeviceRead:

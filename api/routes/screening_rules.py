@@ -28,12 +28,15 @@ def read_rules_version(version: RuleVersion, session: SessionDep, _actor: RulesR
 
 
 @router.put("", responses=CONFLICT)
-def change_rules(data: RuleParametersUpdate, session: SessionDep, actor: RulesWriter) -> RuleSetRead:  # type: ignore[valid-type]
+def change_rules(data: RuleParametersUpdate, session: SessionDep, actor: RulesWriter) -> RuleSetRead:
     """Change parameters within the safety bounds; this makes a new version and never alters old results."""
     return _read(rule_sets.change(session, actor=actor, changes=data.model_dump(exclude_unset=True)))
 
 
 def _read(rule_set: ScreeningRuleSet) -> RuleSetRead:
-    return RuleSetRead(version=rule_set.version, parameters=rule_sets.parameters(rule_set),
-                       created_at=rule_set.created_at,
-                       created_by_id=str(rule_set.created_by_id) if rule_set.created_by_id else None)
+    return RuleSetRead(
+        version=rule_set.version,
+        parameters=rule_sets.parameters(rule_set),
+        created_at=rule_set.created_at,
+        created_by_id=str(rule_set.created_by_id) if rule_set.created_by_id else None,
+    )

@@ -64,5 +64,7 @@ def _user_read(user: User, locks: list[login_throttle.Lock]) -> UserRead:
 
 def _admin_read(session: Session, user: User) -> UserAdminRead:
     locks = login_throttle.locks_of(session, emails=[user.email], now=utcnow())[user.email]
-    return UserAdminRead(**_user_read(user, locks).model_dump(), login_locks=[
-        LoginLockRead(address=lock.address, locked_until=lock.locked_until) for lock in locks])
+    return UserAdminRead(
+        **_user_read(user, locks).model_dump(),
+        login_locks=[LoginLockRead(address=lock.address, locked_until=lock.locked_until) for lock in locks],
+    )

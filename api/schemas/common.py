@@ -45,9 +45,14 @@ class Output(BaseModel):
 def partial_of(model: type[BaseModel], name: str) -> type[BaseModel]:
     """A change to `model`: any field may be left out, but one given has the field's type and bounds (never null);
     unknown ones are refused. The merged whole is checked again by `model`."""
-    fields = {field_name: (Annotated[(field.annotation, *field.metadata)] if field.metadata else field.annotation,
-                           Field(None, description=field.description, json_schema_extra=_no_default))
-              for field_name, field in model.model_fields.items()}
+    fields = {
+        field_name: (
+            Annotated[(field.annotation, *field.metadata)] if field.metadata else field.annotation,
+            Field(None, description=field.description, json_schema_extra=_no_default),
+        )
+        for field_name, field in model.model_fields.items()
+    }
+    # create_model's overloads cannot follow field definitions built at run time
     return create_model(name, __config__=ConfigDict(extra="forbid"), **fields)  # type: ignore[call-overload, no-any-return]
 
 

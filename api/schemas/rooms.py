@@ -40,8 +40,11 @@ class DeviceRead(Output):
     probe_area_cm2: float
     status: DeviceStatus
     state: str
-    state_live: bool = Field(False, description="Whether a device gateway is connected now, so that `state` is "
-                                                "current; when false, `state` is only what the device last said")
+    state_live: bool = Field(
+        False,
+        description="Whether a device gateway is connected now, so that `state` is "
+        "current; when false, `state` is only what the device last said",
+    )
     last_seen_at: datetime | None
     created_at: datetime
 

@@ -40,8 +40,9 @@ class ScreeningAnswers(StrictInput):
     metal_implant_zones: Zones
 
 
-ANSWER_DATE_FIELDS = tuple(name for name, field in ScreeningAnswers.model_fields.items()
-                           if field.annotation == date | None)
+ANSWER_DATE_FIELDS = tuple(
+    name for name, field in ScreeningAnswers.model_fields.items() if field.annotation == date | None
+)
 
 
 # Asked again on the day of each session: what may have changed since the screening. Their types are the

@@ -1,6 +1,7 @@
 """The adjustable screening parameters, bounded by the safety floors of shared/domain.md."""
 
 from datetime import datetime
+from typing import TYPE_CHECKING, TypeAlias
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -43,7 +44,10 @@ class RuleParameters(BaseModel):
 
 
 # A change names only the parameters it changes; the merged result is checked against RuleParameters' bounds.
-RuleParametersUpdate = partial_of(RuleParameters, "RuleParametersUpdate")
+if TYPE_CHECKING:  # made at run time; to the type checker, a model whose fields may be left out
+    RuleParametersUpdate: TypeAlias = BaseModel
+else:
+    RuleParametersUpdate = partial_of(RuleParameters, "RuleParametersUpdate")
 
 
 class RuleSetRead(BaseModel):

@@ -18,30 +18,42 @@ from db.vocabulary import ApprovalScope
 RECORD = "physician_approval"
 
 
-def record(session: Session, *, actor: Actor, client_id: uuid.UUID, data: ApprovalCreate,
-           today: date) -> PhysicianApproval:
+def record(
+    session: Session, *, actor: Actor, client_id: uuid.UUID, data: ApprovalCreate, today: date
+) -> PhysicianApproval:
     clients.get_live(session, client_id=client_id)
     if data.approved_on > today:
         raise InvalidInput("approved_on", "cannot be in the future")
     approval = PhysicianApproval(client_id=client_id, recorded_by_id=actor.user.id, **data.model_dump())
     session.add(approval)
     session.flush()
-    audit.record(session, actor=actor, action="physician_approval.create", record_type=RECORD,
-                 record_id=approval.id, detail={"client_id": str(client_id)})
+    audit.record(
+        session,
+        actor=actor,
+        action="physician_approval.create",
+        record_type=RECORD,
+        record_id=approval.id,
+        detail={"client_id": str(client_id)},
+    )
     return approval
 
 
 def list_for(session: Session, *, actor: Actor, client_id: uuid.UUID) -> Sequence[PhysicianApproval]:
     clients.get_live(session, client_id=client_id)
-    found = session.scalars(select(PhysicianApproval).where(PhysicianApproval.client_id == client_id)
-                            .order_by(PhysicianApproval.recorded_at.desc())).all()
-    audit.record_reads(session, actor=actor, action="physician_approval.read", record_type=RECORD,
-                       record_ids=(a.id for a in found))
+    found = session.scalars(
+        select(PhysicianApproval)
+        .where(PhysicianApproval.client_id == client_id)
+        .order_by(PhysicianApproval.recorded_at.desc())
+    ).all()
+    audit.record_reads(
+        session, actor=actor, action="physician_approval.read", record_type=RECORD, record_ids=(a.id for a in found)
+    )
     return found
 
 
-def revoke(session: Session, *, actor: Actor, client_id: uuid.UUID, approval_id: uuid.UUID,
-           reason: str) -> PhysicianApproval:
+def revoke(
+    session: Session, *, actor: Actor, client_id: uuid.UUID, approval_id: uuid.UUID, reason: str
+) -> PhysicianApproval:
     approval = session.get(PhysicianApproval, approval_id)
     if approval is None or approval.client_id != client_id:
         raise NotFound("This client has no physician's approval with this id.")
@@ -51,14 +63,25 @@ def revoke(session: Session, *, actor: Actor, client_id: uuid.UUID, approval_id:
     approval.revoked_by_id = actor.user.id
     approval.revocation_reason = reason
     session.flush()
-    audit.record(session, actor=actor, action="physician_approval.revoke", record_type=RECORD,
-                 record_id=approval.id, detail={"client_id": str(client_id)})
+    audit.record(
+        session,
+        actor=actor,
+        action="physician_approval.revoke",
+        record_type=RECORD,
+        record_id=approval.id,
+        detail={"client_id": str(client_id)},
+    )
     return approval
 
 
 def valid_on(session: Session, *, client_id: uuid.UUID, day: date) -> dict[ApprovalScope, str]:
     """Scope -> physician's name, for every approval of the client in force on `day`."""
-    found = session.scalars(select(PhysicianApproval).where(
-        PhysicianApproval.client_id == client_id, PhysicianApproval.revoked_at.is_(None),
-        PhysicianApproval.approved_on <= day, PhysicianApproval.valid_until >= day)).all()
+    found = session.scalars(
+        select(PhysicianApproval).where(
+            PhysicianApproval.client_id == client_id,
+            PhysicianApproval.revoked_at.is_(None),
+            PhysicianApproval.approved_on <= day,
+            PhysicianApproval.valid_until >= day,
+        )
+    ).all()
     return {a.scope: a.physician_name for a in found}

@@ -22,8 +22,15 @@ def record(
     detail: dict[str, Any] | None = None,
 ) -> None:
     """Add one event to the request's transaction."""
-    record_anonymous(session, user_id=actor.user.id, origin=actor.origin, action=action,
-                     record_type=record_type, record_id=record_id, detail=detail)
+    record_anonymous(
+        session,
+        user_id=actor.user.id,
+        origin=actor.origin,
+        action=action,
+        record_type=record_type,
+        record_id=record_id,
+        detail=detail,
+    )
 
 
 def record_anonymous(
@@ -37,19 +44,32 @@ def record_anonymous(
     detail: dict[str, Any] | None = None,
 ) -> None:
     """Add an event whose user may be unknown (a failed log-in)."""
-    session.add(AuditEvent(
-        user_id=user_id, action=action, record_type=record_type,
-        record_id=str(record_id) if record_id is not None else None,
-        ip_address=origin.ip_address, user_agent=origin.user_agent, detail=detail,
-    ))
+    session.add(
+        AuditEvent(
+            user_id=user_id,
+            action=action,
+            record_type=record_type,
+            record_id=str(record_id) if record_id is not None else None,
+            ip_address=origin.ip_address,
+            user_agent=origin.user_agent,
+            detail=detail,
+        )
+    )
 
 
-def record_reads(session: Session, *, actor: Actor, action: str, record_type: str,
-                 record_ids: Iterable[uuid.UUID]) -> None:
+def record_reads(
+    session: Session, *, actor: Actor, action: str, record_type: str, record_ids: Iterable[uuid.UUID]
+) -> None:
     """One event per record read, in a single multi-row insert (a list or search result)."""
     rows = [
-        {"user_id": actor.user.id, "action": action, "record_type": record_type, "record_id": str(rid),
-         "ip_address": actor.origin.ip_address, "user_agent": actor.origin.user_agent}
+        {
+            "user_id": actor.user.id,
+            "action": action,
+            "record_type": record_type,
+            "record_id": str(rid),
+            "ip_address": actor.origin.ip_address,
+            "user_agent": actor.origin.user_agent,
+        }
         for rid in record_ids
     ]
     if rows:

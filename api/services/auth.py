@@ -52,11 +52,18 @@ def log_in(session: Session, *, email: str, password: str, origin: Origin, now: 
     return LoginResult(user=user)
 
 
-def _count_failure(session: Session, *, user: User | None, email: str, address: str, origin: Origin,
-                   now: datetime) -> LoginResult:
+def _count_failure(
+    session: Session, *, user: User | None, email: str, address: str, origin: Origin, now: datetime
+) -> LoginResult:
     held = login_throttle.count_failure(session, address=address, email=email, now=now)
-    _audit(session, user, origin, "auth.login_failed", reason="wrong_password" if user else "unknown_email",
-           locked=held is not None)
+    _audit(
+        session,
+        user,
+        origin,
+        "auth.login_failed",
+        reason="wrong_password" if user else "unknown_email",
+        locked=held is not None,
+    )
     return _held(held, now=now) if held else LoginResult(user=None, refusal=WRONG_CREDENTIALS)
 
 
@@ -67,13 +74,20 @@ def _held(hold: Hold, *, now: datetime) -> LoginResult:
 def held_message(hold: Hold) -> str:
     """The words of a hold: the same whether or not the email has an account."""
     if hold.whole_address:
-        return (f"Too many failed log-ins from your address: log-ins from it are held back until "
-                f"{hold.until:%H:%M} UTC.")
-    return (f"Too many failed log-ins with this email from your address: try again after {hold.until:%H:%M} UTC, "
-            "or ask an admin to lift the lock.")
+        return f"Too many failed log-ins from your address: log-ins from it are held back until {hold.until:%H:%M} UTC."
+    return (
+        f"Too many failed log-ins with this email from your address: try again after {hold.until:%H:%M} UTC, "
+        "or ask an admin to lift the lock."
+    )
 
 
 def _audit(session: Session, user: User | None, origin: Origin, action: str, **detail: object) -> None:
-    audit.record_anonymous(session, user_id=user.id if user else None, origin=origin, action=action,
-                           record_type="user" if user else None, record_id=user.id if user else None,
-                           detail=detail or None)
+    audit.record_anonymous(
+        session,
+        user_id=user.id if user else None,
+        origin=origin,
+        action=action,
+        record_type="user" if user else None,
+        record_id=user.id if user else None,
+        detail=detail or None,
+    )

@@ -63,7 +63,8 @@ class BookingConflict(Conflict):
 
 def _conflict_json(slot: Slot, zone: ZoneInfo, alternative: datetime | None) -> dict[str, object]:
     body: dict[str, object] = {
-        "sequence": slot.sequence, "start_at": slot.start_at.astimezone(zone).isoformat(),
+        "sequence": slot.sequence,
+        "start_at": slot.start_at.astimezone(zone).isoformat(),
         "reasons": [{"code": p.code, "message": p.message} for p in slot.problems],
     }
     if alternative is not None:
@@ -110,25 +111,32 @@ class Screened:
         return f"the protocol works on a zone the client's screening excludes{until}"
 
 
-REFUSED_OUTCOMES = {Outcome.CONTRAINDICATED: "does not allow this treatment (contraindicated)",
-                    Outcome.PHYSICIAN_APPROVAL_REQUIRED: "does not allow this treatment yet (approval required)"}
+REFUSED_OUTCOMES = {
+    Outcome.CONTRAINDICATED: "does not allow this treatment (contraindicated)",
+    Outcome.PHYSICIAN_APPROVAL_REQUIRED: "does not allow this treatment yet (approval required)",
+}
 
 
 def screened(session: Session, *, client_id: uuid.UUID, today: date, detailed: bool) -> Screened:
     """The newest screening, refusing outright a client who is contraindicated or needs an approval.
 
     `detailed`: the refusals name the rules (health data); otherwise they give the outcome only."""
-    screening = session.scalar(select(Screening).where(Screening.client_id == client_id)
-                               .order_by(Screening.created_at.desc()).limit(1))
+    screening = session.scalar(
+        select(Screening).where(Screening.client_id == client_id).order_by(Screening.created_at.desc()).limit(1)
+    )
     if screening is None:
         return Screened(None, [], detailed)
-    verdict = judge([Reason.from_json(r) for r in screening.reasons],
-                    approvals.valid_on(session, client_id=client_id, day=today))
+    verdict = judge(
+        [Reason.from_json(r) for r in screening.reasons], approvals.valid_on(session, client_id=client_id, day=today)
+    )
     if verdict.outcome in REFUSED_OUTCOMES and not detailed:
         raise Conflict(f"This client cannot be booked: the client's screening {REFUSED_OUTCOMES[verdict.outcome]}.")
     if verdict.outcome in REFUSED_OUTCOMES:
-        why = "; ".join(r.rule for r in verdict.reasons if not r.approved_by and r.kind in {
-            Kind.CONTRAINDICATION, Kind.APPROVAL_REQUIRED})
+        why = "; ".join(
+            r.rule
+            for r in verdict.reasons
+            if not r.approved_by and r.kind in {Kind.CONTRAINDICATION, Kind.APPROVAL_REQUIRED}
+        )
         raise Conflict(f"This client cannot be booked: the latest screening is {verdict.outcome.value} ({why}).")
     return Screened(screening, verdict.reasons, detailed)
 
@@ -138,8 +146,9 @@ def bookable_protocol(session: Session, *, protocol_id: uuid.UUID) -> Protocol:
     if protocol is None:
         raise InvalidInput("protocol_id", "there is no protocol with this id")
     if protocol.status != ProtocolStatus.APPROVED:
-        raise InvalidInput("protocol_id", f"this protocol version is {protocol.status.value}: only an approved "
-                                          "protocol can be booked")
+        raise InvalidInput(
+            "protocol_id", f"this protocol version is {protocol.status.value}: only an approved protocol can be booked"
+        )
     return protocol
 
 
@@ -170,8 +179,9 @@ def places(session: Session, *, room_id: uuid.UUID | None, keep: uuid.UUID | Non
 
     `keep`: the device an appointment being moved holds, tried first so that it stays on it if it can."""
     chosen = [rooms.get_room(session, room_id=room_id)] if room_id else list(rooms.list_rooms(session))
-    devices = sorted(rooms.devices_in_service(session, room_ids=[room.id for room in chosen]),
-                     key=lambda d: d.id != keep)  # stable: oldest first otherwise
+    devices = sorted(
+        rooms.devices_in_service(session, room_ids=[room.id for room in chosen]), key=lambda d: d.id != keep
+    )  # stable: oldest first otherwise
     return tuple(Place(room, tuple(d for d in devices if d.room_id == room.id)) for room in chosen)
 
 
@@ -190,19 +200,41 @@ class BookingContext:
     client_starts: tuple[datetime, ...]  # the client's booked sessions around them, for the cadence
 
     @classmethod
-    def read(cls, session: Session, slots: Sequence[Slot], *, places: tuple[Place, ...], any_room: bool,
-             esthetician: User, client: Client, protocol: Protocol, clinic: ClinicSettings, screen: Screened,
-             reach: timedelta = timedelta(0), ignore: uuid.UUID | None = None) -> "BookingContext":
+    def read(
+        cls,
+        session: Session,
+        slots: Sequence[Slot],
+        *,
+        places: tuple[Place, ...],
+        any_room: bool,
+        esthetician: User,
+        client: Client,
+        protocol: Protocol,
+        clinic: ClinicSettings,
+        screen: Screened,
+        reach: timedelta = timedelta(0),
+        ignore: uuid.UUID | None = None,
+    ) -> "BookingContext":
         """The context for these slots, and for any start within `reach` of them: two statements however many."""
         windows = [(s.start_at - reach, s.occupied_until + reach) for s in slots]
         wanted: dict[Resource, list[uuid.UUID]] = {
-            "room": [p.room.id for p in places], "device": [d.id for p in places for d in p.devices],
-            "esthetician": [esthetician.id], "client": [client.id]}
+            "room": [p.room.id for p in places],
+            "device": [d.id for p in places for d in p.devices],
+            "esthetician": [esthetician.id],
+            "client": [client.id],
+        }
         span = cadence_span((s.start_at for s in slots), clinic.cadence, reach=reach)
-        return cls(places=places, any_room=any_room, esthetician=esthetician, client=client, protocol=protocol,
-                   clinic=clinic, screen=screen, calendar=load_calendar(session, wanted=wanted, windows=windows,
-                                                                        ignore=ignore),
-                   client_starts=booked_starts(session, client_id=client.id, span=span, ignore=ignore))
+        return cls(
+            places=places,
+            any_room=any_room,
+            esthetician=esthetician,
+            client=client,
+            protocol=protocol,
+            clinic=clinic,
+            screen=screen,
+            calendar=load_calendar(session, wanted=wanted, windows=windows, ignore=ignore),
+            client_starts=booked_starts(session, client_id=client.id, span=span, ignore=ignore),
+        )
 
     @property
     def zone(self) -> ZoneInfo:
@@ -258,8 +290,14 @@ def _in_room(place: Place, slot: Slot, context: BookingContext) -> tuple[Device 
     candidates = fitting or list(place.devices)
     free = [d for d in candidates if not taken("device", d.id, slot.start_at, slot.occupied_until)]
     if not free:
-        problems.append(Problem("device_busy", f"the device {candidates[0].serial} is booked then"
-                                if len(candidates) == 1 else f"every device in {room.name} that fits is booked then"))
+        problems.append(
+            Problem(
+                "device_busy",
+                f"the device {candidates[0].serial} is booked then"
+                if len(candidates) == 1
+                else f"every device in {room.name} that fits is booked then",
+            )
+        )
     return (free[0] if free else None), problems
 
 
@@ -278,12 +316,20 @@ def cadence_span(starts: Iterable[datetime], cadence: Cadence, *, reach: timedel
     return min(found) - margin, max(found) + margin
 
 
-def booked_starts(session: Session, *, client_id: uuid.UUID, span: Window,
-                  ignore: uuid.UUID | None = None) -> tuple[datetime, ...]:
+def booked_starts(
+    session: Session, *, client_id: uuid.UUID, span: Window, ignore: uuid.UUID | None = None
+) -> tuple[datetime, ...]:
     """When the client's booked sessions start, strictly within the span, in order."""
-    query = select(Appointment.start_at).where(
-        Appointment.client_id == client_id, Appointment.status == AppointmentStatus.BOOKED,
-        Appointment.start_at > span[0], Appointment.start_at < span[1]).order_by(Appointment.start_at)
+    query = (
+        select(Appointment.start_at)
+        .where(
+            Appointment.client_id == client_id,
+            Appointment.status == AppointmentStatus.BOOKED,
+            Appointment.start_at > span[0],
+            Appointment.start_at < span[1],
+        )
+        .order_by(Appointment.start_at)
+    )
     if ignore:
         query = query.where(Appointment.id != ignore)
     return tuple(session.scalars(query))
@@ -298,8 +344,9 @@ def add_cadence_problems(slots: Sequence[Slot], booked: Sequence[datetime], cade
             slot.problems.append(Problem("cadence", problem))
 
 
-def check_cadence(session: Session, slots: Sequence[Slot], *, client: Client, clinic: ClinicSettings,
-                  ignore: uuid.UUID | None = None) -> None:
+def check_cadence(
+    session: Session, slots: Sequence[Slot], *, client: Client, clinic: ClinicSettings, ignore: uuid.UUID | None = None
+) -> None:
     """Add cadence problems: each slot against the client's booked sessions (but `ignore`) and the other slots."""
     if not slots:
         return
@@ -313,14 +360,14 @@ def insert_appointments(session: Session, appointments: list[Appointment]) -> No
     try:
         session.flush()
     except IntegrityError as exc:
-        raise Conflict("Another booking took one of these times a moment ago; nothing was booked. "
-                       "Check the times again.") from exc
+        raise Conflict(
+            "Another booking took one of these times a moment ago; nothing was booked. Check the times again."
+        ) from exc
 
 
 def lock_client(session: Session, *, client_id: uuid.UUID) -> Client:
     """The client's row, locked until the booking commits, so two desks cannot break the cadence together."""
-    client = session.scalar(select(Client).where(Client.id == client_id, Client.deleted_at.is_(None))
-                            .with_for_update())
+    client = session.scalar(select(Client).where(Client.id == client_id, Client.deleted_at.is_(None)).with_for_update())
     if client is None:
         raise InvalidInput("client_id", "there is no client with this id")
     return client

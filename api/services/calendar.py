@@ -16,8 +16,10 @@ Resource = Literal["room", "device", "esthetician", "client"]
 Window = tuple[datetime, datetime]  # [start, until)
 
 COLUMNS: dict[Resource, InstrumentedAttribute[uuid.UUID]] = {
-    "room": Appointment.room_id, "device": Appointment.device_id,
-    "esthetician": Appointment.esthetician_id, "client": Appointment.client_id,
+    "room": Appointment.room_id,
+    "device": Appointment.device_id,
+    "esthetician": Appointment.esthetician_id,
+    "client": Appointment.client_id,
 }
 
 
@@ -45,20 +47,25 @@ def merged(windows: Iterable[Window]) -> list[Window]:
     return joined
 
 
-def _when(spans: list[Window], wanted: Mapping[Resource, Collection[uuid.UUID]], *,
-          postgresql: bool) -> ColumnElement[bool]:
+def _when(
+    spans: list[Window], wanted: Mapping[Resource, Collection[uuid.UUID]], *, postgresql: bool
+) -> ColumnElement[bool]:
     """Appointments of the wanted rooms, devices and people whose occupied time overlaps one of the spans."""
     if postgresql:  # one question per room, device or person that the exclusion constraints' GiST indexes answer
         taken = func.tstzrange(Appointment.start_at, Appointment.occupied_until, literal_column("'[)'"))
-        spanned = taken.op("&&")(func.tstzmultirange(*(func.tstzrange(s, u, literal_column("'[)'"))
-                                                       for s, u in spans)))
+        spanned = taken.op("&&")(func.tstzmultirange(*(func.tstzrange(s, u, literal_column("'[)'")) for s, u in spans)))
         return or_(*((COLUMNS[r] == value) & spanned for r, ids in wanted.items() for value in ids))
     overlapping = ((Appointment.start_at < until) & (Appointment.occupied_until > start) for start, until in spans)
     return or_(*(COLUMNS[r].in_(ids) for r, ids in wanted.items() if ids)) & or_(*overlapping)
 
 
-def load_calendar(session: Session, *, wanted: Mapping[Resource, Collection[uuid.UUID]], windows: Iterable[Window],
-                  ignore: uuid.UUID | None = None) -> Calendar:
+def load_calendar(
+    session: Session,
+    *,
+    wanted: Mapping[Resource, Collection[uuid.UUID]],
+    windows: Iterable[Window],
+    ignore: uuid.UUID | None = None,
+) -> Calendar:
     """Every booked appointment of the wanted rooms, devices and people that overlaps a window: one statement."""
     spans = merged(windows)
     if not spans or not any(wanted.values()):
@@ -66,7 +73,8 @@ def load_calendar(session: Session, *, wanted: Mapping[Resource, Collection[uuid
     postgresql = session.get_bind().dialect.name == "postgresql"
     booked = Appointment.status == literal_column("'booked'")  # a literal, so the partial indexes apply
     query = select(*COLUMNS.values(), Appointment.start_at, Appointment.occupied_until).where(
-        booked, _when(spans, wanted, postgresql=postgresql))
+        booked, _when(spans, wanted, postgresql=postgresql)
+    )
     if ignore is not None:
         query = query.where(Appointment.id != ignore)
     periods: defaultdict[tuple[Resource, uuid.UUID], list[Window]] = defaultdict(list)

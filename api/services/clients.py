@@ -59,8 +59,7 @@ def search(session: Session, *, actor: Actor, q: str | None, limit: int, offset:
     ids = _page_ids(session, search_terms(q), limit=limit + 1, offset=offset)
     by_id = {c.id: c for c in session.scalars(select(Client).where(Client.id.in_(ids)))} if ids else {}
     page = [by_id[i] for i in ids[:limit]]
-    audit.record_reads(session, actor=actor, action="client.list", record_type=RECORD,
-                       record_ids=(c.id for c in page))
+    audit.record_reads(session, actor=actor, action="client.list", record_type=RECORD, record_ids=(c.id for c in page))
     return page, len(ids) > limit
 
 
@@ -76,19 +75,27 @@ def _page_ids(session: Session, terms: list[str], *, limit: int, offset: int) ->
     return session.scalars(query).all()
 
 
-def _page_among_matches(session: Session, conditions: list[ColumnElement[bool]], *, limit: int,
-                        offset: int) -> Sequence[uuid.UUID] | None:
+def _page_among_matches(
+    session: Session, conditions: list[ColumnElement[bool]], *, limit: int, offset: int
+) -> Sequence[uuid.UUID] | None:
     """A page out of every match, found through the trigram index and sorted; None past MATCH_CAP matches.
 
     Left to itself, PostgreSQL may walk the name index for rare terms too, and a full last name's
     matches sit together at one point of the alphabet: it would test every client before them.
     """
-    matching = (select(Client.id, *NAME_ORDER[:2]).where(*conditions).limit(MATCH_CAP + 1)
-                .cte("matching").prefix_with("MATERIALIZED"))
+    matching = (
+        select(Client.id, *NAME_ORDER[:2])
+        .where(*conditions)
+        .limit(MATCH_CAP + 1)
+        .cte("matching")
+        .prefix_with("MATERIALIZED")
+    )
     total = select(func.count()).select_from(matching).scalar_subquery()
     rows = session.execute(
         select(matching.c.id, total.label("total"))
-        .order_by(matching.c.last_name, matching.c.first_name, matching.c.id).limit(limit).offset(offset)
+        .order_by(matching.c.last_name, matching.c.first_name, matching.c.id)
+        .limit(limit)
+        .offset(offset)
     ).all()
     if (rows and rows[0].total > MATCH_CAP) or (not rows and offset):  # past the cap, or cannot tell
         return None
@@ -130,8 +137,14 @@ def update(session: Session, *, actor: Actor, client_id: uuid.UUID, data: Client
     changed = _apply(client, changes)
     _refresh_search_text(client)
     _flush_or_conflict(session, email=new_email)
-    audit.record(session, actor=actor, action="client.update", record_type=RECORD, record_id=client.id,
-                 detail={"fields": changed})
+    audit.record(
+        session,
+        actor=actor,
+        action="client.update",
+        record_type=RECORD,
+        record_id=client.id,
+        detail={"fields": changed},
+    )
     return client
 
 
@@ -153,7 +166,8 @@ def _apply(client: Client, changes: dict[str, Any]) -> list[str]:
 
 def _refresh_search_text(client: Client) -> None:
     client.search_text = client_search_text(
-        first_name=client.first_name, last_name=client.last_name, email=client.email, phone=client.phone)
+        first_name=client.first_name, last_name=client.last_name, email=client.email, phone=client.phone
+    )
 
 
 def _refuse_unborn(date_of_birth: date, *, today: date) -> None:

@@ -25,20 +25,28 @@ def _as_settings(record: ClinicSettingsRecord | None, *, default_timezone: str) 
     return ClinicSettings.model_validate(record.data)
 
 
-def change(session: Session, *, actor: Actor, changes: dict[str, Any],
-           default_timezone: str) -> tuple[ClinicSettings, datetime | None]:
+def change(
+    session: Session, *, actor: Actor, changes: dict[str, Any], default_timezone: str
+) -> tuple[ClinicSettings, datetime | None]:
     """Replace the fields given; the others keep their current value."""
     record = session.get(ClinicSettingsRecord, SETTINGS_ROW_ID, with_for_update=True)
     merged = ClinicSettings.model_validate(
-        _as_settings(record, default_timezone=default_timezone).model_dump() | changes)
+        _as_settings(record, default_timezone=default_timezone).model_dump() | changes
+    )
     if record is None:
         record = ClinicSettingsRecord(id=SETTINGS_ROW_ID, data={})
         session.add(record)
     record.data = merged.model_dump(mode="json")
     record.updated_by_id = actor.user.id
     session.flush()
-    audit.record(session, actor=actor, action="settings.update", record_type="settings",
-                 record_id=str(SETTINGS_ROW_ID), detail={"fields": sorted(changes)})
+    audit.record(
+        session,
+        actor=actor,
+        action="settings.update",
+        record_type="settings",
+        record_id=str(SETTINGS_ROW_ID),
+        detail={"fields": sorted(changes)},
+    )
     return merged, record.updated_at
 
 

@@ -18,5 +18,7 @@ def fits(protocol: Protocol, device: Device) -> bool:
 
 def too_dense(protocol: Protocol, device: Device, *, of: str) -> str:
     """Why the protocol does not fit the device, in words: `of` names the device ("Room 1's device")."""
-    return (f"{protocol.max_current_ua:g} µA on the {device.probe_area_cm2:g} cm² probes of {of} is "
-            f"{density_ua_per_cm2(protocol, device) / 1000:.2f} mA/cm², above {MAX_DENSITY_UA_PER_CM2 / 1000:g} mA/cm²")
+    return (
+        f"{protocol.max_current_ua:g} µA on the {device.probe_area_cm2:g} cm² probes of {of} is "
+        f"{density_ua_per_cm2(protocol, device) / 1000:.2f} mA/cm², above {MAX_DENSITY_UA_PER_CM2 / 1000:g} mA/cm²"
+    )

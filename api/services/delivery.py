@@ -21,15 +21,23 @@ def session_record(session: Session, treatment: TreatmentSession) -> dict[str, A
     assert protocol is not None
     parts = appointment_parts(session, appointment_id=treatment.appointment_id)
     delivered = contact_blocks(session, parts)
-    steps = [step_record(index, step, [block for part in parts for block in delivered[part.id].get(index, [])])
-             for index, step in enumerate(protocol.steps)]
+    steps = [
+        step_record(index, step, [block for part in parts for block in delivered[part.id].get(index, [])])
+        for index, step in enumerate(protocol.steps)
+    ]
     seqs = session.scalars(select(SessionMessage.seq).where(SessionMessage.session_id == treatment.id)).all()
     return {
-        "id": treatment.id, "appointment_id": treatment.appointment_id, "device_id": treatment.device_id,
-        "protocol_id": treatment.protocol_id, "status": treatment.status,
+        "id": treatment.id,
+        "appointment_id": treatment.appointment_id,
+        "device_id": treatment.device_id,
+        "protocol_id": treatment.protocol_id,
+        "status": treatment.status,
         "limits": {"max_current_ua": treatment.max_current_ua, "max_output_s": treatment.max_output_s},
-        "created_at": treatment.created_at, "armed_at": treatment.armed_at, "started_at": treatment.started_at,
-        "ended_at": treatment.ended_at, "steps": steps,
+        "created_at": treatment.created_at,
+        "armed_at": treatment.armed_at,
+        "started_at": treatment.started_at,
+        "ended_at": treatment.ended_at,
+        "steps": steps,
         "total_charge_uc": round(sum(s["charge_uc"] for s in steps), 3),
         "total_output_s": round(sum(s["output_s"] for s in steps), 3),
         "parts": [part_record(part, delivered[part.id]) for part in parts],
@@ -44,25 +52,35 @@ def missing(stored: Sequence[int]) -> dict[str, Any]:
     seqs = sorted(set(stored))
     listed: list[int] = []
     for previous, seq in pairwise([0, *seqs]):
-        listed.extend(range(previous + 1, seq)[:MISSING_LISTED - len(listed)])
+        listed.extend(range(previous + 1, seq)[: MISSING_LISTED - len(listed)])
     count = (seqs[-1] if seqs else 0) - len(seqs)
     return {"missing_seqs": listed, "missing_count": count, "missing_truncated": count > len(listed)}
 
 
 def appointment_parts(session: Session, *, appointment_id: uuid.UUID) -> list[TreatmentSession]:
     """Every session of an appointment, oldest first: each one after the first resumes the one before it."""
-    return list(session.scalars(select(TreatmentSession).where(TreatmentSession.appointment_id == appointment_id)
-                                .order_by(TreatmentSession.created_at)))
+    return list(
+        session.scalars(
+            select(TreatmentSession)
+            .where(TreatmentSession.appointment_id == appointment_id)
+            .order_by(TreatmentSession.created_at)
+        )
+    )
 
 
 def contact_blocks(session: Session, parts: Sequence[TreatmentSession]) -> dict[uuid.UUID, Blocks]:
     """Each part's telemetry measured with contact, by protocol step (the part's step plus its first_step)."""
     delivered: dict[uuid.UUID, Blocks] = {part.id: defaultdict(list) for part in parts}
     armed = {part.id: part for part in parts}
-    messages = session.scalars(select(SessionMessage).where(
-        SessionMessage.session_id.in_(list(armed)), SessionMessage.kind == "telemetry",
-        SessionMessage.contact.is_(True),
-    ).order_by(SessionMessage.seq))
+    messages = session.scalars(
+        select(SessionMessage)
+        .where(
+            SessionMessage.session_id.in_(list(armed)),
+            SessionMessage.kind == "telemetry",
+            SessionMessage.contact.is_(True),
+        )
+        .order_by(SessionMessage.seq)
+    )
     for message in messages:
         part = armed[message.session_id]
         # the device numbers the steps it was armed with from 0; a step it was not armed with is no step at all
@@ -83,20 +101,29 @@ def step_record(index: int, step: dict[str, Any], blocks: list[SessionMessage]) 
     output_s = sum(interval for _, interval in samples)
     charge = sum(value * interval for value, interval in samples)
     return {
-        "step": index, "zone": step["zone"], "mode": step["mode"], "prescribed_current_ua": step["current_ua"],
+        "step": index,
+        "zone": step["zone"],
+        "mode": step["mode"],
+        "prescribed_current_ua": step["current_ua"],
         "prescribed_duration_s": step["duration_s"],
         "delivered_mean_ua": round(charge / output_s, 3) if output_s else None,
         "delivered_peak_ua": max((v for v, _ in samples), default=None),
-        "charge_uc": round(charge, 3), "output_s": round(output_s, 3),
+        "charge_uc": round(charge, 3),
+        "output_s": round(output_s, 3),
     }
 
 
 def part_record(part: TreatmentSession, blocks: Blocks) -> dict[str, Any]:
     """One session of the treatment: when it ran, how it ended and what it delivered."""
     samples = _samples([block for step_blocks in blocks.values() for block in step_blocks])
-    return {"session_id": part.id, "status": part.status, "started_at": part.started_at, "ended_at": part.ended_at,
-            "output_s": round(sum(interval for _, interval in samples), 3),
-            "charge_uc": round(sum(value * interval for value, interval in samples), 3)}
+    return {
+        "session_id": part.id,
+        "status": part.status,
+        "started_at": part.started_at,
+        "ended_at": part.ended_at,
+        "output_s": round(sum(interval for _, interval in samples), 3),
+        "charge_uc": round(sum(value * interval for value, interval in samples), 3),
+    }
 
 
 def _samples(blocks: list[SessionMessage]) -> list[tuple[float, float]]:
@@ -106,6 +133,9 @@ def _samples(blocks: list[SessionMessage]) -> list[tuple[float, float]]:
 
 def incidents(session: Session, parts: Sequence[TreatmentSession]) -> list[dict[str, Any]]:
     """Every part's incidents by time: why an earlier part ended belongs to the treatment's record."""
-    found = session.scalars(select(SessionIncident).where(SessionIncident.session_id.in_([p.id for p in parts]))
-                            .order_by(SessionIncident.at))
+    found = session.scalars(
+        select(SessionIncident)
+        .where(SessionIncident.session_id.in_([p.id for p in parts]))
+        .order_by(SessionIncident.at)
+    )
     return [{"session_id": i.session_id, "kind": i.kind, "at": i.at, "detail": i.detail} for i in found]

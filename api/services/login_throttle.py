@@ -75,8 +75,9 @@ def count_failure(session: Session, *, address: str, email: str, now: datetime) 
 
 def forget_failures(session: Session, *, address: str, email: str) -> None:
     """A log-in succeeded: the email's count at this address starts again (the address's own count stays)."""
-    session.execute(delete(LoginThrottle).where(LoginThrottle.address == address,
-                                                LoginThrottle.account == account_key(email)))
+    session.execute(
+        delete(LoginThrottle).where(LoginThrottle.address == address, LoginThrottle.account == account_key(email))
+    )
 
 
 def locks_of(session: Session, *, emails: Iterable[str], now: datetime) -> dict[str, list[Lock]]:
@@ -85,8 +86,11 @@ def locks_of(session: Session, *, emails: Iterable[str], now: datetime) -> dict[
     found: dict[str, list[Lock]] = {email: [] for email in keys.values()}
     if not keys:
         return found
-    rows = session.scalars(select(LoginThrottle).where(
-        LoginThrottle.account.in_(keys), LoginThrottle.locked_until > now).order_by(LoginThrottle.address))
+    rows = session.scalars(
+        select(LoginThrottle)
+        .where(LoginThrottle.account.in_(keys), LoginThrottle.locked_until > now)
+        .order_by(LoginThrottle.address)
+    )
     for row in rows:
         assert row.locked_until is not None  # the query asked for it
         found[keys[row.account]].append(Lock(address=row.address, locked_until=row.locked_until))
@@ -99,8 +103,11 @@ def unlock(session: Session, *, email: str) -> None:
 
 
 def _locked_until(session: Session, *, address: str, account: str, now: datetime) -> datetime | None:
-    return session.scalar(select(LoginThrottle.locked_until).where(
-        LoginThrottle.address == address, LoginThrottle.account == account, LoginThrottle.locked_until > now))
+    return session.scalar(
+        select(LoginThrottle.locked_until).where(
+            LoginThrottle.address == address, LoginThrottle.account == account, LoginThrottle.locked_until > now
+        )
+    )
 
 
 def _count(session: Session, *, address: str, account: str, limit: int, now: datetime) -> LoginThrottle:
@@ -117,19 +124,37 @@ def _count(session: Session, *, address: str, account: str, limit: int, now: dat
 def _row_for_update(session: Session, *, address: str, account: str, now: datetime) -> LoginThrottle:
     """The row, made if missing and locked until commit: two API workers counting at once both count."""
     dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    session.execute(dialect.insert(LoginThrottle).values(
-        address=address, account=account, failures=0, window_started_at=now, expires_at=now + WINDOW,
-    ).on_conflict_do_nothing(index_elements=["address", "account"]))
-    row = session.scalars(select(LoginThrottle).where(LoginThrottle.address == address,
-                                                      LoginThrottle.account == account)
-                          .with_for_update().execution_options(populate_existing=True)).one()
+    session.execute(
+        dialect.insert(LoginThrottle)
+        .values(
+            address=address,
+            account=account,
+            failures=0,
+            window_started_at=now,
+            expires_at=now + WINDOW,
+        )
+        .on_conflict_do_nothing(index_elements=["address", "account"])
+    )
+    row = session.scalars(
+        select(LoginThrottle)
+        .where(LoginThrottle.address == address, LoginThrottle.account == account)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).one()
     return row
 
 
 def _forget_expired(session: Session, *, now: datetime) -> None:
     """Drop a batch of rows that count for nothing any more; those another log-in holds are left for later,
     so that two log-ins never wait on each other's rows in opposite orders."""
-    expired = (select(LoginThrottle.address, LoginThrottle.account).where(LoginThrottle.expires_at < now)
-               .limit(100).with_for_update(skip_locked=True))
-    session.execute(delete(LoginThrottle).where(tuple_(LoginThrottle.address, LoginThrottle.account).in_(expired))
-                    .execution_options(synchronize_session=False))
+    expired = (
+        select(LoginThrottle.address, LoginThrottle.account)
+        .where(LoginThrottle.expires_at < now)
+        .limit(100)
+        .with_for_update(skip_locked=True)
+    )
+    session.execute(
+        delete(LoginThrottle)
+        .where(tuple_(LoginThrottle.address, LoginThrottle.account).in_(expired))
+        .execution_options(synchronize_session=False)
+    )

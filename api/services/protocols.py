@@ -44,23 +44,35 @@ def check_limits(steps: list[Step], *, clinic: ClinicSettings, rules: RuleParame
         if step.mode not in clinic.modes:
             raise InvalidInput(f"{where}.mode", f"must be one of the clinic's modes: {', '.join(clinic.modes)}")
         if step.current_ua > maximum:
-            raise InvalidInput(f"{where}.current_ua",
-                               f"{step.current_ua:g} µA is above the clinic's maximum of {maximum} µA")
+            raise InvalidInput(
+                f"{where}.current_ua", f"{step.current_ua:g} µA is above the clinic's maximum of {maximum} µA"
+            )
         percent = rules.zone_caps_percent.percent_for(step.zone)
         cap = maximum * percent / 100
         if step.current_ua > cap:
-            raise InvalidInput(f"{where}.current_ua", f"{step.current_ua:g} µA is above the {step.zone.value} cap "
-                                                      f"of {percent}% of the clinic's maximum ({cap:g} µA)")
+            raise InvalidInput(
+                f"{where}.current_ua",
+                f"{step.current_ua:g} µA is above the {step.zone.value} cap "
+                f"of {percent}% of the clinic's maximum ({cap:g} µA)",
+            )
     total = sum(step.duration_s for step in steps)
     if total > MAX_OUTPUT_S:
         raise InvalidInput("steps", f"the steps add up to {total} s of output; at most {MAX_OUTPUT_S} s (10 minutes)")
 
 
-def create(session: Session, *, actor: Actor, data: ProtocolCreate, clinic: ClinicSettings,
-           rules: RuleParameters) -> Protocol:
+def create(
+    session: Session, *, actor: Actor, data: ProtocolCreate, clinic: ClinicSettings, rules: RuleParameters
+) -> Protocol:
     check_limits(data.steps, clinic=clinic, rules=rules)
-    protocol = Protocol(lineage_id=uuid.uuid4(), version=1, name=data.name, target=data.target.model_dump(mode="json"),
-                        status=ProtocolStatus.DRAFT, created_by_id=actor.user.id, **_step_fields(data.steps))
+    protocol = Protocol(
+        lineage_id=uuid.uuid4(),
+        version=1,
+        name=data.name,
+        target=data.target.model_dump(mode="json"),
+        status=ProtocolStatus.DRAFT,
+        created_by_id=actor.user.id,
+        **_step_fields(data.steps),
+    )
     session.add(protocol)
     session.flush()
     audit.record(session, actor=actor, action="protocol.create", record_type=RECORD, record_id=protocol.id)
@@ -68,8 +80,11 @@ def create(session: Session, *, actor: Actor, data: ProtocolCreate, clinic: Clin
 
 
 def _step_fields(steps: list[Step]) -> dict[str, Any]:
-    return {"steps": canonical_steps(steps), "total_output_s": sum(s.duration_s for s in steps),
-            "max_current_ua": max(s.current_ua for s in steps)}
+    return {
+        "steps": canonical_steps(steps),
+        "total_output_s": sum(s.duration_s for s in steps),
+        "max_current_ua": max(s.current_ua for s in steps),
+    }
 
 
 def get(session: Session, *, protocol_id: uuid.UUID) -> Protocol:
@@ -83,8 +98,15 @@ def list_all(session: Session, *, status: ProtocolStatus | None) -> Sequence[Pro
     return session.scalars(query).all()
 
 
-def edit(session: Session, *, actor: Actor, protocol_id: uuid.UUID, changes: dict[str, Any], clinic: ClinicSettings,
-         rules: RuleParameters) -> Protocol:
+def edit(
+    session: Session,
+    *,
+    actor: Actor,
+    protocol_id: uuid.UUID,
+    changes: dict[str, Any],
+    clinic: ClinicSettings,
+    rules: RuleParameters,
+) -> Protocol:
     """Change a draft in place; an approved or withdrawn version stays as it is and a new draft version is made."""
     protocol = get(session, protocol_id=protocol_id)
     steps = [Step.model_validate(s) for s in changes.get("steps", protocol.steps)]
@@ -98,22 +120,37 @@ def edit(session: Session, *, actor: Actor, protocol_id: uuid.UUID, changes: dic
     for field, value in _step_fields(steps).items():
         setattr(protocol, field, value)
     session.flush()
-    audit.record(session, actor=actor, action="protocol.edit", record_type=RECORD, record_id=protocol.id,
-                 detail={"fields": sorted(changes)})
+    audit.record(
+        session,
+        actor=actor,
+        action="protocol.edit",
+        record_type=RECORD,
+        record_id=protocol.id,
+        detail={"fields": sorted(changes)},
+    )
     return protocol
 
 
 def _next_draft(session: Session, *, actor: Actor, source: Protocol) -> Protocol:
     latest = session.scalar(select(func.max(Protocol.version)).where(Protocol.lineage_id == source.lineage_id))
-    draft = Protocol(lineage_id=source.lineage_id, version=(latest or 0) + 1, name=source.name, target=source.target,
-                     steps=source.steps, total_output_s=source.total_output_s, max_current_ua=source.max_current_ua,
-                     status=ProtocolStatus.DRAFT, created_by_id=actor.user.id)
+    draft = Protocol(
+        lineage_id=source.lineage_id,
+        version=(latest or 0) + 1,
+        name=source.name,
+        target=source.target,
+        steps=source.steps,
+        total_output_s=source.total_output_s,
+        max_current_ua=source.max_current_ua,
+        status=ProtocolStatus.DRAFT,
+        created_by_id=actor.user.id,
+    )
     session.add(draft)
     return draft
 
 
-def approve(session: Session, *, actor: Actor, protocol_id: uuid.UUID, clinic: ClinicSettings,
-            rules: RuleParameters) -> Protocol:
+def approve(
+    session: Session, *, actor: Actor, protocol_id: uuid.UUID, clinic: ClinicSettings, rules: RuleParameters
+) -> Protocol:
     """Make a draft bookable and immutable, under today's limits."""
     protocol = get(session, protocol_id=protocol_id)
     if protocol.status != ProtocolStatus.DRAFT:
@@ -128,8 +165,9 @@ def approve(session: Session, *, actor: Actor, protocol_id: uuid.UUID, clinic: C
     return protocol
 
 
-def withdraw(session: Session, *, actor: Actor, protocol_id: uuid.UUID,
-             reason: str) -> tuple[Protocol, list[Appointment]]:
+def withdraw(
+    session: Session, *, actor: Actor, protocol_id: uuid.UUID, reason: str
+) -> tuple[Protocol, list[Appointment]]:
     """Stop an approved protocol being booked or started; returns its future appointments to rebook."""
     protocol = get(session, protocol_id=protocol_id)
     if protocol.status != ProtocolStatus.APPROVED:
@@ -145,6 +183,14 @@ def withdraw(session: Session, *, actor: Actor, protocol_id: uuid.UUID,
 
 def future_booked(session: Session, condition: Any) -> list[Appointment]:
     """Booked appointments from now on that match `condition`, by time."""
-    return list(session.scalars(select(Appointment).where(
-        condition, Appointment.status == AppointmentStatus.BOOKED, Appointment.start_at >= utcnow(),
-    ).order_by(Appointment.start_at)))
+    return list(
+        session.scalars(
+            select(Appointment)
+            .where(
+                condition,
+                Appointment.status == AppointmentStatus.BOOKED,
+                Appointment.start_at >= utcnow(),
+            )
+            .order_by(Appointment.start_at)
+        )
+    )

@@ -28,8 +28,10 @@ def remaining(session: Session, *, appointment_id: uuid.UUID, protocol: Protocol
     if any(part.status == SessionStatus.COMPLETED for part in parts):
         return Remaining([], len(protocol.steps), latest)
     delivered = contact_blocks(session, parts)
-    per_step = {index: sum(delivered_ms(delivered[part.id].get(index, [])) for part in parts)
-                for index in range(len(protocol.steps))}
+    per_step = {
+        index: sum(delivered_ms(delivered[part.id].get(index, [])) for part in parts)
+        for index in range(len(protocol.steps))
+    }
     first_step, steps = left_of(protocol.steps, delivered_ms_per_step=per_step)
     return Remaining(steps, first_step, latest)
 
@@ -43,8 +45,8 @@ def left_of(steps: list[dict[str, Any]], *, delivered_ms_per_step: dict[int, int
         return 0, steps
     left_ms = steps[reached]["duration_s"] * 1000 - delivered_ms_per_step[reached]
     if left_ms <= 0:
-        return reached + 1, steps[reached + 1:]
+        return reached + 1, steps[reached + 1 :]
     # Rounded up to a whole second: less than a second more of a step approved at that current, well within the
     # tolerance of the device limits, rather than cutting the prescribed time short at every interruption (a
     # remainder under a second would vanish altogether).
-    return reached, [steps[reached] | {"duration_s": -(-left_ms // 1000)}, *steps[reached + 1:]]
+    return reached, [steps[reached] | {"duration_s": -(-left_ms // 1000)}, *steps[reached + 1 :]]

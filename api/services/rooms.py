@@ -45,9 +45,14 @@ def register_device(session: Session, *, actor: Actor, data: DeviceCreate) -> tu
     if session.scalar(select(Device.id).where(Device.serial == data.serial)) is not None:
         raise Conflict(f"A device with serial {data.serial} is already registered.")
     password = new_device_password()
-    device = Device(device_id=f"gd-{secrets.token_hex(6)}", serial=data.serial, room_id=data.room_id,
-                    probe_area_cm2=data.probe_area_cm2, mqtt_password_hash=hash_device_password(password),
-                    status=DeviceStatus.IN_SERVICE)
+    device = Device(
+        device_id=f"gd-{secrets.token_hex(6)}",
+        serial=data.serial,
+        room_id=data.room_id,
+        probe_area_cm2=data.probe_area_cm2,
+        mqtt_password_hash=hash_device_password(password),
+        status=DeviceStatus.IN_SERVICE,
+    )
     session.add(device)
     try:
         session.flush()
@@ -68,19 +73,26 @@ def get_device(session: Session, *, device_id: uuid.UUID) -> Device:
     return get_or_404(session, Device, device_id, "device")
 
 
-def change_device(session: Session, *, actor: Actor, device_id: uuid.UUID, room_id: uuid.UUID | None,
-                  status: DeviceStatus | None) -> tuple[Device, list[Appointment]]:
+def change_device(
+    session: Session, *, actor: Actor, device_id: uuid.UUID, room_id: uuid.UUID | None, status: DeviceStatus | None
+) -> tuple[Device, list[Appointment]]:
     """Move a device, take it out of service or revoke it; returns the future appointments that lost it."""
     device = _not_revoked(get_device(session, device_id=device_id))
     moved = room_id is not None and room_id != device.room_id
-    if moved:
-        get_room(session, room_id=room_id)  # type: ignore[arg-type]
-        device.room_id = room_id  # type: ignore[assignment]
+    if room_id is not None and moved:
+        get_room(session, room_id=room_id)
+        device.room_id = room_id
     if status is not None:
         device.status = status
     session.flush()
-    audit.record(session, actor=actor, action="device.update", record_type="device", record_id=device.id,
-                 detail={"moved": moved, "status": device.status.value})
+    audit.record(
+        session,
+        actor=actor,
+        action="device.update",
+        record_type="device",
+        record_id=device.id,
+        detail={"moved": moved, "status": device.status.value},
+    )
     lost = moved or device.status != DeviceStatus.IN_SERVICE
     return device, future_booked(session, Appointment.device_id == device.id) if lost else []
 
@@ -103,5 +115,8 @@ def _not_revoked(device: Device) -> Device:
 
 def devices_in_service(session: Session, *, room_ids: Collection[uuid.UUID]) -> Sequence[Device]:
     """The devices in service in these rooms, oldest first: each of them can be booked."""
-    return session.scalars(select(Device).where(Device.room_id.in_(room_ids), Device.status == DeviceStatus.IN_SERVICE)
-                           .order_by(Device.created_at, Device.id)).all()
+    return session.scalars(
+        select(Device)
+        .where(Device.room_id.in_(room_ids), Device.status == DeviceStatus.IN_SERVICE)
+        .order_by(Device.created_at, Device.id)
+    ).all()

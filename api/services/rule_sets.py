@@ -36,13 +36,20 @@ def change(session: Session, *, actor: Actor, changes: dict[str, Any]) -> Screen
     """Add a version with the changed parameters; bounds are checked on the merged whole."""
     latest = current(session)
     merged = RuleParameters.model_validate(latest.parameters | changes)
-    rule_set = ScreeningRuleSet(version=latest.version + 1, parameters=merged.model_dump(mode="json"),
-                                created_by_id=actor.user.id)
+    rule_set = ScreeningRuleSet(
+        version=latest.version + 1, parameters=merged.model_dump(mode="json"), created_by_id=actor.user.id
+    )
     session.add(rule_set)
     try:
         session.flush()
     except IntegrityError as exc:  # another admin saved a version at the same moment
         raise Conflict("The screening rules were changed by someone else just now; reload and try again.") from exc
-    audit.record(session, actor=actor, action="screening_rules.update", record_type="screening_rules",
-                 record_id=str(rule_set.version), detail={"fields": sorted(changes)})
+    audit.record(
+        session,
+        actor=actor,
+        action="screening_rules.update",
+        record_type="screening_rules",
+        record_id=str(rule_set.version),
+        detail={"fields": sorted(changes)},
+    )
     return rule_set

@@ -26,8 +26,10 @@ def session_days(plan: Plan) -> list[int]:
 def session_starts(first: datetime, plan: Plan, zone: ZoneInfo) -> list[datetime]:
     """Every session's start in UTC, each at the first session's local time of day, across clock changes."""
     local = first.astimezone(zone)
-    return [local_to_utc(local.date() + timedelta(days=d), local.time().replace(tzinfo=None), zone)
-            for d in session_days(plan)]
+    return [
+        local_to_utc(local.date() + timedelta(days=d), local.time().replace(tzinfo=None), zone)
+        for d in session_days(plan)
+    ]
 
 
 def local_to_utc(day: date, wall: time, zone: ZoneInfo) -> datetime:
@@ -44,8 +46,10 @@ def outside_opening_hours(start: datetime, end: datetime, zone: ZoneInfo, hours:
     if day is None:
         return f"the clinic is closed on {weekday.capitalize()}s"
     if local_end.date() != local_start.date() or local_start.time() < day.open or local_end.time() > day.close:
-        return (f"{local_start:%H:%M}–{local_end:%H:%M} is outside the opening hours "
-                f"{day.open:%H:%M}–{day.close:%H:%M} on {weekday.capitalize()}s")
+        return (
+            f"{local_start:%H:%M}–{local_end:%H:%M} is outside the opening hours "
+            f"{day.open:%H:%M}–{day.close:%H:%M} on {weekday.capitalize()}s"
+        )
     return None
 
 
@@ -55,13 +59,17 @@ def cadence_problem(start: datetime, others: Sequence[datetime], cadence: Cadenc
     for other in others:
         if abs(other - start) < gap:
             hours = abs(other - start) / timedelta(hours=1)
-            return (f"only {hours:.0f} h from another session of the client at {other:%Y-%m-%d %H:%M} UTC "
-                    f"(at least {cadence.min_hours_between_sessions} h)")
+            return (
+                f"only {hours:.0f} h from another session of the client at {other:%Y-%m-%d %H:%M} UTC "
+                f"(at least {cadence.min_hours_between_sessions} h)"
+            )
     everyone = sorted([*others, start])
     for window_start in everyone:
         if window_start <= start < window_start + WEEK:
             count = sum(window_start <= t < window_start + WEEK for t in everyone)
             if count > cadence.max_sessions_per_7_days:
-                return (f"{count} sessions in the 7 days from {window_start:%Y-%m-%d} "
-                        f"(at most {cadence.max_sessions_per_7_days})")
+                return (
+                    f"{count} sessions in the 7 days from {window_start:%Y-%m-%d} "
+                    f"(at most {cadence.max_sessions_per_7_days})"
+                )
     return None

@@ -18,8 +18,11 @@ from db.vocabulary import TREATABLE
 
 RECORD = "screening"
 NO_VALID_SCREENING = Reason(
-    "no_valid_screening", Kind.DEFERRAL, "A screening must be valid on the day of treatment",
-    "There is no screening valid on that day: screen the client first.")
+    "no_valid_screening",
+    Kind.DEFERRAL,
+    "A screening must be valid on the day of treatment",
+    "There is no screening valid on that day: screen the client first.",
+)
 
 
 @dataclass(frozen=True)
@@ -46,8 +49,7 @@ class Eligibility:
         return self.verdict.reasons if self.verdict else [NO_VALID_SCREENING]
 
 
-def create(session: Session, *, actor: Actor, client_id: uuid.UUID, answers: ScreeningAnswers,
-           today: date) -> Judged:
+def create(session: Session, *, actor: Actor, client_id: uuid.UUID, answers: ScreeningAnswers, today: date) -> Judged:
     """Judge the answers by the current rules as of today, and store answers and verdict."""
     client = clients.get_live(session, client_id=client_id)
     _refuse_future_dates(answers.model_dump(), today=today, prefix="answers.")
@@ -56,25 +58,35 @@ def create(session: Session, *, actor: Actor, client_id: uuid.UUID, answers: Scr
     reasons = _evaluate(answers, client=client, on=today, rules=rules, prefix="answers.")
     before_approvals = judge(reasons, {})
     screening = Screening(
-        client_id=client.id, screened_on=today, answers=answers.model_dump(mode="json"),
-        reasons=[r.as_json() for r in reasons], excluded_zones=[z.value for z in before_approvals.excluded_zones],
+        client_id=client.id,
+        screened_on=today,
+        answers=answers.model_dump(mode="json"),
+        reasons=[r.as_json() for r in reasons],
+        excluded_zones=[z.value for z in before_approvals.excluded_zones],
         eligible_from=before_approvals.eligible_from,
         valid_until=today + timedelta(days=rules.screening_validity_days),
-        rule_set_version=rule_set.version, created_by_id=actor.user.id,
+        rule_set_version=rule_set.version,
+        created_by_id=actor.user.id,
     )
     session.add(screening)
     session.flush()
-    audit.record(session, actor=actor, action="screening.create", record_type=RECORD, record_id=screening.id,
-                 detail={"client_id": str(client.id)})
+    audit.record(
+        session,
+        actor=actor,
+        action="screening.create",
+        record_type=RECORD,
+        record_id=screening.id,
+        detail={"client_id": str(client.id)},
+    )
     return _judged(session, screening, today=today)
 
 
-def list_for(session: Session, *, actor: Actor, client_id: uuid.UUID, today: date,
-             with_answers: bool) -> list[Judged]:
+def list_for(session: Session, *, actor: Actor, client_id: uuid.UUID, today: date, with_answers: bool) -> list[Judged]:
     """The client's screenings, newest first; each read is audited, saying whether answers were shown."""
     clients.get_live(session, client_id=client_id)
-    found = session.scalars(select(Screening).where(Screening.client_id == client_id)
-                            .order_by(Screening.created_at.desc(), Screening.id)).all()
+    found = session.scalars(
+        select(Screening).where(Screening.client_id == client_id).order_by(Screening.created_at.desc(), Screening.id)
+    ).all()
     action = "screening.read" if with_answers else "screening.read_outcome"
     audit.record_reads(session, actor=actor, action=action, record_type=RECORD, record_ids=(s.id for s in found))
     return [_judged(session, s, today=today) for s in found]
@@ -82,13 +94,21 @@ def list_for(session: Session, *, actor: Actor, client_id: uuid.UUID, today: dat
 
 def latest_valid(session: Session, *, client_id: uuid.UUID, on: date) -> Screening | None:
     """The newest screening of the client that is valid on `on`."""
-    return session.scalar(select(Screening).where(
-        Screening.client_id == client_id, Screening.screened_on <= on, Screening.valid_until >= on,
-    ).order_by(Screening.created_at.desc()).limit(1))
+    return session.scalar(
+        select(Screening)
+        .where(
+            Screening.client_id == client_id,
+            Screening.screened_on <= on,
+            Screening.valid_until >= on,
+        )
+        .order_by(Screening.created_at.desc())
+        .limit(1)
+    )
 
 
-def check_eligibility(session: Session, *, actor: Actor, client_id: uuid.UUID, on: date, day_of: DayOfAnswers,
-                      today: date) -> Eligibility:
+def check_eligibility(
+    session: Session, *, actor: Actor, client_id: uuid.UUID, on: date, day_of: DayOfAnswers, today: date
+) -> Eligibility:
     """Whether the client may be treated on `on`: the latest valid screening, with the day-of answers."""
     client = clients.get_live(session, client_id=client_id)
     if on < today:
@@ -97,8 +117,14 @@ def check_eligibility(session: Session, *, actor: Actor, client_id: uuid.UUID, o
     _refuse_future_dates(changes, today=today, prefix="day_of.")
     rule_set = rule_sets.current(session)
     screening = latest_valid(session, client_id=client.id, on=on)
-    audit.record(session, actor=actor, action="screening.eligibility", record_type="client", record_id=client.id,
-                 detail={"screening_id": str(screening.id) if screening else None})
+    audit.record(
+        session,
+        actor=actor,
+        action="screening.eligibility",
+        record_type="client",
+        record_id=client.id,
+        detail={"screening_id": str(screening.id) if screening else None},
+    )
     if screening is None:
         return Eligibility(on=on, verdict=None, screening_id=None, rule_set_version=rule_set.version)
     answers = ScreeningAnswers.model_validate(screening.answers | changes)

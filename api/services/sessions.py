@@ -50,8 +50,15 @@ class StartRefused(Conflict):
         self.extra = {"reasons": [{"code": code, "message": message} for code, message in reasons]}
 
 
-def start(session: Session, *, actor: Actor, appointment_id: uuid.UUID, day_of: DayOfConfirmation,
-          clinic: ClinicSettings, today: date) -> TreatmentSession:
+def start(
+    session: Session,
+    *,
+    actor: Actor,
+    appointment_id: uuid.UUID,
+    day_of: DayOfConfirmation,
+    clinic: ClinicSettings,
+    today: date,
+) -> TreatmentSession:
     """Check everything that decides whether current may flow; then queue the arming with what is left to give."""
     appointment = get_or_404(session, Appointment, appointment_id, "appointment")
     client = lock_client(session, client_id=appointment.client_id)
@@ -59,28 +66,56 @@ def start(session: Session, *, actor: Actor, appointment_id: uuid.UUID, day_of: 
     protocol = bookable_protocol(session, protocol_id=appointment.protocol_id)
     left = resume.remaining(session, appointment_id=appointment.id, protocol=protocol)
     device = session.get_one(Device, appointment.device_id)
-    reasons = [*_eligibility_reasons(session, actor, appointment, protocol, day_of, today),
-               *_protocol_reasons(protocol), *_remaining_reasons(left), *_gateway_reasons(session),
-               *_device_reasons(session, appointment, device, protocol),
-               *_cadence_reasons(session, appointment, client, clinic)]
+    reasons = [
+        *_eligibility_reasons(session, actor, appointment, protocol, day_of, today),
+        *_protocol_reasons(protocol),
+        *_remaining_reasons(left),
+        *_gateway_reasons(session),
+        *_device_reasons(session, appointment, device, protocol),
+        *_cadence_reasons(session, appointment, client, clinic),
+    ]
     if reasons:
         raise StartRefused(reasons)
     treatment = TreatmentSession(
-        appointment_id=appointment.id, device_id=device.id, protocol_id=protocol.id, status=SessionStatus.PENDING,
-        steps=left.steps, first_step=left.first_step, resumes_session_id=left.resumes_session_id,
-        tolerance_percent=clinic.current_limits.tolerance_percent, day_of=day_of.model_dump(mode="json"),
-        created_by_id=actor.user.id, **device_limits(left.steps, clinic))
+        appointment_id=appointment.id,
+        device_id=device.id,
+        protocol_id=protocol.id,
+        status=SessionStatus.PENDING,
+        steps=left.steps,
+        first_step=left.first_step,
+        resumes_session_id=left.resumes_session_id,
+        tolerance_percent=clinic.current_limits.tolerance_percent,
+        day_of=day_of.model_dump(mode="json"),
+        created_by_id=actor.user.id,
+        **device_limits(left.steps, clinic),
+    )
     session.add(treatment)
     session.flush()
     # the steps' own hash: a device checks the steps it receives, and a resumed session sends only what is left
-    queue_command(session, device_id=device.id, session_id=treatment.id, kind="load_protocol",
-                  body={"protocol": {"id": str(protocol.id), "version": protocol.version,
-                                     "sha256": steps_sha256(left.steps), "steps": left.steps},
-                        "limits": {"max_current_ua": treatment.max_current_ua,
-                                   "max_output_s": treatment.max_output_s}},
-                  lifetime=COMMAND_LIFETIME)
-    audit.record(session, actor=actor, action="session.start", record_type="session", record_id=treatment.id,
-                 detail={"appointment_id": str(appointment.id)})
+    queue_command(
+        session,
+        device_id=device.id,
+        session_id=treatment.id,
+        kind="load_protocol",
+        body={
+            "protocol": {
+                "id": str(protocol.id),
+                "version": protocol.version,
+                "sha256": steps_sha256(left.steps),
+                "steps": left.steps,
+            },
+            "limits": {"max_current_ua": treatment.max_current_ua, "max_output_s": treatment.max_output_s},
+        },
+        lifetime=COMMAND_LIFETIME,
+    )
+    audit.record(
+        session,
+        actor=actor,
+        action="session.start",
+        record_type="session",
+        record_id=treatment.id,
+        detail={"appointment_id": str(appointment.id)},
+    )
     return treatment
 
 
@@ -88,8 +123,10 @@ def device_limits(steps: list[dict[str, Any]], clinic: ClinicSettings) -> dict[s
     """The device's hard caps: highest step current and total output plus the tolerance, within the clinic's maximum."""
     factor = 1 + clinic.current_limits.tolerance_percent / 100
     highest = max(step["current_ua"] for step in steps)
-    return {"max_current_ua": min(round(highest * factor, 1), clinic.current_limits.max_current_ua),
-            "max_output_s": math.ceil(sum(step["duration_s"] for step in steps) * factor)}
+    return {
+        "max_current_ua": min(round(highest * factor, 1), clinic.current_limits.max_current_ua),
+        "max_output_s": math.ceil(sum(step["duration_s"] for step in steps) * factor),
+    }
 
 
 def read(session: Session, *, actor: Actor, session_id: uuid.UUID) -> TreatmentSession:
@@ -105,10 +142,11 @@ def stop(session: Session, *, actor: Actor, session_id: uuid.UUID, reason: str =
     state = session.scalar(select(Device.state).where(Device.id == treatment.device_id))
     # an interrupted session is not final: it only lost touch with its device, which may well be treating still
     if treatment.status in FINAL and state not in MAY_GIVE_CURRENT:
-        raise Conflict(f"This session already ended ({treatment.status.value}) and its device is "
-                       f"{DEVICE_STATE_WORDS.get(str(state), state)}: there is nothing to stop.")
-    queue_command(session, device_id=treatment.device_id, session_id=treatment.id, kind="stop",
-                  body={"reason": reason})
+        raise Conflict(
+            f"This session already ended ({treatment.status.value}) and its device is "
+            f"{DEVICE_STATE_WORDS.get(str(state), state)}: there is nothing to stop."
+        )
+    queue_command(session, device_id=treatment.device_id, session_id=treatment.id, kind="stop", body={"reason": reason})
     audit.record(session, actor=actor, action="session.stop", record_type="session", record_id=treatment.id)
     return treatment
 
@@ -119,23 +157,31 @@ def _refuse_unless_startable(session: Session, appointment: Appointment, *, now:
     earliest, end = (appointment.start_at - EARLIEST_START).astimezone(zone), appointment.end_at.astimezone(zone)
     if not earliest <= now <= end:
         raise Conflict(f"This session can be started from {earliest:%H:%M} to {end:%H:%M} on {earliest:%Y-%m-%d}.")
-    running = session.scalar(select(TreatmentSession.id).where(
-        TreatmentSession.appointment_id == appointment.id, TreatmentSession.status.in_(RUNNING)))
+    running = session.scalar(
+        select(TreatmentSession.id).where(
+            TreatmentSession.appointment_id == appointment.id, TreatmentSession.status.in_(RUNNING)
+        )
+    )
     if running is not None:
         raise Conflict("A session for this appointment is already under way.")
 
 
-def _eligibility_reasons(session: Session, actor: Actor, appointment: Appointment, protocol: Protocol,
-                         day_of: DayOfConfirmation, today: date) -> list[tuple[str, str]]:
+def _eligibility_reasons(
+    session: Session, actor: Actor, appointment: Appointment, protocol: Protocol, day_of: DayOfConfirmation, today: date
+) -> list[tuple[str, str]]:
     answers = DayOfAnswers.model_validate(day_of.model_dump(exclude_none=False))
-    result = screenings.check_eligibility(session, actor=actor, client_id=appointment.client_id, on=today,
-                                          day_of=answers, today=today)
+    result = screenings.check_eligibility(
+        session, actor=actor, client_id=appointment.client_id, on=today, day_of=answers, today=today
+    )
     if not result.eligible:
         return [(r.code, r.message) for r in result.reasons if not r.approved_by and r.kind != "zone_exclusion"]
     zones = {Zone(step["zone"]) for step in protocol.steps}
     excluded = zones & set(result.verdict.excluded_zones) if result.verdict else set()
-    return [("excluded_zone", f"the protocol works on the {', '.join(sorted(excluded))}, excluded today")] \
-        if excluded else []
+    return (
+        [("excluded_zone", f"the protocol works on the {', '.join(sorted(excluded))}, excluded today")]
+        if excluded
+        else []
+    )
 
 
 def _protocol_reasons(protocol: Protocol) -> list[tuple[str, str]]:
@@ -147,26 +193,35 @@ def _protocol_reasons(protocol: Protocol) -> list[tuple[str, str]]:
 def _remaining_reasons(left: resume.Remaining) -> list[tuple[str, str]]:
     if left.steps:
         return []
-    return [("delivered_in_full", "the protocol was already delivered in full in an earlier session of this "
-                                  "appointment")]
+    return [
+        ("delivered_in_full", "the protocol was already delivered in full in an earlier session of this appointment")
+    ]
 
 
 def _gateway_reasons(session: Session) -> list[tuple[str, str]]:
     if gateway_present(session):
         return []
-    return [("gateway_offline", "the device gateway is not running or has lost the broker, so no device can be "
-                                "armed and the device's state is not known")]
+    return [
+        (
+            "gateway_offline",
+            "the device gateway is not running or has lost the broker, so no device can be "
+            "armed and the device's state is not known",
+        )
+    ]
 
 
-def _device_reasons(session: Session, appointment: Appointment, device: Device,
-                    protocol: Protocol) -> list[tuple[str, str]]:
+def _device_reasons(
+    session: Session, appointment: Appointment, device: Device, protocol: Protocol
+) -> list[tuple[str, str]]:
     """Why the appointment's own device cannot be armed; naming, if there is one, a device of the room that could."""
     reasons = _device_problems(appointment, device, protocol)
     spare = _spare_device(session, appointment, protocol) if reasons else None
     if spare is not None:  # never switched silently: the esthetician decides, and the booking follows
         code, message = reasons[0]
-        reasons[0] = (code, f"{message}; another device of this room, {spare.serial}, is idle, fits this protocol "
-                            "and is free then")
+        reasons[0] = (
+            code,
+            f"{message}; another device of this room, {spare.serial}, is idle, fits this protocol and is free then",
+        )
     return reasons
 
 
@@ -178,8 +233,9 @@ def _device_problems(appointment: Appointment, device: Device, protocol: Protoco
         return [("device_moved", f"{name} has been moved to another room")]
     reasons = []
     if device.state != "idle":
-        reasons.append(("device_not_ready", f"{name} is {DEVICE_STATE_WORDS.get(device.state, device.state)}, "
-                                            "not idle"))
+        reasons.append(
+            ("device_not_ready", f"{name} is {DEVICE_STATE_WORDS.get(device.state, device.state)}, not idle")
+        )
     if not fits(protocol, device):
         reasons.append(("current_density", too_dense(protocol, device, of=name)))
     return reasons
@@ -187,17 +243,26 @@ def _device_problems(appointment: Appointment, device: Device, protocol: Protoco
 
 def _spare_device(session: Session, appointment: Appointment, protocol: Protocol) -> Device | None:
     """Another device of the appointment's room that could be armed instead: in service, idle, fitting, free then."""
-    ready = [d for d in rooms.devices_in_service(session, room_ids=[appointment.room_id])
-             if d.id != appointment.device_id and d.state == "idle" and fits(protocol, d)]
+    ready = [
+        d
+        for d in rooms.devices_in_service(session, room_ids=[appointment.room_id])
+        if d.id != appointment.device_id and d.state == "idle" and fits(protocol, d)
+    ]
     start, until = appointment.start_at, appointment.occupied_until
-    calendar = load_calendar(session, wanted={"device": [d.id for d in ready]}, windows=[(start, until)],
-                             ignore=appointment.id)
+    calendar = load_calendar(
+        session, wanted={"device": [d.id for d in ready]}, windows=[(start, until)], ignore=appointment.id
+    )
     return next((d for d in ready if not calendar.taken("device", d.id, start, until)), None)
 
 
-def _cadence_reasons(session: Session, appointment: Appointment, client: Client,
-                     clinic: ClinicSettings) -> list[tuple[str, str]]:
-    slot = Slot(sequence=appointment.sequence, start_at=appointment.start_at, end_at=appointment.end_at,
-                occupied_until=appointment.occupied_until)
+def _cadence_reasons(
+    session: Session, appointment: Appointment, client: Client, clinic: ClinicSettings
+) -> list[tuple[str, str]]:
+    slot = Slot(
+        sequence=appointment.sequence,
+        start_at=appointment.start_at,
+        end_at=appointment.end_at,
+        occupied_until=appointment.occupied_until,
+    )
     check_cadence(session, [slot], client=client, clinic=clinic, ignore=appointment.id)
     return [(p.code, p.message) for p in slot.problems]

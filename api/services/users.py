@@ -31,8 +31,7 @@ def add(session: Session, *, email: str, password: str, full_name: str, role: Ro
     """Insert an account; the caller has checked who may."""
     if get_by_email(session, email=email) is not None:
         raise Conflict(f"A staff account with the email {email} already exists.")
-    user = User(email=email.strip().lower(), password_hash=hash_password(password),
-                full_name=full_name, role=role)
+    user = User(email=email.strip().lower(), password_hash=hash_password(password), full_name=full_name, role=role)
     session.add(user)
     session.flush()
     return user
@@ -40,16 +39,24 @@ def add(session: Session, *, email: str, password: str, full_name: str, role: Ro
 
 def create(session: Session, *, actor: Actor, data: UserCreate) -> User:
     user = add(session, email=data.email, password=data.password, full_name=data.full_name, role=data.role)
-    audit.record(session, actor=actor, action="user.create", record_type="user", record_id=user.id,
-                 detail={"role": user.role.value})
+    audit.record(
+        session,
+        actor=actor,
+        action="user.create",
+        record_type="user",
+        record_id=user.id,
+        detail={"role": user.role.value},
+    )
     return user
 
 
 def update(session: Session, *, actor: Actor, user_id: uuid.UUID, data: UserUpdate) -> User:
     user = get(session, user_id=user_id)
     changes = data.model_dump(exclude_unset=True, exclude_none=True)
-    if user.role == Role.ADMIN and user.is_active and (
-        changes.get("is_active") is False or changes.get("role", Role.ADMIN) != Role.ADMIN
+    if (
+        user.role == Role.ADMIN
+        and user.is_active
+        and (changes.get("is_active") is False or changes.get("role", Role.ADMIN) != Role.ADMIN)
     ):
         _keep_one_admin(session, leaving=user)
     if "password" in changes:
@@ -65,8 +72,14 @@ def update(session: Session, *, actor: Actor, user_id: uuid.UUID, data: UserUpda
         if field in changes:
             setattr(user, field, changes[field])
     session.flush()
-    audit.record(session, actor=actor, action="user.update", record_type="user", record_id=user.id,
-                 detail={"fields": sorted(changes)})
+    audit.record(
+        session,
+        actor=actor,
+        action="user.update",
+        record_type="user",
+        record_id=user.id,
+        detail={"fields": sorted(changes)},
+    )
     return user
 
 

@@ -1,5 +1,6 @@
 """All tables; importing this package registers them on Base.metadata."""
 
+from db.lifecycle import SessionStatus
 from db.models.audit import AuditEvent
 from db.models.booking import (
     Appointment,
@@ -22,15 +23,35 @@ from db.models.treatment import (
     DeviceCommand,
     SessionIncident,
     SessionMessage,
-    SessionStatus,
     TreatmentSession,
 )
 from db.models.user import Role, User
 
 __all__ = [
-    "UNANSWERED", "CommandStatus", "DeviceCommand", "SessionIncident", "SessionMessage",
-    "SessionStatus", "TreatmentSession", "Appointment", "AppointmentStatus", "Device", "DeviceStatus",
-    "Protocol", "ProtocolStatus", "Room", "Series", "AuditEvent", "Client", "ClinicSettingsRecord",
-    "PhysicianApproval", "Role", "Screening", "ScreeningRuleSet", "User", "GatewayLease", "GatewayPresence",
+    "UNANSWERED",
+    "CommandStatus",
+    "DeviceCommand",
+    "SessionIncident",
+    "SessionMessage",
+    "SessionStatus",
+    "TreatmentSession",
+    "Appointment",
+    "AppointmentStatus",
+    "Device",
+    "DeviceStatus",
+    "Protocol",
+    "ProtocolStatus",
+    "Room",
+    "Series",
+    "AuditEvent",
+    "Client",
+    "ClinicSettingsRecord",
+    "PhysicianApproval",
+    "Role",
+    "Screening",
+    "ScreeningRuleSet",
+    "User",
+    "GatewayLease",
+    "GatewayPresence",
     "LoginThrottle",
 ]

@@ -13,8 +13,14 @@ from db.base import Base, IdMixin, utcnow
 
 def string_enum(kind: type[StrEnum], name: str) -> Enum:
     """An enum stored as a string with a CHECK constraint: new values need no type migration."""
-    return Enum(kind, name=name, native_enum=False, create_constraint=True, length=32,
-                values_callable=lambda members: [m.value for m in members])
+    return Enum(
+        kind,
+        name=name,
+        native_enum=False,
+        create_constraint=True,
+        length=32,
+        values_callable=lambda members: [m.value for m in members],
+    )
 
 
 class ProtocolStatus(StrEnum):

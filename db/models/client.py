@@ -17,13 +17,20 @@ class Client(IdMixin, TimestampMixin, Base):
     __table_args__ = (
         # One live client per email; a deleted client's email may be registered again.
         Index(
-            "uq_clients_email_live", "email", unique=True,
-            sqlite_where=text("deleted_at IS NULL"), postgresql_where=text("deleted_at IS NULL"),
+            "uq_clients_email_live",
+            "email",
+            unique=True,
+            sqlite_where=text("deleted_at IS NULL"),
+            postgresql_where=text("deleted_at IS NULL"),
         ),
         # Carries search_text on PostgreSQL, so a search walks it in name order without reading the table.
         Index(
-            "ix_clients_live_name_order", "last_name", "first_name", "id",
-            sqlite_where=text("deleted_at IS NULL"), postgresql_where=text("deleted_at IS NULL"),
+            "ix_clients_live_name_order",
+            "last_name",
+            "first_name",
+            "id",
+            sqlite_where=text("deleted_at IS NULL"),
+            postgresql_where=text("deleted_at IS NULL"),
             postgresql_include=["search_text"],
         ),
     )

@@ -36,12 +36,26 @@ class GatewayLease(Base):
 
 def gateway_present(session: Session) -> bool:
     """The active gateway said lately that it is connected to the broker."""
-    return session.scalar(select(GatewayPresence.client_id).where(
-        GatewayPresence.connected.is_(True), GatewayPresence.role == "active",
-        GatewayPresence.seen_at > utcnow() - PRESENT_WITHIN).limit(1)) is not None
+    return (
+        session.scalar(
+            select(GatewayPresence.client_id)
+            .where(
+                GatewayPresence.connected.is_(True),
+                GatewayPresence.role == "active",
+                GatewayPresence.seen_at > utcnow() - PRESENT_WITHIN,
+            )
+            .limit(1)
+        )
+        is not None
+    )
 
 
 def gateways_heard(session: Session) -> list[GatewayPresence]:
     """The gateways that said lately how they are."""
-    return list(session.scalars(select(GatewayPresence).where(GatewayPresence.seen_at > utcnow() - PRESENT_WITHIN)
-                                .order_by(GatewayPresence.client_id)))
+    return list(
+        session.scalars(
+            select(GatewayPresence)
+            .where(GatewayPresence.seen_at > utcnow() - PRESENT_WITHIN)
+            .order_by(GatewayPresence.client_id)
+        )
+    )

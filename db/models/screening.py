@@ -49,8 +49,15 @@ class PhysicianApproval(IdMixin, Base):
 
     client_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("clients.id"))
     scope: Mapped[ApprovalScope] = mapped_column(
-        Enum(ApprovalScope, name="approval_scope", native_enum=False, create_constraint=True, length=32,
-             values_callable=lambda scopes: [s.value for s in scopes]))
+        Enum(
+            ApprovalScope,
+            name="approval_scope",
+            native_enum=False,
+            create_constraint=True,
+            length=32,
+            values_callable=lambda scopes: [s.value for s in scopes],
+        )
+    )
     physician_name: Mapped[str] = mapped_column(String(200))
     approved_on: Mapped[date]
     valid_until: Mapped[date]

@@ -83,8 +83,11 @@ class SessionMessage(Base):
         # the key is (device, session, seq); session first, so a session's messages are read by this index
         UniqueConstraint("session_id", "seq", "device_id", name="uq_session_messages_session_seq_device"),
         # a message is about a session of the device that sent it: one check per row (two keys made two)
-        ForeignKeyConstraint(["session_id", "device_id"], ["treatment_sessions.id", "treatment_sessions.device_id"],
-                             name="fk_session_messages_session_device"),
+        ForeignKeyConstraint(
+            ["session_id", "device_id"],
+            ["treatment_sessions.id", "treatment_sessions.device_id"],
+            name="fk_session_messages_session_device",
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)

@@ -21,8 +21,14 @@ class User(IdMixin, TimestampMixin, Base):
     email: Mapped[str] = mapped_column(String(254), unique=True)
     full_name: Mapped[str] = mapped_column(String(200))
     role: Mapped[Role] = mapped_column(
-        Enum(Role, name="role", native_enum=False, create_constraint=True, length=32,
-             values_callable=lambda roles: [r.value for r in roles])
+        Enum(
+            Role,
+            name="role",
+            native_enum=False,
+            create_constraint=True,
+            length=32,
+            values_callable=lambda roles: [r.value for r in roles],
+        )
     )
     password_hash: Mapped[str] = mapped_column(String(255))
     is_active: Mapped[bool] = mapped_column(default=True)

@@ -17,8 +17,9 @@ def events(client: TestClient, admin: dict[str, str], **params: str) -> list[dic
     return response.json()  # type: ignore[no-any-return]
 
 
-def test_client_writes_and_reads_are_recorded(client: TestClient, staff: dict[Role, User],
-                                              as_role: dict[Role, dict[str, str]]) -> None:
+def test_client_writes_and_reads_are_recorded(
+    client: TestClient, staff: dict[Role, User], as_role: dict[Role, dict[str, str]]
+) -> None:
     desk, esthetician = as_role[Role.FRONT_DESK], as_role[Role.ESTHETICIAN]
     made = register(client, desk, email="audited@example.com")
     client.get(f"/api/v1/clients/{made['id']}", headers=esthetician)
@@ -39,8 +40,9 @@ def test_client_writes_and_reads_are_recorded(client: TestClient, staff: dict[Ro
     assert "Augusta" not in str(trail) and "audited@example.com" not in str(trail)
 
 
-def test_filters_by_user_and_time(client: TestClient, staff: dict[Role, User],
-                                  as_role: dict[Role, dict[str, str]]) -> None:
+def test_filters_by_user_and_time(
+    client: TestClient, staff: dict[Role, User], as_role: dict[Role, dict[str, str]]
+) -> None:
     register(client, as_role[Role.FRONT_DESK], email="one@example.com")
     register(client, as_role[Role.ESTHETICIAN], first_name="Two", email="two@example.com")
     admin = as_role[Role.ADMIN]
@@ -54,8 +56,16 @@ def test_filters_by_user_and_time(client: TestClient, staff: dict[Role, User],
 
 
 def test_staff_and_settings_changes_are_recorded(client: TestClient, admin: dict[str, str]) -> None:
-    made = client.post("/api/v1/users", headers=admin, json={
-        "email": "new@clinic.example.com", "password": "long-enough-pw", "full_name": "New", "role": "front_desk"})
+    made = client.post(
+        "/api/v1/users",
+        headers=admin,
+        json={
+            "email": "new@clinic.example.com",
+            "password": "long-enough-pw",
+            "full_name": "New",
+            "role": "front_desk",
+        },
+    )
     client.put("/api/v1/settings", headers=admin, json={"timezone": "Europe/Paris"})
     trail = events(client, admin)
     assert [e["action"] for e in trail[:2]] == ["settings.update", "user.create"]

@@ -20,10 +20,14 @@ from tests.conftest import PASSWORD, add_user, bearer
 
 TOKEN_URL = "/api/v1/auth/token"
 WRONG = (401, {"detail": "Wrong email or password."})
-EMAIL_HELD = re.compile(r"Too many failed log-ins with this email from your address: try again after \d\d:\d\d UTC, "
-                        r"or ask an admin to lift the lock\.")
-ADDRESS_HELD = re.compile(r"Too many failed log-ins from your address: log-ins from it are held back until "
-                          r"\d\d:\d\d UTC\.")
+EMAIL_HELD = re.compile(
+    r"Too many failed log-ins with this email from your address: try again after \d\d:\d\d UTC, "
+    r"or ask an admin to lift the lock\."
+)
+ADDRESS_HELD = re.compile(
+    r"Too many failed log-ins from your address: log-ins from it are held back until "
+    r"\d\d:\d\d UTC\."
+)
 GUESSER, OWNER = "203.0.113.9", "198.51.100.7"  # documentation addresses (RFC 5737)
 
 
@@ -60,6 +64,7 @@ def test_wrong_password_and_unknown_email_get_the_same_answer(client: TestClient
 
 # --- Tokens end with a password change or a deactivation (issue 11, accounts) ---------------------------------
 
+
 def _screenings(client: TestClient, headers: dict[str, str], admin: dict[str, str]) -> int:
     return client.get(f"/api/v1/clients/{new_client(client, admin)}/screenings", headers=headers).status_code
 
@@ -78,8 +83,10 @@ def test_a_new_password_ends_every_earlier_log_in(client: TestClient, user: User
     for old in (before, also_before):
         refused = client.get(f"/api/v1/users/{user.id}", headers=old)
         assert refused.status_code == 401
-        assert refused.json()["detail"] == ("This log-in has ended: the account's password was changed or the "
-                                            "account was deactivated since. Log in again.")
+        assert refused.json()["detail"] == (
+            "This log-in has ended: the account's password was changed or the "
+            "account was deactivated since. Log in again."
+        )
         assert _screenings(client, old, admin) == 401
     assert _screenings(client, _token(client, user.email, "a-brand-new-password"), admin) == 200
 
@@ -99,6 +106,7 @@ def test_other_changes_keep_log_ins(client: TestClient, user: User, admin: dict[
 
 
 # --- Refusals tell nothing about who has an account ----------------------------------------------------------
+
 
 @pytest.fixture
 def hash_checks(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
@@ -122,15 +130,17 @@ def _attempts(client: TestClient, email: str, password: str, times: int) -> list
     return answers
 
 
-def test_a_real_email_and_an_unknown_one_get_the_same_answers(user: User,
-                                                              at_address: Callable[[str], TestClient]) -> None:
+def test_a_real_email_and_an_unknown_one_get_the_same_answers(
+    user: User, at_address: Callable[[str], TestClient]
+) -> None:
     """Five wrong passwords in a row, then the right one: word for word the same for both emails."""
     real = _attempts(at_address("192.0.2.1"), user.email, "wrong-password", 6)
     real += _attempts(at_address("192.0.2.1"), user.email, PASSWORD, 1)
     unknown = _attempts(at_address("192.0.2.2"), "nobody@clinic.example.com", "wrong-password", 6)
     unknown += _attempts(at_address("192.0.2.2"), "nobody@clinic.example.com", PASSWORD, 1)
-    assert _words(real) == _words(unknown) == [(401, "Wrong email or password.", False)] * 4 + [
-        (429, "<held>", True)] * 3
+    assert (
+        _words(real) == _words(unknown) == [(401, "Wrong email or password.", False)] * 4 + [(429, "<held>", True)] * 3
+    )
 
 
 def _words(answers: list[tuple[int, str, bool]]) -> list[tuple[int, str, bool]]:
@@ -138,10 +148,12 @@ def _words(answers: list[tuple[int, str, bool]]) -> list[tuple[int, str, bool]]:
     return [(status, EMAIL_HELD.sub("<held>", detail), retry) for status, detail, retry in answers]
 
 
-def test_every_answer_about_an_email_costs_one_hash_check(user: User, db: Session, hash_checks: list[int],
-                                                          at_address: Callable[[str], TestClient]) -> None:
+def test_every_answer_about_an_email_costs_one_hash_check(
+    user: User, db: Session, hash_checks: list[int], at_address: Callable[[str], TestClient]
+) -> None:
     """An unknown email, a wrong password, a locked email (real or not), a deactivated account and a success
     each verify exactly one argon2 hash, so none answers faster than another."""
+
     def checks(address: str, email: str, password: str) -> int:
         hash_checks[0] = 0
         _attempts(at_address(address), email, password, 1)
@@ -168,8 +180,10 @@ def test_deactivated_account_cannot_log_in(client: TestClient, user: User, db: S
 
 # --- Locks on the guesser's address, never on the account for everyone ----------------------------------------
 
-def test_five_failures_lock_the_email_at_that_address(user: User, db: Session,
-                                                      at_address: Callable[[str], TestClient]) -> None:
+
+def test_five_failures_lock_the_email_at_that_address(
+    user: User, db: Session, at_address: Callable[[str], TestClient]
+) -> None:
     guesser = at_address(GUESSER)
     assert _attempts(guesser, user.email, "wrong-password", 4) == [(401, "Wrong email or password.", False)] * 4
     response = guesser.post(TOKEN_URL, data={"username": user.email, "password": "wrong-password"})
@@ -180,12 +194,16 @@ def test_five_failures_lock_the_email_at_that_address(user: User, db: Session,
     assert right.status_code == 429 and EMAIL_HELD.fullmatch(right.json()["detail"])
 
 
-def test_failures_from_one_address_do_not_lock_the_owner_out(user: User, admin: dict[str, str],
-                                                             at_address: Callable[[str], TestClient]) -> None:
+def test_failures_from_one_address_do_not_lock_the_owner_out(
+    user: User, admin: dict[str, str], at_address: Callable[[str], TestClient]
+) -> None:
     """Anyone may try to lock the admin out from afar: the admin still logs in from the clinic."""
     admin_email = "boss@clinic.example.com"
-    at_address(OWNER).post("/api/v1/users", headers=admin, json={
-        "email": admin_email, "password": PASSWORD, "full_name": "Boss", "role": "admin"})
+    at_address(OWNER).post(
+        "/api/v1/users",
+        headers=admin,
+        json={"email": admin_email, "password": PASSWORD, "full_name": "Boss", "role": "admin"},
+    )
     for email in (user.email, admin_email):
         _attempts(at_address(GUESSER), email, "wrong-password", 7)
         assert log_in(at_address(GUESSER), email, PASSWORD)[0] == 429
@@ -222,12 +240,18 @@ def test_success_resets_the_count(client: TestClient, user: User) -> None:
 
 def test_lock_ends_after_fifteen_minutes(client: TestClient, user: User, db: Session) -> None:
     _attempts(client, user.email, "wrong-password", 5)
-    db.execute(update(LoginThrottle).where(LoginThrottle.locked_until.is_not(None))
-               .values(locked_until=utcnow() + timedelta(seconds=30)))
+    db.execute(
+        update(LoginThrottle)
+        .where(LoginThrottle.locked_until.is_not(None))
+        .values(locked_until=utcnow() + timedelta(seconds=30))
+    )
     db.commit()
     assert log_in(client, user.email, PASSWORD)[0] == 429
-    db.execute(update(LoginThrottle).where(LoginThrottle.locked_until.is_not(None))
-               .values(locked_until=utcnow() - timedelta(seconds=1)))
+    db.execute(
+        update(LoginThrottle)
+        .where(LoginThrottle.locked_until.is_not(None))
+        .values(locked_until=utcnow() - timedelta(seconds=1))
+    )
     db.commit()
     assert log_in(client, user.email, PASSWORD)[0] == 200
 
@@ -235,15 +259,23 @@ def test_lock_ends_after_fifteen_minutes(client: TestClient, user: User, db: Ses
 def test_counts_that_ran_out_are_cleared_away(client: TestClient, db: Session) -> None:
     """The table does not grow with every email ever mistyped: a failure clears rows that count for nothing."""
     long_ago = utcnow() - timedelta(hours=1)
-    db.add(LoginThrottle(address=GUESSER, account="0" * 64, failures=3, window_started_at=long_ago,
-                         expires_at=long_ago + timedelta(minutes=15)))
+    db.add(
+        LoginThrottle(
+            address=GUESSER,
+            account="0" * 64,
+            failures=3,
+            window_started_at=long_ago,
+            expires_at=long_ago + timedelta(minutes=15),
+        )
+    )
     db.commit()
     log_in(client, "someone@clinic.example.com", "wrong-password")
     assert db.scalars(select(LoginThrottle.account).where(LoginThrottle.address == GUESSER)).all() == []
 
 
-def test_admin_sees_and_lifts_a_lock(user: User, admin: dict[str, str],
-                                     at_address: Callable[[str], TestClient]) -> None:
+def test_admin_sees_and_lifts_a_lock(
+    user: User, admin: dict[str, str], at_address: Callable[[str], TestClient]
+) -> None:
     guesser, office = at_address(GUESSER), at_address(OWNER)
     _attempts(guesser, user.email, "wrong-password", 5)
     seen = office.get(f"/api/v1/users/{user.id}", headers=admin).json()
@@ -270,8 +302,9 @@ def test_failed_log_ins_are_audited_without_the_password(client: TestClient, use
 def test_the_throttle_keeps_no_email_as_typed(client: TestClient, db: Session) -> None:
     """A password typed into the email box by mistake is not stored."""
     log_in(client, "my-secret-password-typed-here", "whatever")
-    assert "my-secret-password-typed-here" not in str([(t.address, t.account)
-                                                        for t in db.scalars(select(LoginThrottle))])
+    assert "my-secret-password-typed-here" not in str(
+        [(t.address, t.account) for t in db.scalars(select(LoginThrottle))]
+    )
 
 
 def test_log_in_needs_both_fields(client: TestClient) -> None:

@@ -3,7 +3,7 @@
 import threading
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -39,8 +39,9 @@ def factory(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[sessionm
 
 
 def _user(session: Session, role: Role) -> User:
-    user = User(email=f"{uuid.uuid4().hex[:8]}@clinic.example.com", full_name=role.value, role=role,
-                password_hash="unused")
+    user = User(
+        email=f"{uuid.uuid4().hex[:8]}@clinic.example.com", full_name=role.value, role=role, password_hash="unused"
+    )
     session.add(user)
     session.flush()
     return user
@@ -53,17 +54,29 @@ def _clinic(factory: sessionmaker[Session]) -> tuple[dict[str, uuid.UUID], list[
         director = Actor(_user(session, Role.MEDICAL_DIRECTOR), Origin(None, None))
         admin = Actor(_user(session, Role.ADMIN), Origin(None, None))
         room = rooms.create_room(session, actor=admin, data=RoomCreate(name="Room 1"))
-        rooms.register_device(session, actor=admin, data=DeviceCreate(serial="S1", room_id=room.id,
-                                                                      probe_area_cm2=0.5))
-        draft = protocols.create(session, actor=director, data=ProtocolCreate(name="Lift", steps=[STEP]),
-                                 clinic=clinic, rules=rules)
+        rooms.register_device(session, actor=admin, data=DeviceCreate(serial="S1", room_id=room.id, probe_area_cm2=0.5))
+        draft = protocols.create(
+            session, actor=director, data=ProtocolCreate(name="Lift", steps=[STEP]), clinic=clinic, rules=rules
+        )
         protocols.approve(session, actor=director, protocol_id=draft.id, clinic=clinic, rules=rules)
-        clients = [Client(first_name=f"C{i}", last_name="Race", date_of_birth=datetime(1980, 1, 1).date(),
-                          email=f"c{i}@example.com", search_text=f"c{i} race") for i in range(DESKS)]
+        clients = [
+            Client(
+                first_name=f"C{i}",
+                last_name="Race",
+                date_of_birth=date(1980, 1, 1),
+                email=f"c{i}@example.com",
+                search_text=f"c{i} race",
+            )
+            for i in range(DESKS)
+        ]
         session.add_all(clients)
         session.flush()
-        ids = {"room": room.id, "protocol": draft.id, "esthetician": _user(session, Role.ESTHETICIAN).id,
-               "desk": _user(session, Role.FRONT_DESK).id}
+        ids = {
+            "room": room.id,
+            "protocol": draft.id,
+            "esthetician": _user(session, Role.ESTHETICIAN).id,
+            "desk": _user(session, Role.FRONT_DESK).id,
+        }
         return ids, [c.id for c in clients]
 
 
@@ -73,8 +86,14 @@ def test_fifty_desks_one_slot_exactly_one_booking(factory: sessionmaker[Session]
     outcomes: list[str] = []
 
     def desk(client_id: uuid.UUID) -> None:
-        request = SeriesCreate(client_id=client_id, protocol_id=ids["protocol"], esthetician_id=ids["esthetician"],
-                               room_id=ids["room"], start_at=SLOT, plan={"intensive": {"sessions": 1, "per_week": 1}})
+        request = SeriesCreate(
+            client_id=client_id,
+            protocol_id=ids["protocol"],
+            esthetician_id=ids["esthetician"],
+            room_id=ids["room"],
+            start_at=SLOT,
+            plan={"intensive": {"sessions": 1, "per_week": 1}},
+        )
         start.wait()  # every desk presses "book" at once, each on its own connection
         try:
             with transaction(factory) as session:
@@ -91,8 +110,11 @@ def test_fifty_desks_one_slot_exactly_one_booking(factory: sessionmaker[Session]
         thread.join(timeout=60)
     assert sorted(outcomes) == ["409"] * (DESKS - 1) + ["booked"]
     with factory() as session:
-        stored = session.scalar(select(func.count()).select_from(Appointment).where(
-            Appointment.room_id == ids["room"], Appointment.start_at == SLOT))
+        stored = session.scalar(
+            select(func.count())
+            .select_from(Appointment)
+            .where(Appointment.room_id == ids["room"], Appointment.start_at == SLOT)
+        )
     assert stored == 1
 
 
@@ -115,19 +137,33 @@ def test_postgresql_refuses_overlaps_the_application_did_not_check() -> None:
             engine.dispose()
 
 
-def _raw_appointment(session: Session, ids: dict[str, uuid.UUID], client_id: uuid.UUID,
-                     start: datetime) -> uuid.UUID:
+def _raw_appointment(session: Session, ids: dict[str, uuid.UUID], client_id: uuid.UUID, start: datetime) -> uuid.UUID:
     """An appointment written straight to the table, past every check in Python."""
     [device] = rooms.devices_in_service(session, room_ids=[ids["room"]])
     other_esthetician = _user(session, Role.ESTHETICIAN)
-    parent = Series(client_id=client_id, protocol_id=ids["protocol"], esthetician_id=other_esthetician.id,
-                    room_id=ids["room"], plan={}, created_by_id=ids["desk"])
+    parent = Series(
+        client_id=client_id,
+        protocol_id=ids["protocol"],
+        esthetician_id=other_esthetician.id,
+        room_id=ids["room"],
+        plan={},
+        created_by_id=ids["desk"],
+    )
     session.add(parent)
     session.flush()
-    appointment = Appointment(series_id=parent.id, sequence=1, client_id=client_id, protocol_id=ids["protocol"],
-                              esthetician_id=other_esthetician.id, room_id=ids["room"], device_id=device.id,
-                              start_at=start, end_at=start + timedelta(minutes=35),
-                              occupied_until=start + timedelta(minutes=35), status=AppointmentStatus.BOOKED)
+    appointment = Appointment(
+        series_id=parent.id,
+        sequence=1,
+        client_id=client_id,
+        protocol_id=ids["protocol"],
+        esthetician_id=other_esthetician.id,
+        room_id=ids["room"],
+        device_id=device.id,
+        start_at=start,
+        end_at=start + timedelta(minutes=35),
+        occupied_until=start + timedelta(minutes=35),
+        status=AppointmentStatus.BOOKED,
+    )
     session.add(appointment)
     session.flush()
     return appointment.id

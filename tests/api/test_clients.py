@@ -44,40 +44,46 @@ def test_register_and_read_back(client: TestClient, front_desk: dict[str, str]) 
 def directory(client: TestClient, front_desk: dict[str, str]) -> None:
     register(client, front_desk, first_name="Ada", last_name="Lovelace", email="ada@analytical.org")
     register(client, front_desk, first_name="Grace", last_name="Hopper", phone="+1 (212) 555-0102")
-    register(client, front_desk, first_name="Marie", last_name="Curie", email="marie@radium.fr",
-             phone="+33 1 45 55 01 03")
+    register(
+        client, front_desk, first_name="Marie", last_name="Curie", email="marie@radium.fr", phone="+33 1 45 55 01 03"
+    )
     register(client, front_desk, first_name="Rosalind", last_name="Franklin", email="ros_f@dna.uk")
 
 
 @pytest.mark.usefixtures("directory")
-@pytest.mark.parametrize(("q", "expected"), [
-    (None, ["Marie Curie", "Rosalind Franklin", "Grace Hopper", "Ada Lovelace"]),  # by last name
-    ("lovelace", ["Ada Lovelace"]),
-    ("LOVE", ["Ada Lovelace"]),
-    ("ove", ["Ada Lovelace"]),
-    ("grace hopper", ["Grace Hopper"]),
-    ("hopper grace", ["Grace Hopper"]),
-    ("radium", ["Marie Curie"]),
-    ("ada@analytical.org", ["Ada Lovelace"]),
-    ("555-0102", ["Grace Hopper"]),
-    ("2125550102", ["Grace Hopper"]),
-    ("(212) 555", ["Grace Hopper"]),
-    ("45 55 01", ["Marie Curie"]),
-    ("ros_f", ["Rosalind Franklin"]),
-    ("r_s", []),  # an underscore is a character, not a wildcard
-    ("%", []),
-    ("nobody", []),
-])
-def test_search_by_name_email_or_phone(client: TestClient, front_desk: dict[str, str], q: str | None,
-                                       expected: list[str]) -> None:
+@pytest.mark.parametrize(
+    ("q", "expected"),
+    [
+        (None, ["Marie Curie", "Rosalind Franklin", "Grace Hopper", "Ada Lovelace"]),  # by last name
+        ("lovelace", ["Ada Lovelace"]),
+        ("LOVE", ["Ada Lovelace"]),
+        ("ove", ["Ada Lovelace"]),
+        ("grace hopper", ["Grace Hopper"]),
+        ("hopper grace", ["Grace Hopper"]),
+        ("radium", ["Marie Curie"]),
+        ("ada@analytical.org", ["Ada Lovelace"]),
+        ("555-0102", ["Grace Hopper"]),
+        ("2125550102", ["Grace Hopper"]),
+        ("(212) 555", ["Grace Hopper"]),
+        ("45 55 01", ["Marie Curie"]),
+        ("ros_f", ["Rosalind Franklin"]),
+        ("r_s", []),  # an underscore is a character, not a wildcard
+        ("%", []),
+        ("nobody", []),
+    ],
+)
+def test_search_by_name_email_or_phone(
+    client: TestClient, front_desk: dict[str, str], q: str | None, expected: list[str]
+) -> None:
     params = {"q": q} if q is not None else {}
     assert names(search(client, front_desk, **params)) == expected
 
 
 @pytest.mark.usefixtures("directory")
 @pytest.mark.parametrize("cap", [2, 5000])  # 2: more matches than the cap, so the name index is walked
-def test_search_pages_are_the_same_either_way(client: TestClient, front_desk: dict[str, str],
-                                              monkeypatch: pytest.MonkeyPatch, cap: int) -> None:
+def test_search_pages_are_the_same_either_way(
+    client: TestClient, front_desk: dict[str, str], monkeypatch: pytest.MonkeyPatch, cap: int
+) -> None:
     monkeypatch.setattr("api.services.clients.MATCH_CAP", cap)
     assert names(search(client, front_desk, q="ra")) == ["Marie Curie", "Rosalind Franklin", "Grace Hopper"]
     second = search(client, front_desk, q="ra", limit=2, offset=2)
@@ -95,8 +101,11 @@ def test_pagination(client: TestClient, front_desk: dict[str, str]) -> None:
 
 def test_same_email_twice_is_a_conflict(client: TestClient, front_desk: dict[str, str]) -> None:
     register(client, front_desk, email="twin@example.com")
-    response = client.post(URL, headers=front_desk, json={
-        "first_name": "Other", "last_name": "Person", "date_of_birth": "1990-01-01", "email": "TWIN@example.com"})
+    response = client.post(
+        URL,
+        headers=front_desk,
+        json={"first_name": "Other", "last_name": "Person", "date_of_birth": "1990-01-01", "email": "TWIN@example.com"},
+    )
     assert response.status_code == 409
     assert "twin@example.com" in response.json()["detail"]
 
@@ -111,8 +120,7 @@ def test_changing_to_a_taken_email_is_a_conflict(client: TestClient, front_desk:
 
 def test_update_changes_only_the_fields_given(client: TestClient, front_desk: dict[str, str]) -> None:
     made = register(client, front_desk, email="ada@example.com", phone="+1 555 0100 000")
-    response = client.patch(f"{URL}/{made['id']}", headers=front_desk,
-                            json={"last_name": "King", "phone": None})
+    response = client.patch(f"{URL}/{made['id']}", headers=front_desk, json={"last_name": "King", "phone": None})
     assert response.status_code == 200
     body = response.json()
     assert (body["last_name"], body["phone"], body["first_name"]) == ("King", None, "Ada")
@@ -164,20 +172,26 @@ def clinic_on_another_day(client: TestClient, admin: dict[str, str]) -> date:
     # UTC+14 is a day ahead of UTC from 10:00 UTC, UTC-12 a day behind until 12:00 UTC: one of them always differs
     for zone in ("Pacific/Kiritimati", "Etc/GMT+12"):
         clinic_today = datetime.now(ZoneInfo(zone)).date()
-        if clinic_today != date.today():  # the server's own day, which the clinic's must not be mistaken for
+        if clinic_today != date.today():  # noqa: DTZ011 (the server's own day, which the clinic's must not be mistaken for)
             assert client.put("/api/v1/settings", headers=admin, json={"timezone": zone}).status_code == 200
             return clinic_today
     pytest.skip("this server's time zone is on the same day as both test zones")
 
 
-def test_a_date_of_birth_is_checked_against_the_clinics_day(client: TestClient, admin: dict[str, str],
-                                                            front_desk: dict[str, str]) -> None:
+def test_a_date_of_birth_is_checked_against_the_clinics_day(
+    client: TestClient, admin: dict[str, str], front_desk: dict[str, str]
+) -> None:
     today = clinic_on_another_day(client, admin)
     born_today = register(client, front_desk, date_of_birth=today.isoformat())
     tomorrow = (today + timedelta(days=1)).isoformat()
-    refused = [client.post(URL, headers=front_desk, json={"first_name": "Not", "last_name": "Yet",
-                                                          "date_of_birth": tomorrow, "email": "not.yet@example.com"}),
-               client.patch(f"{URL}/{born_today['id']}", headers=front_desk, json={"date_of_birth": tomorrow})]
+    refused = [
+        client.post(
+            URL,
+            headers=front_desk,
+            json={"first_name": "Not", "last_name": "Yet", "date_of_birth": tomorrow, "email": "not.yet@example.com"},
+        ),
+        client.patch(f"{URL}/{born_today['id']}", headers=front_desk, json={"date_of_birth": tomorrow}),
+    ]
     for response in refused:
         assert response.status_code == 422, response.text
         assert response.json()["errors"] == [{"field": "date_of_birth", "message": "cannot be in the future"}]

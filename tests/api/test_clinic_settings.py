@@ -6,8 +6,9 @@ URL = "/api/v1/settings"
 WEEKDAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
 
 
-def test_defaults_every_day_eight_to_eight_in_the_configured_zone(client: TestClient,
-                                                                    front_desk: dict[str, str]) -> None:
+def test_defaults_every_day_eight_to_eight_in_the_configured_zone(
+    client: TestClient, front_desk: dict[str, str]
+) -> None:
     body = client.get(URL, headers=front_desk).json()
     assert body["timezone"] == "Europe/London"  # GALVANI_CLINIC_TIMEZONE in the test settings
     assert body["opening_hours"] == {day: {"open": "08:00:00", "close": "20:00:00"} for day in WEEKDAYS}
@@ -18,8 +19,9 @@ def test_defaults_every_day_eight_to_eight_in_the_configured_zone(client: TestCl
     assert body["modes"] == ["LIFT", "TIGHTEN", "INFUSE"]
 
 
-def test_admin_changes_some_fields_and_the_rest_stay(client: TestClient, admin: dict[str, str],
-                                                     front_desk: dict[str, str]) -> None:
+def test_admin_changes_some_fields_and_the_rest_stay(
+    client: TestClient, admin: dict[str, str], front_desk: dict[str, str]
+) -> None:
     hours = {day: {"open": "09:00", "close": "18:30"} for day in WEEKDAYS} | {"sunday": None}
     response = client.put(URL, headers=admin, json={"opening_hours": hours})
     assert response.status_code == 200, response.text

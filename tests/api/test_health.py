@@ -16,8 +16,13 @@ def test_unreachable_broker_makes_health_503(settings: Settings, session_factory
     with TestClient(app) as client:
         response = client.get("/health")
     assert response.status_code == 503
-    assert response.json() == {"status": "down", "database": "ok", "broker": "unreachable",
-                               "gateway": "down", "gateways": []}
+    assert response.json() == {
+        "status": "down",
+        "database": "ok",
+        "broker": "unreachable",
+        "gateway": "down",
+        "gateways": [],
+    }
 
 
 def test_unreachable_database_makes_health_503(tmp_path: Path) -> None:

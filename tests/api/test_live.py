@@ -66,13 +66,23 @@ def test_state_and_samples_stream_as_they_are_written(served: tuple) -> None:
         protocol = approved_protocol(http, headers)
         client_id = new_client(http, headers[Role.FRONT_DESK])
     with transaction(factory) as session:
-        appointment = due(session, client_id=client_id, protocol_id=protocol["id"], room_id=room,
-                          esthetician=esthetician)
+        appointment = due(
+            session, client_id=client_id, protocol_id=protocol["id"], room_id=room, esthetician=esthetician
+        )
         device = session.scalar(select(Device).where(Device.room_id == uuid.UUID(room)))
         assert device is not None
-        treatment = TreatmentSession(appointment_id=appointment, device_id=device.id, protocol_id=uuid.UUID(
-            protocol["id"]), status=SessionStatus.TREATING, steps=protocol["steps"], max_current_ua=220,
-            max_output_s=330, tolerance_percent=10, day_of={}, created_by_id=esthetician.id)
+        treatment = TreatmentSession(
+            appointment_id=appointment,
+            device_id=device.id,
+            protocol_id=uuid.UUID(protocol["id"]),
+            status=SessionStatus.TREATING,
+            steps=protocol["steps"],
+            max_current_ua=220,
+            max_output_s=330,
+            tolerance_percent=10,
+            day_of={},
+            created_by_id=esthetician.id,
+        )
         session.add(treatment)
         device_row = device.id
     url = f"{base}/api/v1/devices/{device_row}/live"
@@ -82,8 +92,19 @@ def test_state_and_samples_stream_as_they_are_written(served: tuple) -> None:
         assert read_events(lines, "state") == {"state": "offline"}
         with transaction(factory) as session:
             session.get(Device, device_row).state = "treating"  # type: ignore[union-attr]
-            session.add(SessionMessage(device_id=device_row, session_id=treatment.id, seq=1, kind="telemetry",
-                                       step=0, t_ms=1000, interval_ms=100, samples=[200.0, 201.5], contact=True))
+            session.add(
+                SessionMessage(
+                    device_id=device_row,
+                    session_id=treatment.id,
+                    seq=1,
+                    kind="telemetry",
+                    step=0,
+                    t_ms=1000,
+                    interval_ms=100,
+                    samples=[200.0, 201.5],
+                    contact=True,
+                )
+            )
         assert read_events(lines, "state") == {"state": "treating"}
         sample = read_events(lines, "telemetry")
         assert (sample["seq"], sample["current_ua"], sample["session_id"]) == (1, [200.0, 201.5], str(treatment.id))

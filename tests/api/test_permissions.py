@@ -42,7 +42,8 @@ MATRIX: dict[tuple[str, str], frozenset[Role]] = {
     ("POST", "/api/v1/clients/{client_id}/physician-approvals"): frozenset({Role.MEDICAL_DIRECTOR, Role.ESTHETICIAN}),
     ("GET", "/api/v1/clients/{client_id}/physician-approvals"): CLINICAL,
     ("POST", "/api/v1/clients/{client_id}/physician-approvals/{approval_id}/revoke"): frozenset(
-        {Role.MEDICAL_DIRECTOR}),
+        {Role.MEDICAL_DIRECTOR}
+    ),
     ("GET", "/api/v1/screening-rules"): ALL,
     ("GET", "/api/v1/screening-rules/{version}"): ALL,
     ("PUT", "/api/v1/screening-rules"): ADMIN,
@@ -81,15 +82,28 @@ def test_every_endpoint_is_in_the_matrix(app: FastAPI) -> None:
     assert served == set(MATRIX) | PUBLIC | STREAMS
 
 
-APPROVAL = {"physician_name": "Dr. Okafor", "scope": "pregnancy", "approved_on": "2026-01-05",
-            "valid_until": "2099-01-01", "document_reference": "scan 114"}
+APPROVAL = {
+    "physician_name": "Dr. Okafor",
+    "scope": "pregnancy",
+    "approved_on": "2026-01-05",
+    "valid_until": "2099-01-01",
+    "document_reference": "scan 114",
+}
 # A body that succeeds, for each endpoint that takes one.
 BODIES: dict[tuple[str, str], dict[str, Any]] = {
-    ("POST", "/api/v1/users"): {"email": "{unique}@clinic.example.com", "password": "long-enough-pw",
-                                "full_name": "New Hire", "role": "esthetician"},
+    ("POST", "/api/v1/users"): {
+        "email": "{unique}@clinic.example.com",
+        "password": "long-enough-pw",
+        "full_name": "New Hire",
+        "role": "esthetician",
+    },
     ("PATCH", "/api/v1/users/{user_id}"): {"full_name": "Renamed"},
-    ("POST", "/api/v1/clients"): {"first_name": "New", "last_name": "Client", "date_of_birth": "1990-01-01",
-                                  "phone": "+1 555 0100 200"},
+    ("POST", "/api/v1/clients"): {
+        "first_name": "New",
+        "last_name": "Client",
+        "date_of_birth": "1990-01-01",
+        "phone": "+1 555 0100 200",
+    },
     ("PATCH", "/api/v1/clients/{client_id}"): {"phone": "+1 555 0100 201"},
     ("PUT", "/api/v1/settings"): {"timezone": "Europe/Paris"},
     ("POST", "/api/v1/clients/{client_id}/screenings"): {"answers": NOTHING},
@@ -103,24 +117,38 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/api/v1/rooms"): {"name": "{unique}"},
     ("POST", "/api/v1/devices"): {"serial": "{unique}", "room_id": "{room_id}", "probe_area_cm2": 0.5},
     ("PATCH", "/api/v1/devices/{device_id}"): {"status": "out_of_service"},
-    ("POST", "/api/v1/series"): {"client_id": "{client_id}", "protocol_id": "{approved_id}",
-                                 "esthetician_id": "{esthetician_id}", "room_id": "{room_id}",
-                                 "start_at": "2099-06-01T10:00:00+00:00",
-                                 "plan": {"intensive": {"sessions": 1, "per_week": 1}}},
+    ("POST", "/api/v1/series"): {
+        "client_id": "{client_id}",
+        "protocol_id": "{approved_id}",
+        "esthetician_id": "{esthetician_id}",
+        "room_id": "{room_id}",
+        "start_at": "2099-06-01T10:00:00+00:00",
+        "plan": {"intensive": {"sessions": 1, "per_week": 1}},
+    },
     ("PATCH", "/api/v1/appointments/{appointment_id}"): {},
     ("POST", "/api/v1/appointments/{appointment_id}/cancel"): {"scope": "this"},
-    ("POST", "/api/v1/appointments/{appointment_id}/start"): {"day_of": {
-        "pregnant": False, "skin_infection": False, "retinol_last_used_on": None,
-        "prescription_retinoid_last_used_on": None, "chemical_peel_last_on": None, "laser_last_on": None,
-        "isotretinoin_last_on": None, "botox_last_on": None, "filler_last_on": None}},
+    ("POST", "/api/v1/appointments/{appointment_id}/start"): {
+        "day_of": {
+            "pregnant": False,
+            "skin_infection": False,
+            "retinol_last_used_on": None,
+            "prescription_retinoid_last_used_on": None,
+            "chemical_peel_last_on": None,
+            "laser_last_on": None,
+            "isotretinoin_last_on": None,
+            "botox_last_on": None,
+            "filler_last_on": None,
+        }
+    },
 }
 
 # Where a path's id must be of a particular kind of record.
 PATH_IDS = {("POST", "/api/v1/protocols/{protocol_id}/withdraw"): {"protocol_id": "approved_id"}}
 
 
-def _valid_call(endpoint: tuple[str, str], client: TestClient, as_role: dict[Role, dict[str, str]],
-                db: Session) -> tuple[str, str, dict[str, Any] | None]:
+def _valid_call(
+    endpoint: tuple[str, str], client: TestClient, as_role: dict[Role, dict[str, str]], db: Session
+) -> tuple[str, str, dict[str, Any] | None]:
     """A request that succeeds for an allowed role: real ids (made by those allowed to), valid bodies."""
     method, path = endpoint
     ids = _Ids(client, as_role, db)
@@ -150,13 +178,16 @@ class _Ids(dict[str, str]):
             "client_id": lambda: new_client(self.client, admin, "Matrix"),
             "user_id": lambda: str(add_user(self.db, Role.ESTHETICIAN).id),
             "esthetician_id": lambda: str(add_user(self.db, Role.ESTHETICIAN).id),
-            "approval_id": lambda: self.client.post(f"/api/v1/clients/{self['client_id']}/physician-approvals",
-                                                    headers=director, json=APPROVAL).json()["id"],
+            "approval_id": lambda: self.client.post(
+                f"/api/v1/clients/{self['client_id']}/physician-approvals", headers=director, json=APPROVAL
+            ).json()["id"],
             "room_id": lambda: add_room(self.client, admin, self["unique"]),
-            "device_id": lambda: self.client.get("/api/v1/devices", headers=admin,
-                                                 params={"room_id": self["room_id"]}).json()[0]["id"],
-            "protocol_id": lambda: self.client.post("/api/v1/protocols", headers=director,
-                                                    json={"name": "Draft", "steps": [STEP]}).json()["id"],
+            "device_id": lambda: self.client.get(
+                "/api/v1/devices", headers=admin, params={"room_id": self["room_id"]}
+            ).json()[0]["id"],
+            "protocol_id": lambda: self.client.post(
+                "/api/v1/protocols", headers=director, json={"name": "Draft", "steps": [STEP]}
+            ).json()["id"],
             "approved_id": lambda: approved_protocol(self.client, self.as_role)["id"],
             "series_id": lambda: self._series()["id"],
             "appointment_id": lambda: self._series()["appointments"][0]["id"],
@@ -168,27 +199,38 @@ class _Ids(dict[str, str]):
         """An armed session, written straight to the table: starting one needs a device online."""
         appointment = self.db.get(Appointment, uuid.UUID(self["appointment_id"]))
         assert appointment is not None
-        treatment = TreatmentSession(appointment_id=appointment.id, device_id=appointment.device_id,
-                                     protocol_id=appointment.protocol_id, status=SessionStatus.ARMED, steps=[STEP],
-                                     max_current_ua=220, max_output_s=330, tolerance_percent=10, day_of={},
-                                     created_by_id=add_user(self.db, Role.ESTHETICIAN).id)
+        treatment = TreatmentSession(
+            appointment_id=appointment.id,
+            device_id=appointment.device_id,
+            protocol_id=appointment.protocol_id,
+            status=SessionStatus.ARMED,
+            steps=[STEP],
+            max_current_ua=220,
+            max_output_s=330,
+            tolerance_percent=10,
+            day_of={},
+            created_by_id=add_user(self.db, Role.ESTHETICIAN).id,
+        )
         self.db.add(treatment)
         self.db.commit()
         return str(treatment.id)
 
     def _series(self) -> dict[str, Any]:
         if "series" not in self.__dict__:
-            body = json.loads(re.sub(r"{(\w+)}", lambda m: self[m.group(1)],
-                                     json.dumps(BODIES[("POST", "/api/v1/series")])))
-            self.__dict__["series"] = ok(self.client.post("/api/v1/series", headers=self.as_role[Role.ADMIN],
-                                                          json=body), 201)
+            body = json.loads(
+                re.sub(r"{(\w+)}", lambda m: self[m.group(1)], json.dumps(BODIES[("POST", "/api/v1/series")]))
+            )
+            self.__dict__["series"] = ok(
+                self.client.post("/api/v1/series", headers=self.as_role[Role.ADMIN], json=body), 201
+            )
         return self.__dict__["series"]  # type: ignore[no-any-return]
 
 
 @pytest.mark.parametrize("role", list(Role), ids=lambda r: r.value)
 @pytest.mark.parametrize("endpoint", list(MATRIX), ids=lambda e: f"{e[0]} {e[1]}")
-def test_role_matrix(endpoint: tuple[str, str], role: Role, client: TestClient,
-                     as_role: dict[Role, dict[str, str]], db: Session) -> None:
+def test_role_matrix(
+    endpoint: tuple[str, str], role: Role, client: TestClient, as_role: dict[Role, dict[str, str]], db: Session
+) -> None:
     method, path, body = _valid_call(endpoint, client, as_role, db)
     response = client.request(method, path, headers=as_role[role], json=body)
     if role in MATRIX[endpoint] and endpoint in GATE_ONLY:
@@ -228,8 +270,9 @@ def test_token_signed_with_another_key_is_refused(client: TestClient, db: Sessio
     from db.base import utcnow
 
     user = add_user(db, Role.ADMIN)
-    forged = create_access_token(user_id=user.id, generation=user.token_generation, key="another-key-" + "x" * 40,
-                                 now=utcnow(), minutes=60)
+    forged = create_access_token(
+        user_id=user.id, generation=user.token_generation, key="another-key-" + "x" * 40, now=utcnow(), minutes=60
+    )
     assert client.get("/api/v1/users/me", headers={"Authorization": f"Bearer {forged}"}).status_code == 401
 
 

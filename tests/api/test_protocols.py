@@ -35,14 +35,18 @@ def test_a_draft_then_its_approval(client: TestClient, as_role: dict) -> None:
 
 def test_editing_an_approved_protocol_makes_a_new_draft_version(client: TestClient, as_role: dict) -> None:
     approved = approved_protocol(client, as_role)
-    changed = ok(client.patch(f"{URL}/{approved['id']}", headers=as_role[Role.ESTHETICIAN],
-                              json={"steps": [STEP | {"current_ua": 180}]}))
+    changed = ok(
+        client.patch(
+            f"{URL}/{approved['id']}", headers=as_role[Role.ESTHETICIAN], json={"steps": [STEP | {"current_ua": 180}]}
+        )
+    )
     assert (changed["version"], changed["status"], changed["lineage_id"]) == (2, "draft", approved["lineage_id"])
     assert changed["id"] != approved["id"]
     unchanged = ok(client.get(f"{URL}/{approved['id']}", headers=as_role[Role.FRONT_DESK]))
     assert unchanged == approved  # an approved version never changes
-    edited_again = ok(client.patch(f"{URL}/{changed['id']}", headers=as_role[Role.ESTHETICIAN],
-                                   json={"name": "Lift 2"}))
+    edited_again = ok(
+        client.patch(f"{URL}/{changed['id']}", headers=as_role[Role.ESTHETICIAN], json={"name": "Lift 2"})
+    )
     assert (edited_again["id"], edited_again["version"], edited_again["name"]) == (changed["id"], 2, "Lift 2")
 
 
@@ -57,23 +61,25 @@ def test_withdrawal(client: TestClient, as_role: dict) -> None:
     assert approved["id"] not in [p["id"] for p in listed]
 
 
-@pytest.mark.parametrize(("step", "field", "words"), [
-    ({"current_ua": 700}, "steps.0.current_ua", "clinic's maximum of 600"),
-    ({"zone": "lips", "current_ua": 301}, "steps.0.current_ua", "lips cap of 50%"),
-    ({"zone": "eyes", "current_ua": 301}, "steps.0.current_ua", "eyes cap"),
-    ({"zone": "forehead", "current_ua": 451}, "steps.0.current_ua", "forehead cap of 75%"),
-    ({"frequency_hz": 0.4}, "steps.0.frequency_hz", "at least 0.5"),
-    ({"frequency_hz": 401}, "steps.0.frequency_hz", "at most 400"),
-    ({"zone": "chest"}, "steps.0.zone", "one of"),
-    ({"mode": "ZAP"}, "steps.0.mode", "LIFT"),
-    ({"waveform": "triangle"}, "steps.0.waveform", "square"),
-    ({"polarity": "both"}, "steps.0.polarity", "alternating"),
-    ({"duration_s": 0}, "steps.0.duration_s", "at least 1"),
-    ({"current_ua": -5}, "steps.0.current_ua", "more than 0"),
-    ({"amplitude": 3}, "steps.0.amplitude", "not a field"),
-])
-def test_steps_past_a_limit_are_refused(client: TestClient, as_role: dict, step: dict, field: str,
-                                        words: str) -> None:
+@pytest.mark.parametrize(
+    ("step", "field", "words"),
+    [
+        ({"current_ua": 700}, "steps.0.current_ua", "clinic's maximum of 600"),
+        ({"zone": "lips", "current_ua": 301}, "steps.0.current_ua", "lips cap of 50%"),
+        ({"zone": "eyes", "current_ua": 301}, "steps.0.current_ua", "eyes cap"),
+        ({"zone": "forehead", "current_ua": 451}, "steps.0.current_ua", "forehead cap of 75%"),
+        ({"frequency_hz": 0.4}, "steps.0.frequency_hz", "at least 0.5"),
+        ({"frequency_hz": 401}, "steps.0.frequency_hz", "at most 400"),
+        ({"zone": "chest"}, "steps.0.zone", "one of"),
+        ({"mode": "ZAP"}, "steps.0.mode", "LIFT"),
+        ({"waveform": "triangle"}, "steps.0.waveform", "square"),
+        ({"polarity": "both"}, "steps.0.polarity", "alternating"),
+        ({"duration_s": 0}, "steps.0.duration_s", "at least 1"),
+        ({"current_ua": -5}, "steps.0.current_ua", "more than 0"),
+        ({"amplitude": 3}, "steps.0.amplitude", "not a field"),
+    ],
+)
+def test_steps_past_a_limit_are_refused(client: TestClient, as_role: dict, step: dict, field: str, words: str) -> None:
     response = draft(client, as_role[Role.ESTHETICIAN], steps=[STEP | step])
     assert response.status_code == 422
     [error] = response.json()["errors"]
@@ -81,8 +87,10 @@ def test_steps_past_a_limit_are_refused(client: TestClient, as_role: dict, step:
 
 
 def test_a_second_step_is_named_and_lips_at_the_cap_pass(client: TestClient, as_role: dict) -> None:
-    at_cap = ok(draft(client, as_role[Role.ESTHETICIAN], steps=[STEP | {"zone": "lips", "current_ua": 300,
-                                                                         "duration_s": 60}]), 201)
+    at_cap = ok(
+        draft(client, as_role[Role.ESTHETICIAN], steps=[STEP | {"zone": "lips", "current_ua": 300, "duration_s": 60}]),
+        201,
+    )
     assert at_cap["max_current_ua"] == 300
     response = draft(client, as_role[Role.ESTHETICIAN], steps=[STEP, STEP | {"current_ua": 650}])
     assert response.json()["errors"][0]["field"] == "steps.1.current_ua"
@@ -91,8 +99,9 @@ def test_a_second_step_is_named_and_lips_at_the_cap_pass(client: TestClient, as_
 def test_at_most_ten_minutes_of_output(client: TestClient, as_role: dict) -> None:
     response = draft(client, as_role[Role.ESTHETICIAN], steps=[STEP, STEP, STEP | {"duration_s": 1}])
     assert response.status_code == 422
-    assert response.json()["errors"] == [{"field": "steps", "message": (
-        "the steps add up to 601 s of output; at most 600 s (10 minutes)")}]
+    assert response.json()["errors"] == [
+        {"field": "steps", "message": ("the steps add up to 601 s of output; at most 600 s (10 minutes)")}
+    ]
 
 
 def test_lower_clinic_maximum_applies_at_approval(client: TestClient, as_role: dict) -> None:
@@ -104,9 +113,12 @@ def test_lower_clinic_maximum_applies_at_approval(client: TestClient, as_role: d
 
 
 def test_bad_protocols(client: TestClient, as_role: dict) -> None:
-    for body, field in [({"name": "", "steps": [STEP]}, "name"), ({"name": "x", "steps": []}, "steps"),
-                        ({"name": "x"}, "steps"), ({"name": "x", "steps": [STEP], "target": {"areas": ["toes"]}},
-                                                   "target.areas.0")]:
+    for body, field in [
+        ({"name": "", "steps": [STEP]}, "name"),
+        ({"name": "x", "steps": []}, "steps"),
+        ({"name": "x"}, "steps"),
+        ({"name": "x", "steps": [STEP], "target": {"areas": ["toes"]}}, "target.areas.0"),
+    ]:
         response = client.post(URL, headers=as_role[Role.ESTHETICIAN], json=body)
         assert response.status_code == 422
         assert field in [e["field"] for e in response.json()["errors"]], body

@@ -45,8 +45,13 @@ CASES: Counter[str] = Counter()
 
 def _document() -> dict[str, Any]:
     """The OpenAPI document; it does not depend on the database, so any app gives it."""
-    config = Settings(data_dir=Path(tempfile.gettempdir()), database_url="sqlite://", secret_key=SECRET_KEY,
-                      mqtt_url=None, env="development")
+    config = Settings(
+        data_dir=Path(tempfile.gettempdir()),
+        database_url="sqlite://",
+        secret_key=SECRET_KEY,
+        mqtt_url=None,
+        env="development",
+    )
     return create_app(config, session_factory=sessionmaker()).openapi()
 
 
@@ -70,7 +75,8 @@ CURRENT = _ThisTestsApp()
 DOCUMENT = _document()
 every_phase = schemathesis.openapi.from_dict(DOCUMENT)
 without_coverage = schemathesis.openapi.from_dict(
-    DOCUMENT, config=schemathesis.Config.from_dict({"phases": {"coverage": {"enabled": False}}}))
+    DOCUMENT, config=schemathesis.Config.from_dict({"phases": {"coverage": {"enabled": False}}})
+)
 SETTINGS = settings(max_examples=MAX_EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
 
 
@@ -86,21 +92,24 @@ def _report_case_counts(request: pytest.FixtureRequest) -> Iterator[None]:
 
 @every_phase.parametrize()
 @SETTINGS
-def test_every_operation_as_admin(case: schemathesis.Case, app: FastAPI, database_url: str,
-                                  as_role: dict[Role, dict[str, str]]) -> None:
+def test_every_operation_as_admin(
+    case: schemathesis.Case, app: FastAPI, database_url: str, as_role: dict[Role, dict[str, str]]
+) -> None:
     _call_and_validate(case, app, database_url, as_role, Role.ADMIN)
 
 
 @without_coverage.parametrize()
 @pytest.mark.parametrize("role", [r for r in Role if r is not Role.ADMIN], ids=lambda role: role.value)
 @SETTINGS
-def test_every_operation_as_each_role(case: schemathesis.Case, app: FastAPI, database_url: str,
-                                      as_role: dict[Role, dict[str, str]], role: Role) -> None:
+def test_every_operation_as_each_role(
+    case: schemathesis.Case, app: FastAPI, database_url: str, as_role: dict[Role, dict[str, str]], role: Role
+) -> None:
     _call_and_validate(case, app, database_url, as_role, role)
 
 
-def _call_and_validate(case: schemathesis.Case, app: FastAPI, database_url: str,
-                       as_role: dict[Role, dict[str, str]], role: Role) -> None:
+def _call_and_validate(
+    case: schemathesis.Case, app: FastAPI, database_url: str, as_role: dict[Role, dict[str, str]], role: Role
+) -> None:
     CURRENT.app = app
     CASES[f"{database_url.split(':')[0].split('+')[0]}/{role.value}"] += 1
     excluded = [positive_data_acceptance, negative_data_rejection]

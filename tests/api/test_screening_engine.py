@@ -26,7 +26,11 @@ def verdict(on: date = ON, birth: date = ADULT, approvals: dict | None = None, *
 def test_no_reason_clears() -> None:
     result = verdict()
     assert (result.outcome, result.reasons, result.excluded_zones, result.eligible_from) == (
-        Outcome.CLEARED, [], [], None)
+        Outcome.CLEARED,
+        [],
+        [],
+        None,
+    )
 
 
 @pytest.mark.parametrize("answer", ["implanted_electronic_device", "epilepsy", "active_cancer"])
@@ -37,20 +41,26 @@ def test_absolute_contraindications(answer: str) -> None:
     assert result.reasons[0].message and result.reasons[0].rule
 
 
-@pytest.mark.parametrize(("birth", "outcome"), [
-    (date(2008, 6, 16), Outcome.CONTRAINDICATED),  # 18 tomorrow
-    (date(2008, 6, 15), Outcome.CLEARED),  # 18 today
-    (date(2012, 1, 1), Outcome.CONTRAINDICATED),
-])
+@pytest.mark.parametrize(
+    ("birth", "outcome"),
+    [
+        (date(2008, 6, 16), Outcome.CONTRAINDICATED),  # 18 tomorrow
+        (date(2008, 6, 15), Outcome.CLEARED),  # 18 today
+        (date(2012, 1, 1), Outcome.CONTRAINDICATED),
+    ],
+)
 def test_minimum_age(birth: date, outcome: Outcome) -> None:
     assert verdict(birth=birth).outcome == outcome
 
 
-@pytest.mark.parametrize(("answer", "scope"), [
-    ("pregnant", ApprovalScope.PREGNANCY),
-    ("body_worn_electronics", ApprovalScope.BODY_WORN_ELECTRONICS),
-    ("recent_facial_surgery", ApprovalScope.RECENT_FACIAL_SURGERY),
-])
+@pytest.mark.parametrize(
+    ("answer", "scope"),
+    [
+        ("pregnant", ApprovalScope.PREGNANCY),
+        ("body_worn_electronics", ApprovalScope.BODY_WORN_ELECTRONICS),
+        ("recent_facial_surgery", ApprovalScope.RECENT_FACIAL_SURGERY),
+    ],
+)
 def test_approval_needed_and_given(answer: str, scope: ApprovalScope) -> None:
     assert verdict(**{answer: True}).outcome == Outcome.PHYSICIAN_APPROVAL_REQUIRED
     approved = verdict(approvals={scope: "Dr. Okafor"}, **{answer: True})
@@ -58,7 +68,8 @@ def test_approval_needed_and_given(answer: str, scope: ApprovalScope) -> None:
     assert approved.reasons[0].approved_by == "Dr. Okafor"
     other_scope = next(s for s in ApprovalScope if s != scope)
     assert verdict(approvals={other_scope: "Dr. Okafor"}, **{answer: True}).outcome == (
-        Outcome.PHYSICIAN_APPROVAL_REQUIRED)
+        Outcome.PHYSICIAN_APPROVAL_REQUIRED
+    )
 
 
 def test_skin_infection_defers_until_healed() -> None:
@@ -88,12 +99,16 @@ def test_deferral_boundaries(answer: str, happened: date, eligible: date) -> Non
     assert verdict(on=happened, **{answer: happened}).outcome == Outcome.DEFERRED  # used that very day
 
 
-@pytest.mark.parametrize(("answer", "zones_answer", "happened", "free_from"), [
-    ("botox_last_on", "botox_zones", date(2026, 6, 10), date(2026, 6, 24)),  # 14 days
-    ("filler_last_on", "filler_zones", date(2026, 3, 31), date(2026, 6, 30)),  # 3 months
-])
-def test_injections_exclude_only_the_treated_zones(answer: str, zones_answer: str, happened: date,
-                                                   free_from: date) -> None:
+@pytest.mark.parametrize(
+    ("answer", "zones_answer", "happened", "free_from"),
+    [
+        ("botox_last_on", "botox_zones", date(2026, 6, 10), date(2026, 6, 24)),  # 14 days
+        ("filler_last_on", "filler_zones", date(2026, 3, 31), date(2026, 6, 30)),  # 3 months
+    ],
+)
+def test_injections_exclude_only_the_treated_zones(
+    answer: str, zones_answer: str, happened: date, free_from: date
+) -> None:
     treated = {answer: happened, zones_answer: ["lips", "forehead"]}
     day_before = verdict(on=free_from - timedelta(days=1), **treated)
     assert day_before.outcome == Outcome.CLEARED_WITH_EXCLUSIONS
@@ -112,22 +127,29 @@ def test_recent_injection_must_name_its_zones() -> None:
 def test_metal_implants_exclude_their_zone_for_good() -> None:
     result = verdict(metal_implant_zones=["jawline"])
     assert (result.outcome, result.excluded_zones, result.eligible_from) == (
-        Outcome.CLEARED_WITH_EXCLUSIONS, [Zone.JAWLINE], None)
+        Outcome.CLEARED_WITH_EXCLUSIONS,
+        [Zone.JAWLINE],
+        None,
+    )
 
 
 def test_botox_five_days_ago_and_retinol_yesterday() -> None:
-    result = verdict(botox_last_on=ON - timedelta(days=5), botox_zones=["forehead"],
-                     retinol_last_used_on=ON - timedelta(days=1))
+    result = verdict(
+        botox_last_on=ON - timedelta(days=5), botox_zones=["forehead"], retinol_last_used_on=ON - timedelta(days=1)
+    )
     assert result.outcome == Outcome.DEFERRED
     assert result.excluded_zones == [Zone.FOREHEAD]
     assert result.eligible_from == ON + timedelta(days=9)  # the later of botox (D+14) and retinol (D+2)
     assert {r.code for r in result.reasons} == {"botox", "retinol"}
 
 
-@pytest.mark.parametrize(("approvals", "outcome"), [
-    ({}, Outcome.PHYSICIAN_APPROVAL_REQUIRED),
-    ({ApprovalScope.PREGNANCY: "Dr. Okafor"}, Outcome.DEFERRED),  # approved, yet retinol still defers
-])
+@pytest.mark.parametrize(
+    ("approvals", "outcome"),
+    [
+        ({}, Outcome.PHYSICIAN_APPROVAL_REQUIRED),
+        ({ApprovalScope.PREGNANCY: "Dr. Okafor"}, Outcome.DEFERRED),  # approved, yet retinol still defers
+    ],
+)
 def test_pregnancy_with_and_without_approval(approvals: dict, outcome: Outcome) -> None:
     assert verdict(approvals=approvals, pregnant=True, retinol_last_used_on=ON).outcome == outcome
 
@@ -152,11 +174,13 @@ def test_add_months() -> None:
 
 past_dates = st.none() | st.dates(min_value=ON - timedelta(days=800), max_value=ON)
 zone_lists = st.lists(st.sampled_from(list(Zone)), min_size=1, max_size=3, unique=True)
-answers_strategy = st.fixed_dictionaries({
-    **{name: st.booleans() for name, value in NOTHING.items() if isinstance(value, bool)},
-    **{name: past_dates for name, value in NOTHING.items() if value is None},
-    **{name: zone_lists | st.just([]) for name, value in NOTHING.items() if isinstance(value, list)},
-})
+answers_strategy = st.fixed_dictionaries(
+    {
+        **{name: st.booleans() for name, value in NOTHING.items() if isinstance(value, bool)},
+        **{name: past_dates for name, value in NOTHING.items() if value is None},
+        **{name: zone_lists | st.just([]) for name, value in NOTHING.items() if isinstance(value, list)},
+    }
+)
 births = st.dates(min_value=date(1920, 1, 1), max_value=ON)
 approval_sets = st.dictionaries(st.sampled_from(list(ApprovalScope)), st.just("Dr. Okafor"))
 
@@ -171,8 +195,12 @@ def _judged(answers: dict, birth: date, approvals: dict):  # type: ignore[no-unt
 @given(answers=answers_strategy, birth=births, approvals=approval_sets)
 def test_absolute_contraindications_are_never_cleared(answers: dict, birth: date, approvals: dict) -> None:
     result = _judged(answers, birth, approvals)
-    absolute = (answers["implanted_electronic_device"] or answers["epilepsy"] or answers["active_cancer"]
-                or (ON.year - birth.year - ((ON.month, ON.day) < (birth.month, birth.day))) < 18)
+    absolute = (
+        answers["implanted_electronic_device"]
+        or answers["epilepsy"]
+        or answers["active_cancer"]
+        or (ON.year - birth.year - ((ON.month, ON.day) < (birth.month, birth.day))) < 18
+    )
     if absolute:
         assert result.outcome == Outcome.CONTRAINDICATED
         assert result.outcome not in TREATABLE

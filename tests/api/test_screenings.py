@@ -26,15 +26,21 @@ def client_id(client: TestClient, front_desk: dict[str, str]) -> str:
 
 
 def screen(client: TestClient, headers: dict[str, str], client_id: str, **answers: Any) -> dict[str, Any]:
-    response = client.post(f"/api/v1/clients/{client_id}/screenings", headers=headers,
-                           json={"answers": NOTHING | answers})
+    response = client.post(
+        f"/api/v1/clients/{client_id}/screenings", headers=headers, json={"answers": NOTHING | answers}
+    )
     assert response.status_code == 201, response.text
     return response.json()  # type: ignore[no-any-return]
 
 
 def approve(client: TestClient, headers: dict[str, str], client_id: str, **fields: Any) -> Any:
-    body = {"physician_name": "Dr. Okafor", "scope": "pregnancy", "approved_on": days(-1),
-            "valid_until": days(90), "document_reference": "scan 2026-114"} | fields
+    body = {
+        "physician_name": "Dr. Okafor",
+        "scope": "pregnancy",
+        "approved_on": days(-1),
+        "valid_until": days(90),
+        "document_reference": "scan 2026-114",
+    } | fields
     return client.post(f"/api/v1/clients/{client_id}/physician-approvals", headers=headers, json=body)
 
 
@@ -44,10 +50,10 @@ def screenings_of(client: TestClient, headers: dict[str, str], client_id: str) -
     return response.json()  # type: ignore[no-any-return]
 
 
-def eligibility(client: TestClient, headers: dict[str, str], client_id: str, on: str,
-                **day_of: Any) -> dict[str, Any]:
-    response = client.post(f"/api/v1/clients/{client_id}/eligibility", headers=headers,
-                           json={"on": on, "day_of": day_of})
+def eligibility(client: TestClient, headers: dict[str, str], client_id: str, on: str, **day_of: Any) -> dict[str, Any]:
+    response = client.post(
+        f"/api/v1/clients/{client_id}/eligibility", headers=headers, json={"on": on, "day_of": day_of}
+    )
     assert response.status_code == 200, response.text
     return response.json()  # type: ignore[no-any-return]
 
@@ -62,8 +68,14 @@ def test_a_cleared_screening(client: TestClient, as_role: dict, client_id: str) 
 
 
 def test_reasons_carry_code_rule_words_and_dates(client: TestClient, as_role: dict, client_id: str) -> None:
-    result = screen(client, as_role[Role.ESTHETICIAN], client_id, botox_last_on=days(-5), botox_zones=["forehead"],
-                    retinol_last_used_on=days(-1))
+    result = screen(
+        client,
+        as_role[Role.ESTHETICIAN],
+        client_id,
+        botox_last_on=days(-5),
+        botox_zones=["forehead"],
+        retinol_last_used_on=days(-1),
+    )
     assert result["outcome"] == "deferred"
     assert result["eligible_from"] == days(9)
     assert result["excluded_zones"] == ["forehead"]
@@ -75,8 +87,7 @@ def test_reasons_carry_code_rule_words_and_dates(client: TestClient, as_role: di
 def test_newest_first(client: TestClient, as_role: dict, client_id: str) -> None:
     first = screen(client, as_role[Role.ESTHETICIAN], client_id, epilepsy=True)
     second = screen(client, as_role[Role.ESTHETICIAN], client_id)
-    assert [s["id"] for s in screenings_of(client, as_role[Role.ESTHETICIAN], client_id)] == [
-        second["id"], first["id"]]
+    assert [s["id"] for s in screenings_of(client, as_role[Role.ESTHETICIAN], client_id)] == [second["id"], first["id"]]
 
 
 @pytest.mark.parametrize("role", [Role.ESTHETICIAN, Role.MEDICAL_DIRECTOR, Role.ADMIN])
@@ -97,20 +108,21 @@ def test_front_desk_sees_only_outcome_and_dates(client: TestClient, as_role: dic
 
 
 def test_front_desk_cannot_screen(client: TestClient, as_role: dict, client_id: str, db: Session) -> None:
-    response = client.post(f"/api/v1/clients/{client_id}/screenings", headers=as_role[Role.FRONT_DESK],
-                           json={"answers": NOTHING})
+    response = client.post(
+        f"/api/v1/clients/{client_id}/screenings", headers=as_role[Role.FRONT_DESK], json={"answers": NOTHING}
+    )
     assert response.status_code == 403
     assert db.scalar(select(func.count()).select_from(Screening)) == 0
 
 
-def test_every_read_of_answers_is_audited_without_them(client: TestClient, as_role: dict, staff: dict,
-                                                       client_id: str, db: Session) -> None:
+def test_every_read_of_answers_is_audited_without_them(
+    client: TestClient, as_role: dict, staff: dict, client_id: str, db: Session
+) -> None:
     made = screen(client, as_role[Role.ESTHETICIAN], client_id, pregnant=True)
     screenings_of(client, as_role[Role.MEDICAL_DIRECTOR], client_id)
     screenings_of(client, as_role[Role.FRONT_DESK], client_id)
     eligibility(client, as_role[Role.ESTHETICIAN], client_id, days(0), pregnant=True)
-    events = db.scalars(select(AuditEvent).where(AuditEvent.action.like("screening.%"))
-                        .order_by(AuditEvent.id)).all()
+    events = db.scalars(select(AuditEvent).where(AuditEvent.action.like("screening.%")).order_by(AuditEvent.id)).all()
     assert [(e.action, e.user_id) for e in events] == [
         ("screening.create", staff[Role.ESTHETICIAN].id),
         ("screening.read", staff[Role.MEDICAL_DIRECTOR].id),
@@ -161,13 +173,16 @@ def test_approvals_are_health_data(client: TestClient, as_role: dict, client_id:
     assert [a["scope"] for a in listed] == ["pregnancy"]
 
 
-@pytest.mark.parametrize(("fields", "field"), [
-    ({"approved_on": days(1)}, "approved_on"),
-    ({"valid_until": days(-10), "approved_on": days(-1)}, "body"),
-    ({"scope": "epilepsy"}, "scope"),
-    ({"physician_name": ""}, "physician_name"),
-    ({"document_reference": None}, "document_reference"),
-])
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [
+        ({"approved_on": days(1)}, "approved_on"),
+        ({"valid_until": days(-10), "approved_on": days(-1)}, "body"),
+        ({"scope": "epilepsy"}, "scope"),
+        ({"physician_name": ""}, "physician_name"),
+        ({"document_reference": None}, "document_reference"),
+    ],
+)
 def test_bad_approvals(client: TestClient, as_role: dict, client_id: str, fields: dict, field: str) -> None:
     response = approve(client, as_role[Role.ESTHETICIAN], client_id, **fields)
     assert response.status_code == 422
@@ -185,21 +200,25 @@ def test_rules_change_by_version_and_old_results_stay(client: TestClient, as_rol
     assert (after["outcome"], after["rule_set_version"], after["eligible_from"]) == ("deferred", 2, days(1))
     old = next(s for s in screenings_of(client, esthetician, client_id) if s["id"] == before["id"])
     assert (old["outcome"], old["rule_set_version"]) == ("cleared", 1)
-    assert client.get("/api/v1/screening-rules/1", headers=esthetician).json()["parameters"][
-        "retinol_deferral_days"] == 2
+    assert (
+        client.get("/api/v1/screening-rules/1", headers=esthetician).json()["parameters"]["retinol_deferral_days"] == 2
+    )
     assert client.get("/api/v1/screening-rules", headers=as_role[Role.FRONT_DESK]).json()["version"] == 2
 
 
-@pytest.mark.parametrize(("change", "field"), [
-    ({"retinol_deferral_days": 1}, "retinol_deferral_days"),
-    ({"chemical_peel_deferral_days": 13}, "chemical_peel_deferral_days"),
-    ({"screening_validity_days": 31}, "screening_validity_days"),
-    ({"minimum_age_years": 16}, "minimum_age_years"),
-    ({"zone_caps_percent": {"lips": 60}}, "zone_caps_percent.lips"),
-    ({"zone_caps_percent": {"ears": 10}}, "zone_caps_percent.ears"),
-    ({"retinol_deferral_days": "two"}, "retinol_deferral_days"),
-    ({"pacemaker_ok": True}, "pacemaker_ok"),
-])
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"retinol_deferral_days": 1}, "retinol_deferral_days"),
+        ({"chemical_peel_deferral_days": 13}, "chemical_peel_deferral_days"),
+        ({"screening_validity_days": 31}, "screening_validity_days"),
+        ({"minimum_age_years": 16}, "minimum_age_years"),
+        ({"zone_caps_percent": {"lips": 60}}, "zone_caps_percent.lips"),
+        ({"zone_caps_percent": {"ears": 10}}, "zone_caps_percent.ears"),
+        ({"retinol_deferral_days": "two"}, "retinol_deferral_days"),
+        ({"pacemaker_ok": True}, "pacemaker_ok"),
+    ],
+)
 def test_rules_never_go_below_the_floors(client: TestClient, admin: dict, change: dict, field: str) -> None:
     response = client.put("/api/v1/screening-rules", headers=admin, json=change)
     assert response.status_code == 422, response.text
@@ -221,7 +240,8 @@ def test_day_of_answers_override_the_screening(client: TestClient, as_role: dict
     esthetician = as_role[Role.ESTHETICIAN]
     screen(client, esthetician, client_id)
     assert eligibility(client, esthetician, client_id, days(0), pregnant=True)["outcome"] == (
-        "physician_approval_required")
+        "physician_approval_required"
+    )
     assert eligibility(client, esthetician, client_id, days(0), skin_infection=True)["eligible"] is False
     yesterday = eligibility(client, esthetician, client_id, days(0), retinol_last_used_on=days(-1))
     assert (yesterday["outcome"], yesterday["eligible_from"]) == ("deferred", days(1))
@@ -235,38 +255,45 @@ def test_a_deferral_that_ends_before_the_day(client: TestClient, as_role: dict, 
     assert eligibility(client, esthetician, client_id, days(4))["eligible"] is True
 
 
-@pytest.mark.parametrize(("body", "field"), [
-    ({"on": days(-1)}, "on"),
-    ({"on": "tomorrow"}, "on"),
-    ({"on": days(1), "day_of": {"pregnant": "no"}}, "day_of.pregnant"),
-    ({"on": days(1), "day_of": {"retinol_last_used_on": days(1)}}, "day_of.retinol_last_used_on"),
-    ({"on": days(1), "day_of": {"epilepsy": False}}, "day_of.epilepsy"),
-    ({"on": days(1), "day_of": {"botox_zones": ["ears"]}}, "day_of.botox_zones.0"),
-])
-def test_bad_eligibility_questions(client: TestClient, as_role: dict, client_id: str, body: dict,
-                                   field: str) -> None:
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"on": days(-1)}, "on"),
+        ({"on": "tomorrow"}, "on"),
+        ({"on": days(1), "day_of": {"pregnant": "no"}}, "day_of.pregnant"),
+        ({"on": days(1), "day_of": {"retinol_last_used_on": days(1)}}, "day_of.retinol_last_used_on"),
+        ({"on": days(1), "day_of": {"epilepsy": False}}, "day_of.epilepsy"),
+        ({"on": days(1), "day_of": {"botox_zones": ["ears"]}}, "day_of.botox_zones.0"),
+    ],
+)
+def test_bad_eligibility_questions(client: TestClient, as_role: dict, client_id: str, body: dict, field: str) -> None:
     screen(client, as_role[Role.ESTHETICIAN], client_id)
     response = client.post(f"/api/v1/clients/{client_id}/eligibility", headers=as_role[Role.ESTHETICIAN], json=body)
     assert response.status_code == 422, response.text
     assert field in [e["field"] for e in response.json()["errors"]]
 
 
-@pytest.mark.parametrize(("answers", "field"), [
-    (NOTHING | {"pacemaker": True}, "answers.pacemaker"),
-    (NOTHING | {"retinol_last_used_on": days(1)}, "answers.retinol_last_used_on"),
-    (NOTHING | {"botox_zones": ["ears"]}, "answers.botox_zones.0"),
-    ({k: v for k, v in NOTHING.items() if k != "epilepsy"}, "answers.epilepsy"),
-    ({k: v for k, v in NOTHING.items() if k != "laser_last_on"}, "answers.laser_last_on"),
-    (NOTHING | {"epilepsy": "yes"}, "answers.epilepsy"),
-    (NOTHING | {"epilepsy": None}, "answers.epilepsy"),
-    (NOTHING | {"laser_last_on": "last week"}, "answers.laser_last_on"),
-    (NOTHING | {"botox_last_on": days(-3)}, "answers.botox_zones"),
-    (NOTHING | {"metal_implant_zones": "jawline"}, "answers.metal_implant_zones"),
-])
-def test_bad_answers_name_the_field_and_store_nothing(client: TestClient, as_role: dict, client_id: str,
-                                                      db: Session, answers: dict, field: str) -> None:
-    response = client.post(f"/api/v1/clients/{client_id}/screenings", headers=as_role[Role.ESTHETICIAN],
-                           json={"answers": answers})
+@pytest.mark.parametrize(
+    ("answers", "field"),
+    [
+        (NOTHING | {"pacemaker": True}, "answers.pacemaker"),
+        (NOTHING | {"retinol_last_used_on": days(1)}, "answers.retinol_last_used_on"),
+        (NOTHING | {"botox_zones": ["ears"]}, "answers.botox_zones.0"),
+        ({k: v for k, v in NOTHING.items() if k != "epilepsy"}, "answers.epilepsy"),
+        ({k: v for k, v in NOTHING.items() if k != "laser_last_on"}, "answers.laser_last_on"),
+        (NOTHING | {"epilepsy": "yes"}, "answers.epilepsy"),
+        (NOTHING | {"epilepsy": None}, "answers.epilepsy"),
+        (NOTHING | {"laser_last_on": "last week"}, "answers.laser_last_on"),
+        (NOTHING | {"botox_last_on": days(-3)}, "answers.botox_zones"),
+        (NOTHING | {"metal_implant_zones": "jawline"}, "answers.metal_implant_zones"),
+    ],
+)
+def test_bad_answers_name_the_field_and_store_nothing(
+    client: TestClient, as_role: dict, client_id: str, db: Session, answers: dict, field: str
+) -> None:
+    response = client.post(
+        f"/api/v1/clients/{client_id}/screenings", headers=as_role[Role.ESTHETICIAN], json={"answers": answers}
+    )
     assert response.status_code == 422, response.text
     assert field in [e["field"] for e in response.json()["errors"]]
     assert db.scalar(select(func.count()).select_from(Screening)) == 0
@@ -277,8 +304,9 @@ def test_deleted_or_unknown_client_is_404(client: TestClient, as_role: dict, cli
     for path in ("screenings", "physician-approvals"):
         url = f"/api/v1/clients/{client_id}/{path}"
         assert client.get(url, headers=as_role[Role.ESTHETICIAN]).status_code == 404
-    response = client.post(f"/api/v1/clients/{client_id}/screenings", headers=as_role[Role.ESTHETICIAN],
-                           json={"answers": NOTHING})
+    response = client.post(
+        f"/api/v1/clients/{client_id}/screenings", headers=as_role[Role.ESTHETICIAN], json={"answers": NOTHING}
+    )
     assert response.status_code == 404
 
 

@@ -38,22 +38,40 @@ class Clinic:
     client: str
     esthetician: str
 
-    def book(self, start: str, plan: dict | None = None, status: int = 201, as_role: Role = Role.FRONT_DESK,
-             **fields: Any) -> Any:
-        body = {"client_id": self.client, "protocol_id": self.protocol["id"], "esthetician_id": self.esthetician,
-                "room_id": self.room, "start_at": start, "plan": plan or {"intensive": {"sessions": 1, "per_week": 1}}}
+    def book(
+        self, start: str, plan: dict | None = None, status: int = 201, as_role: Role = Role.FRONT_DESK, **fields: Any
+    ) -> Any:
+        body = {
+            "client_id": self.client,
+            "protocol_id": self.protocol["id"],
+            "esthetician_id": self.esthetician,
+            "room_id": self.room,
+            "start_at": start,
+            "plan": plan or {"intensive": {"sessions": 1, "per_week": 1}},
+        }
         return ok(self.http.post("/api/v1/series", headers=self.as_role[as_role], json=body | fields), status)
 
     def screen(self, **answers: Any) -> Any:
-        return ok(self.http.post(f"/api/v1/clients/{self.client}/screenings", headers=self.as_role[Role.ESTHETICIAN],
-                                 json={"answers": NOTHING | answers}), 201)
+        return ok(
+            self.http.post(
+                f"/api/v1/clients/{self.client}/screenings",
+                headers=self.as_role[Role.ESTHETICIAN],
+                json={"answers": NOTHING | answers},
+            ),
+            201,
+        )
 
 
 @pytest.fixture
 def clinic(client: TestClient, as_role: dict[Role, dict[str, str]], staff: dict[Role, User]) -> Clinic:
-    return Clinic(http=client, as_role=as_role, room=add_room(client, as_role[Role.ADMIN]),
-                  protocol=approved_protocol(client, as_role), client=new_client(client, as_role[Role.FRONT_DESK]),
-                  esthetician=str(staff[Role.ESTHETICIAN].id))
+    return Clinic(
+        http=client,
+        as_role=as_role,
+        room=add_room(client, as_role[Role.ADMIN]),
+        protocol=approved_protocol(client, as_role),
+        client=new_client(client, as_role[Role.FRONT_DESK]),
+        esthetician=str(staff[Role.ESTHETICIAN].id),
+    )
 
 
 def reasons(conflict: dict[str, Any]) -> list[tuple[int, str]]:
@@ -112,8 +130,11 @@ def test_at_most_three_in_any_seven_days(clinic: Clinic) -> None:
 
 
 def test_a_plan_that_breaks_the_cadence_by_itself(clinic: Clinic) -> None:
-    ok(clinic.http.put("/api/v1/settings", headers=clinic.as_role[Role.ADMIN],
-                       json={"cadence": {"min_hours_between_sessions": 72}}))
+    ok(
+        clinic.http.put(
+            "/api/v1/settings", headers=clinic.as_role[Role.ADMIN], json={"cadence": {"min_hours_between_sessions": 72}}
+        )
+    )
     conflict = clinic.book(at(next_monday(), 10), {"intensive": {"sessions": 3, "per_week": 3}}, status=409)
     assert [c["sequence"] for c in conflict["conflicts"]] == [1, 2, 3]
 
@@ -123,8 +144,11 @@ def test_opening_hours(clinic: Clinic) -> None:
     conflict = clinic.book(at(monday, 19, 30), status=409)  # ends 20:05, after closing
     assert reasons(conflict) == [(1, "clinic_hours")]
     clinic.book(at(monday, 19, 25))  # ends 20:00 exactly
-    ok(clinic.http.put("/api/v1/settings", headers=clinic.as_role[Role.ADMIN],
-                       json={"opening_hours": {"wednesday": None}}))
+    ok(
+        clinic.http.put(
+            "/api/v1/settings", headers=clinic.as_role[Role.ADMIN], json={"opening_hours": {"wednesday": None}}
+        )
+    )
     closed = clinic.book(at(monday + timedelta(days=2), 10), status=409)
     assert "closed on Wednesdays" in closed["conflicts"][0]["reasons"][0]["message"]
 
@@ -141,14 +165,18 @@ LONDON_SPRING, LONDON_AUTUMN = sunday(YEAR, 3, -1), sunday(YEAR, 10, -1)  # EU: 
 NEW_YORK_SPRING, NEW_YORK_AUTUMN = sunday(YEAR, 3, 2), sunday(YEAR, 11, 1)  # US: 2nd Sunday March, 1st November
 
 
-@pytest.mark.parametrize(("zone", "clock_change", "utc_hours"), [
-    ("Europe/London", LONDON_SPRING, [10, 9, 9]),
-    ("Europe/London", LONDON_AUTUMN, [9, 10, 10]),
-    ("America/New_York", NEW_YORK_SPRING, [15, 14, 14]),
-    ("America/New_York", NEW_YORK_AUTUMN, [14, 15, 15]),
-])
-def test_weekly_ten_oclock_stays_ten_oclock_across_clock_changes(clinic: Clinic, zone: str, clock_change: date,
-                                                                  utc_hours: list[int]) -> None:
+@pytest.mark.parametrize(
+    ("zone", "clock_change", "utc_hours"),
+    [
+        ("Europe/London", LONDON_SPRING, [10, 9, 9]),
+        ("Europe/London", LONDON_AUTUMN, [9, 10, 10]),
+        ("America/New_York", NEW_YORK_SPRING, [15, 14, 14]),
+        ("America/New_York", NEW_YORK_AUTUMN, [14, 15, 15]),
+    ],
+)
+def test_weekly_ten_oclock_stays_ten_oclock_across_clock_changes(
+    clinic: Clinic, zone: str, clock_change: date, utc_hours: list[int]
+) -> None:
     ok(clinic.http.put("/api/v1/settings", headers=clinic.as_role[Role.ADMIN], json={"timezone": zone}))
     first = clock_change - timedelta(days=6)  # the Monday before the change
     series = clinic.book(at(first, 10, zone=ZoneInfo(zone)), {"intensive": {"sessions": 3, "per_week": 1}})
@@ -166,8 +194,9 @@ def test_times_that_do_not_exist_or_happen_twice(clinic: Clinic) -> None:
     assert (second.astimezone(LONDON).time(), second.utcoffset()) == (time(2, 30), timedelta(hours=1))
     # On the autumn Sunday 01:30 happens twice (02:00 BST -> 01:00 GMT): the first one, 00:30 UTC.
     other = new_client(clinic.http, clinic.as_role[Role.FRONT_DESK], "Cy")
-    autumn = clinic.book(at(LONDON_AUTUMN - timedelta(days=7), 1, 30), {"intensive": {"sessions": 2, "per_week": 1}},
-                         client_id=other)
+    autumn = clinic.book(
+        at(LONDON_AUTUMN - timedelta(days=7), 1, 30), {"intensive": {"sessions": 2, "per_week": 1}}, client_id=other
+    )
     second = datetime.fromisoformat(autumn["appointments"][1]["start_at"])
     assert second.astimezone(ZoneInfo("UTC")).time() == time(0, 30)
 
@@ -178,12 +207,14 @@ def test_screening_gates(clinic: Clinic) -> None:
     refused = clinic.book(at(next_monday(), 10), status=409, as_role=Role.ESTHETICIAN)
     assert "contraindicated" in refused["detail"] and "Epilepsy" in refused["detail"]
     assert clinic.book(at(next_monday(), 10), status=409)["detail"] == (
-        "This client cannot be booked: the client's screening does not allow this treatment (contraindicated).")
+        "This client cannot be booked: the client's screening does not allow this treatment (contraindicated)."
+    )
     clinic.screen(pregnant=True)
     refused = clinic.book(at(next_monday(), 10), status=409, as_role=Role.MEDICAL_DIRECTOR)
     assert "physician_approval_required (Pregnancy" in refused["detail"]
     assert clinic.book(at(next_monday(), 10), status=409)["detail"] == (
-        "This client cannot be booked: the client's screening does not allow this treatment yet (approval required).")
+        "This client cannot be booked: the client's screening does not allow this treatment yet (approval required)."
+    )
 
 
 def test_a_deferred_client_only_from_eligible_from(clinic: Clinic) -> None:
@@ -203,15 +234,24 @@ def test_an_excluded_zone_refuses_protocols_that_touch_it(clinic: Clinic) -> Non
     assert "cheeks" in conflict["conflicts"][0]["reasons"][0]["message"]
     assert "Botox" in conflict["conflicts"][0]["reasons"][0]["message"]
     for_the_desk = clinic.book(at(today + timedelta(days=13), 10), status=409)["conflicts"][0]["reasons"]
-    assert for_the_desk == [{"code": "excluded_zone", "message": "the protocol works on a zone the client's screening "
-                             f"excludes until {today + timedelta(days=14):%d %B %Y}"}]
+    assert for_the_desk == [
+        {
+            "code": "excluded_zone",
+            "message": "the protocol works on a zone the client's screening "
+            f"excludes until {today + timedelta(days=14):%d %B %Y}",
+        }
+    ]
     forehead = approved_protocol(clinic.http, clinic.as_role, steps=[STEP | {"zone": "forehead"}])
     clinic.book(at(today + timedelta(days=13), 10), protocol_id=forehead["id"])  # another zone is fine
 
 
 def test_only_approved_protocols_and_real_estheticians(clinic: Clinic, staff: dict[Role, User]) -> None:
-    draft = ok(clinic.http.post("/api/v1/protocols", headers=clinic.as_role[Role.MEDICAL_DIRECTOR],
-                                json={"name": "Draft", "steps": [STEP]}), 201)
+    draft = ok(
+        clinic.http.post(
+            "/api/v1/protocols", headers=clinic.as_role[Role.MEDICAL_DIRECTOR], json={"name": "Draft", "steps": [STEP]}
+        ),
+        201,
+    )
     refused = clinic.book(at(next_monday(), 10), protocol_id=draft["id"], status=422)
     assert refused["errors"][0]["field"] == "protocol_id" and "draft" in refused["detail"]
     not_esthetician = clinic.book(at(next_monday(), 10), esthetician_id=str(staff[Role.FRONT_DESK].id), status=422)
@@ -220,8 +260,13 @@ def test_only_approved_protocols_and_real_estheticians(clinic: Clinic, staff: di
 
 def test_withdrawn_protocol_lists_its_appointments_and_cannot_be_booked(clinic: Clinic) -> None:
     series = clinic.book(at(next_monday(), 10), {"intensive": {"sessions": 2, "per_week": 2}})
-    withdrawn = ok(clinic.http.post(f"/api/v1/protocols/{clinic.protocol['id']}/withdraw",
-                                    headers=clinic.as_role[Role.MEDICAL_DIRECTOR], json={"reason": "recall"}))
+    withdrawn = ok(
+        clinic.http.post(
+            f"/api/v1/protocols/{clinic.protocol['id']}/withdraw",
+            headers=clinic.as_role[Role.MEDICAL_DIRECTOR],
+            json={"reason": "recall"},
+        )
+    )
     assert [a["id"] for a in withdrawn["appointments_to_rebook"]] == [a["id"] for a in series["appointments"]]
     assert clinic.book(at(next_monday(3), 10), status=422)["errors"][0]["field"] == "protocol_id"
 
@@ -237,11 +282,24 @@ def test_any_room_with_a_free_device(clinic: Clinic) -> None:
     second_room = add_room(clinic.http, clinic.as_role[Role.ADMIN], "Room 2")
     monday = next_monday()
     other = new_client(clinic.http, clinic.as_role[Role.FRONT_DESK], "Bea")
-    ok(clinic.http.post("/api/v1/users", headers=clinic.as_role[Role.ADMIN], json={
-        "email": "second@clinic.example.com", "password": "long-enough-pw", "full_name": "Second",
-        "role": "esthetician"}), 201)
-    second_esthetician = [u for u in ok(clinic.http.get("/api/v1/users", headers=clinic.as_role[Role.ADMIN]))
-                          if u["email"] == "second@clinic.example.com"][0]["id"]
+    ok(
+        clinic.http.post(
+            "/api/v1/users",
+            headers=clinic.as_role[Role.ADMIN],
+            json={
+                "email": "second@clinic.example.com",
+                "password": "long-enough-pw",
+                "full_name": "Second",
+                "role": "esthetician",
+            },
+        ),
+        201,
+    )
+    second_esthetician = [
+        u
+        for u in ok(clinic.http.get("/api/v1/users", headers=clinic.as_role[Role.ADMIN]))
+        if u["email"] == "second@clinic.example.com"
+    ][0]["id"]
     clinic.book(at(monday, 10))  # takes Room 1
     series = clinic.book(at(monday, 10), room_id=None, client_id=other, esthetician_id=second_esthetician)
     assert series["appointments"][0]["room_id"] == second_room and series["room_id"] is None
@@ -262,22 +320,36 @@ def test_list_reschedule_and_cancel(clinic: Clinic) -> None:
     monday = next_monday()
     series = clinic.book(at(monday, 10), {"intensive": {"sessions": 4, "per_week": 2}})
     desk = clinic.as_role[Role.FRONT_DESK]
-    day = ok(clinic.http.get("/api/v1/appointments", headers=desk, params={
-        "start": at(monday, 0), "end": at(monday + timedelta(days=1), 0), "room_id": clinic.room}))
+    day = ok(
+        clinic.http.get(
+            "/api/v1/appointments",
+            headers=desk,
+            params={"start": at(monday, 0), "end": at(monday + timedelta(days=1), 0), "room_id": clinic.room},
+        )
+    )
     assert [a["id"] for a in day] == [series["appointments"][0]["id"]]
     by_client = ok(clinic.http.get("/api/v1/appointments", headers=desk, params={"client_id": clinic.client}))
     assert len(by_client) == 4
 
     second = series["appointments"][1]
-    moved = ok(clinic.http.patch(f"/api/v1/appointments/{second['id']}", headers=desk,
-                                 json={"start_at": at(monday + timedelta(days=3), 14)}))
+    moved = ok(
+        clinic.http.patch(
+            f"/api/v1/appointments/{second['id']}", headers=desk, json={"start_at": at(monday + timedelta(days=3), 14)}
+        )
+    )
     assert datetime.fromisoformat(moved["start_at"]) == datetime.fromisoformat(at(monday + timedelta(days=3), 14))
-    too_close = clinic.http.patch(f"/api/v1/appointments/{second['id']}", headers=desk,
-                                  json={"start_at": at(monday + timedelta(days=1), 10)})
+    too_close = clinic.http.patch(
+        f"/api/v1/appointments/{second['id']}", headers=desk, json={"start_at": at(monday + timedelta(days=1), 10)}
+    )
     assert too_close.status_code == 409 and reasons(too_close.json()) == [(2, "cadence")]
 
-    cancelled = ok(clinic.http.post(f"/api/v1/appointments/{second['id']}/cancel", headers=desk,
-                                    json={"scope": "rest_of_series", "reason": "moving away"}))
+    cancelled = ok(
+        clinic.http.post(
+            f"/api/v1/appointments/{second['id']}/cancel",
+            headers=desk,
+            json={"scope": "rest_of_series", "reason": "moving away"},
+        )
+    )
     assert [a["sequence"] for a in cancelled["cancelled"]] == [2, 3, 4]
     assert {a["status"] for a in cancelled["cancelled"]} == {"cancelled"}
     again = clinic.http.post(f"/api/v1/appointments/{second['id']}/cancel", headers=desk, json={})
@@ -285,17 +357,22 @@ def test_list_reschedule_and_cancel(clinic: Clinic) -> None:
     clinic.book(at(monday + timedelta(days=3), 10))  # the freed time can be booked again
 
 
-@pytest.mark.parametrize(("change", "field"), [
-    ({"start_at": "2027-01-01T10:00:00"}, "start_at"),
-    ({"start_at": "2020-01-06T10:00:00+00:00"}, "start_at"),
-    ({"plan": {"intensive": {"sessions": 0, "per_week": 2}}}, "plan.intensive.sessions"),
-    ({"plan": {"intensive": {"sessions": 12, "per_week": 4}}}, "plan.intensive.per_week"),
-    ({"plan": {"intensive": {"sessions": 12, "per_week": 2}, "maintenance": {"sessions": 3}}},
-     "plan.maintenance.interval_weeks"),
-    ({"client_id": "3f2b6a1e-8c4d-4e57-9a0b-1c2d3e4f5a6b"}, "client_id"),
-    ({"room_id": "3f2b6a1e-8c4d-4e57-9a0b-1c2d3e4f5a6b"}, "room_id"),
-    ({"protocol_id": "not-an-id"}, "protocol_id"),
-])
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"start_at": "2027-01-01T10:00:00"}, "start_at"),
+        ({"start_at": "2020-01-06T10:00:00+00:00"}, "start_at"),
+        ({"plan": {"intensive": {"sessions": 0, "per_week": 2}}}, "plan.intensive.sessions"),
+        ({"plan": {"intensive": {"sessions": 12, "per_week": 4}}}, "plan.intensive.per_week"),
+        (
+            {"plan": {"intensive": {"sessions": 12, "per_week": 2}, "maintenance": {"sessions": 3}}},
+            "plan.maintenance.interval_weeks",
+        ),
+        ({"client_id": "3f2b6a1e-8c4d-4e57-9a0b-1c2d3e4f5a6b"}, "client_id"),
+        ({"room_id": "3f2b6a1e-8c4d-4e57-9a0b-1c2d3e4f5a6b"}, "room_id"),
+        ({"protocol_id": "not-an-id"}, "protocol_id"),
+    ],
+)
 def test_bad_bookings(clinic: Clinic, change: dict, field: str) -> None:
     refused = clinic.book(at(next_monday(), 10), status=422, **change)
     assert field in [e["field"] for e in refused["errors"]]
@@ -305,8 +382,7 @@ def test_a_device_out_of_service_lists_its_appointments_and_is_not_bookable(clin
     admin = clinic.as_role[Role.ADMIN]
     series = clinic.book(at(next_monday(), 10), {"intensive": {"sessions": 2, "per_week": 2}})
     [device] = ok(clinic.http.get("/api/v1/devices", headers=admin, params={"room_id": clinic.room}))
-    changed = ok(clinic.http.patch(f"/api/v1/devices/{device['id']}", headers=admin,
-                                   json={"status": "out_of_service"}))
+    changed = ok(clinic.http.patch(f"/api/v1/devices/{device['id']}", headers=admin, json={"status": "out_of_service"}))
     assert [a["id"] for a in changed["appointments_to_rebook"]] == [a["id"] for a in series["appointments"]]
     other = new_client(clinic.http, clinic.as_role[Role.FRONT_DESK], "Bea")
     refused = clinic.book(at(next_monday(3), 10), client_id=other, status=409)
@@ -314,8 +390,14 @@ def test_a_device_out_of_service_lists_its_appointments_and_is_not_bookable(clin
 
 
 def add_device(clinic: Clinic, room: str, probe_area_cm2: float = 0.5) -> dict[str, Any]:
-    made: dict[str, Any] = ok(clinic.http.post("/api/v1/devices", headers=clinic.as_role[Role.ADMIN], json={
-        "serial": f"SN-{uuid4().hex[:8]}", "room_id": room, "probe_area_cm2": probe_area_cm2}), 201)
+    made: dict[str, Any] = ok(
+        clinic.http.post(
+            "/api/v1/devices",
+            headers=clinic.as_role[Role.ADMIN],
+            json={"serial": f"SN-{uuid4().hex[:8]}", "room_id": room, "probe_area_cm2": probe_area_cm2},
+        ),
+        201,
+    )
     return made
 
 
@@ -347,6 +429,11 @@ def test_a_moved_appointment_keeps_its_device_while_it_is_free(clinic: Clinic) -
     [booked] = clinic.book(at(monday, 10))["appointments"]
     assert booked["device_id"] == second["id"]
     ok(clinic.http.patch(f"/api/v1/devices/{first['id']}", headers=admin, json={"status": "in_service"}))
-    moved = ok(clinic.http.patch(f"/api/v1/appointments/{booked['id']}", headers=clinic.as_role[Role.FRONT_DESK],
-                                 json={"start_at": at(monday, 14)}))
+    moved = ok(
+        clinic.http.patch(
+            f"/api/v1/appointments/{booked['id']}",
+            headers=clinic.as_role[Role.FRONT_DESK],
+            json={"start_at": at(monday, 14)},
+        )
+    )
     assert moved["device_id"] == second["id"]  # not switched back to the older device behind the desk's back

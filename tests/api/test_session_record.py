@@ -33,8 +33,19 @@ def started(room: Room) -> TreatmentSession:
 def stored(db: Session, treatment: TreatmentSession, blocks: dict[int, tuple[int, list[float]]]) -> None:
     """Telemetry blocks written straight into the table, by seq: (step, samples at 100 ms), all with contact."""
     for seq, (step, samples) in blocks.items():
-        db.add(SessionMessage(device_id=treatment.device_id, session_id=treatment.id, seq=seq, kind="telemetry",
-                              step=step, t_ms=seq * 1000, interval_ms=100, samples=samples, contact=True))
+        db.add(
+            SessionMessage(
+                device_id=treatment.device_id,
+                session_id=treatment.id,
+                seq=seq,
+                kind="telemetry",
+                step=step,
+                t_ms=seq * 1000,
+                interval_ms=100,
+                samples=samples,
+                contact=True,
+            )
+        )
     db.commit()
 
 
@@ -62,12 +73,15 @@ def test_a_huge_seq_costs_no_more_than_what_was_stored(room: Room) -> None:
     assert (read["missing_count"], read["missing_truncated"]) == (2_000_000 - 3, True)
 
 
-@pytest.mark.parametrize(("seqs", "listed", "count"), [
-    ([], [], 0),
-    ([1, 2, 3], [], 0),
-    ([3, 1, 1], [2], 1),  # a repeat is one seq
-    ([MISSING_LISTED + 1], list(range(1, MISSING_LISTED + 1)), MISSING_LISTED),  # every one of them listed
-    ([1, 5, 2**31 - 1], [2, 3, 4, *range(6, MISSING_LISTED + 3)], 2**31 - 1 - 3),
-])
+@pytest.mark.parametrize(
+    ("seqs", "listed", "count"),
+    [
+        ([], [], 0),
+        ([1, 2, 3], [], 0),
+        ([3, 1, 1], [2], 1),  # a repeat is one seq
+        ([MISSING_LISTED + 1], list(range(1, MISSING_LISTED + 1)), MISSING_LISTED),  # every one of them listed
+        ([1, 5, 2**31 - 1], [2, 3, 4, *range(6, MISSING_LISTED + 3)], 2**31 - 1 - 3),
+    ],
+)
 def test_missing_lists_the_first_gaps_and_counts_them_all(seqs: list[int], listed: list[int], count: int) -> None:
     assert missing(seqs) == {"missing_seqs": listed, "missing_count": count, "missing_truncated": count > len(listed)}

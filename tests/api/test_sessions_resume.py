@@ -34,16 +34,34 @@ def esthetician(staff: dict[Role, User]) -> User:
     return staff[Role.ESTHETICIAN]
 
 
-def earlier(room: Room, by: User, status: SessionStatus, blocks: list[Block], *, first_step: int = 0,
-            resumes: TreatmentSession | None = None) -> TreatmentSession:
+def earlier(
+    room: Room,
+    by: User,
+    status: SessionStatus,
+    blocks: list[Block],
+    *,
+    first_step: int = 0,
+    resumes: TreatmentSession | None = None,
+) -> TreatmentSession:
     """A session of the appointment that ended as `status`, with the telemetry it stored, written to the tables."""
     assert room.device is not None
     steps = room.protocol["steps"][first_step:]
-    part = TreatmentSession(appointment_id=room.appointment, device_id=room.device.id, steps=steps,
-                            protocol_id=uuid.UUID(room.protocol["id"]), status=status, first_step=first_step,
-                            resumes_session_id=resumes.id if resumes else None, max_current_ua=220, max_output_s=33,
-                            tolerance_percent=10, day_of={}, created_by_id=by.id, started_at=utcnow(),
-                            ended_at=utcnow())
+    part = TreatmentSession(
+        appointment_id=room.appointment,
+        device_id=room.device.id,
+        steps=steps,
+        protocol_id=uuid.UUID(room.protocol["id"]),
+        status=status,
+        first_step=first_step,
+        resumes_session_id=resumes.id if resumes else None,
+        max_current_ua=220,
+        max_output_s=33,
+        tolerance_percent=10,
+        day_of={},
+        created_by_id=by.id,
+        started_at=utcnow(),
+        ended_at=utcnow(),
+    )
     room.db.add(part)
     room.db.flush()
     telemetry(room.db, part, blocks)
@@ -53,8 +71,19 @@ def earlier(room: Room, by: User, status: SessionStatus, blocks: list[Block], *,
 def telemetry(db: Session, part: TreatmentSession, blocks: list[Block], seqs: list[int] | None = None) -> None:
     """Blocks as the gateway stores them, one message each (seq from 1 unless given)."""
     for seq, (step, count, current) in zip(seqs or range(1, len(blocks) + 1), blocks, strict=True):
-        db.add(SessionMessage(device_id=part.device_id, session_id=part.id, seq=seq, kind="telemetry", step=step,
-                              t_ms=seq * 1000, interval_ms=100, samples=[current] * count, contact=current > 0))
+        db.add(
+            SessionMessage(
+                device_id=part.device_id,
+                session_id=part.id,
+                seq=seq,
+                kind="telemetry",
+                step=step,
+                t_ms=seq * 1000,
+                interval_ms=100,
+                samples=[current] * count,
+                contact=current > 0,
+            )
+        )
     db.commit()
 
 
@@ -67,14 +96,19 @@ def load(room: Room) -> dict[str, Any]:
     return command.payload
 
 
-@pytest.mark.parametrize(("blocks", "first_step", "left", "max_output_s"), [
-    (seconds(0, 20) + seconds(1, 5, 150), 1, [STEPS[1] | {"duration_s": 5}], 6),  # ceil(5 × 1.1)
-    # 2.3 s of step 1 (a block without contact gives nothing): 7.7 s left, rounded up to 8 s
-    (seconds(0, 20) + seconds(1, 2, 150) + [(1, 3, 150), (1, 10, 0)], 1, [STEPS[1] | {"duration_s": 8}], 9),
-    (seconds(0, 12), 0, [STEPS[0] | {"duration_s": 8}, STEPS[1]], 20),  # ceil(18 × 1.1)
-], ids=["25s", "22.3s", "12s"])
-def test_a_resumed_session_arms_only_what_is_left(room: Room, esthetician: User, blocks: list[Block],
-                                                  first_step: int, left: list[dict], max_output_s: int) -> None:
+@pytest.mark.parametrize(
+    ("blocks", "first_step", "left", "max_output_s"),
+    [
+        (seconds(0, 20) + seconds(1, 5, 150), 1, [STEPS[1] | {"duration_s": 5}], 6),  # ceil(5 × 1.1)
+        # 2.3 s of step 1 (a block without contact gives nothing): 7.7 s left, rounded up to 8 s
+        (seconds(0, 20) + seconds(1, 2, 150) + [(1, 3, 150), (1, 10, 0)], 1, [STEPS[1] | {"duration_s": 8}], 9),
+        (seconds(0, 12), 0, [STEPS[0] | {"duration_s": 8}, STEPS[1]], 20),  # ceil(18 × 1.1)
+    ],
+    ids=["25s", "22.3s", "12s"],
+)
+def test_a_resumed_session_arms_only_what_is_left(
+    room: Room, esthetician: User, blocks: list[Block], first_step: int, left: list[dict], max_output_s: int
+) -> None:
     first = earlier(room, esthetician, SessionStatus.INTERRUPTED, blocks)
     started = room.start()
     payload = load(room)
@@ -108,16 +142,25 @@ def test_a_resume_after_nothing_was_delivered_arms_the_whole_protocol(room: Room
     assert resumed is not None and (resumed.first_step, resumed.resumes_session_id) == (0, first.id)
 
 
-@pytest.mark.parametrize(("status", "blocks"), [
-    (SessionStatus.COMPLETED, seconds(0, 20)),  # the device said so, whatever reached the gateway
-    (SessionStatus.INTERRUPTED, seconds(0, 20) + seconds(1, 10, 150)),  # lost just after its last second
-], ids=["completed", "all-delivered"])
-def test_a_protocol_delivered_in_full_cannot_start_again(room: Room, esthetician: User, status: SessionStatus,
-                                                         blocks: list[Block]) -> None:
+@pytest.mark.parametrize(
+    ("status", "blocks"),
+    [
+        (SessionStatus.COMPLETED, seconds(0, 20)),  # the device said so, whatever reached the gateway
+        (SessionStatus.INTERRUPTED, seconds(0, 20) + seconds(1, 10, 150)),  # lost just after its last second
+    ],
+    ids=["completed", "all-delivered"],
+)
+def test_a_protocol_delivered_in_full_cannot_start_again(
+    room: Room, esthetician: User, status: SessionStatus, blocks: list[Block]
+) -> None:
     earlier(room, esthetician, status, blocks)
     refused = room.start(status=409)
-    assert refused["reasons"] == [{"code": "delivered_in_full", "message": "the protocol was already delivered "
-                                   "in full in an earlier session of this appointment"}]
+    assert refused["reasons"] == [
+        {
+            "code": "delivered_in_full",
+            "message": "the protocol was already delivered in full in an earlier session of this appointment",
+        }
+    ]
     assert room.commands() == []
     assert room.db.scalar(select(func.count()).select_from(TreatmentSession)) == 1
 
@@ -131,9 +174,13 @@ def test_the_record_shows_every_part_as_one_treatment(room: Room, esthetician: U
     telemetry(room.db, second, seconds(0, 3, 150), seqs=[1, 2, 4])  # its step 0 is the protocol's step 1
     record = ok(room.http.get(f"/api/v1/sessions/{second.id}", headers=room.as_role[Role.ESTHETICIAN]))
     assert [(p["session_id"], p["status"], p["output_s"], p["charge_uc"]) for p in record["parts"]] == [
-        (str(first.id), "interrupted", 25.0, 200 * 20 + 150 * 5), (str(second.id), "pending", 3.0, 150 * 3)]
-    assert [(s["step"], s["prescribed_duration_s"], s["output_s"], s["charge_uc"], s["delivered_mean_ua"])
-            for s in record["steps"]] == [(0, 20, 20.0, 4000.0, 200.0), (1, 10, 8.0, 1200.0, 150.0)]
+        (str(first.id), "interrupted", 25.0, 200 * 20 + 150 * 5),
+        (str(second.id), "pending", 3.0, 150 * 3),
+    ]
+    assert [
+        (s["step"], s["prescribed_duration_s"], s["output_s"], s["charge_uc"], s["delivered_mean_ua"])
+        for s in record["steps"]
+    ] == [(0, 20, 20.0, 4000.0, 200.0), (1, 10, 8.0, 1200.0, 150.0)]
     assert (record["total_output_s"], record["total_charge_uc"]) == (28.0, 5200.0)
     assert record["limits"] == {"max_current_ua": 165.0, "max_output_s": 6}  # this part's own
     assert record["missing_seqs"] == [3]
@@ -148,5 +195,9 @@ def test_a_session_in_one_part_is_its_own_treatment(room: Room) -> None:
     record = ok(room.http.get(f"/api/v1/sessions/{started['session_id']}", headers=room.as_role[Role.ESTHETICIAN]))
     [part] = record["parts"]
     assert (part["session_id"], part["status"], part["output_s"], part["charge_uc"]) == (
-        started["session_id"], "pending", 0.0, 0.0)
+        started["session_id"],
+        "pending",
+        0.0,
+        0.0,
+    )
     assert [s["prescribed_duration_s"] for s in record["steps"]] == [20, 10]

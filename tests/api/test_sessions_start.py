@@ -26,41 +26,79 @@ from tests.api.clinic import add_room, approved_protocol, new_client, ok
 from tests.conftest import add_user
 from tests.factories import NOTHING
 
-DAY_OF = {key: NOTHING[key] for key in (
-    "pregnant", "skin_infection", "retinol_last_used_on", "prescription_retinoid_last_used_on",
-    "chemical_peel_last_on", "laser_last_on", "isotretinoin_last_on", "botox_last_on", "filler_last_on")}
+DAY_OF = {
+    key: NOTHING[key]
+    for key in (
+        "pregnant",
+        "skin_infection",
+        "retinol_last_used_on",
+        "prescription_retinoid_last_used_on",
+        "chemical_peel_last_on",
+        "laser_last_on",
+        "isotretinoin_last_on",
+        "botox_last_on",
+        "filler_last_on",
+    )
+}
 
 
-def due(db: Session, *, client_id: str, protocol_id: str, room_id: str, esthetician: User, minutes: int = 5,
-        ) -> uuid.UUID:
+def due(
+    db: Session,
+    *,
+    client_id: str,
+    protocol_id: str,
+    room_id: str,
+    esthetician: User,
+    minutes: int = 5,
+) -> uuid.UUID:
     """An appointment starting in `minutes`, written straight to the table (booking refuses the past)."""
     device = db.scalar(select(Device).where(Device.room_id == uuid.UUID(room_id)))
     assert device is not None
-    series = Series(client_id=uuid.UUID(client_id), protocol_id=uuid.UUID(protocol_id),
-                    esthetician_id=esthetician.id, room_id=device.room_id, plan={}, created_by_id=esthetician.id)
+    series = Series(
+        client_id=uuid.UUID(client_id),
+        protocol_id=uuid.UUID(protocol_id),
+        esthetician_id=esthetician.id,
+        room_id=device.room_id,
+        plan={},
+        created_by_id=esthetician.id,
+    )
     db.add(series)
     db.flush()
     start = utcnow() + timedelta(minutes=minutes)
-    appointment = Appointment(series_id=series.id, sequence=1, client_id=series.client_id,
-                              protocol_id=series.protocol_id, esthetician_id=esthetician.id,
-                              room_id=device.room_id, device_id=device.id,
-                              start_at=start, end_at=start + timedelta(minutes=35),
-                              occupied_until=start + timedelta(minutes=35), status=AppointmentStatus.BOOKED)
+    appointment = Appointment(
+        series_id=series.id,
+        sequence=1,
+        client_id=series.client_id,
+        protocol_id=series.protocol_id,
+        esthetician_id=esthetician.id,
+        room_id=device.room_id,
+        device_id=device.id,
+        start_at=start,
+        end_at=start + timedelta(minutes=35),
+        occupied_until=start + timedelta(minutes=35),
+        status=AppointmentStatus.BOOKED,
+    )
     db.add(appointment)
     db.commit()
     return appointment.id
 
 
 class Room:
-    def __init__(self, client: TestClient, as_role: dict, staff: dict[Role, User], db: Session,
-                 **protocol: Any) -> None:
+    def __init__(
+        self, client: TestClient, as_role: dict, staff: dict[Role, User], db: Session, **protocol: Any
+    ) -> None:
         self.http, self.as_role, self.db = client, as_role, db
         self.room = add_room(client, as_role[Role.ADMIN])
         self.protocol = approved_protocol(client, as_role, **protocol)
         self.client = new_client(client, as_role[Role.FRONT_DESK])
         self.device = db.scalar(select(Device).where(Device.room_id == uuid.UUID(self.room)))
-        self.appointment = due(db, client_id=self.client, protocol_id=self.protocol["id"], room_id=self.room,
-                               esthetician=staff[Role.ESTHETICIAN])
+        self.appointment = due(
+            db,
+            client_id=self.client,
+            protocol_id=self.protocol["id"],
+            room_id=self.room,
+            esthetician=staff[Role.ESTHETICIAN],
+        )
 
     def device_is(self, state: str) -> None:
         assert self.device is not None
@@ -72,12 +110,24 @@ class Room:
         self.db.commit()
 
     def screen(self, **answers: Any) -> None:
-        ok(self.http.post(f"/api/v1/clients/{self.client}/screenings", headers=self.as_role[Role.ESTHETICIAN],
-                          json={"answers": NOTHING | answers}), 201)
+        ok(
+            self.http.post(
+                f"/api/v1/clients/{self.client}/screenings",
+                headers=self.as_role[Role.ESTHETICIAN],
+                json={"answers": NOTHING | answers},
+            ),
+            201,
+        )
 
     def start(self, status: int = 201, appointment: uuid.UUID | None = None, **day_of: Any) -> Any:
-        return ok(self.http.post(f"/api/v1/appointments/{appointment or self.appointment}/start",
-                                 headers=self.as_role[Role.ESTHETICIAN], json={"day_of": DAY_OF | day_of}), status)
+        return ok(
+            self.http.post(
+                f"/api/v1/appointments/{appointment or self.appointment}/start",
+                headers=self.as_role[Role.ESTHETICIAN],
+                json={"day_of": DAY_OF | day_of},
+            ),
+            status,
+        )
 
     def commands(self) -> list[DeviceCommand]:
         return list(self.db.scalars(select(DeviceCommand).order_by(DeviceCommand.created_at)))
@@ -124,11 +174,17 @@ def test_the_day_of_answers_are_asked_again(room: Room) -> None:
     assert _refused(room, retinol_last_used_on=yesterday) == ["retinol"]
 
 
-def test_no_valid_screening(room: Room, client: TestClient, as_role: dict, staff: dict[Role, User],
-                            db: Session) -> None:
+def test_no_valid_screening(
+    room: Room, client: TestClient, as_role: dict, staff: dict[Role, User], db: Session
+) -> None:
     unscreened = new_client(client, as_role[Role.FRONT_DESK], "Bea")
-    other = due(db, client_id=unscreened, protocol_id=room.protocol["id"],
-                room_id=add_room(client, as_role[Role.ADMIN], "Room 2"), esthetician=add_user(db, Role.ESTHETICIAN))
+    other = due(
+        db,
+        client_id=unscreened,
+        protocol_id=room.protocol["id"],
+        room_id=add_room(client, as_role[Role.ADMIN], "Room 2"),
+        esthetician=add_user(db, Role.ESTHETICIAN),
+    )
     db.execute(Device.__table__.update().values(state="idle"))
     body = room.start(status=409, appointment=other)
     assert [r["code"] for r in body["reasons"]] == ["no_valid_screening"]
@@ -147,22 +203,36 @@ def test_without_a_gateway_nothing_is_armed(room: Room, connected: bool, seconds
 
 
 def test_only_around_the_appointment(room: Room, db: Session) -> None:
-    later = due(db, client_id=room.client, protocol_id=room.protocol["id"], room_id=room.room,
-                esthetician=add_user(db, Role.ESTHETICIAN), minutes=31 + 60 * 24 * 3)
+    later = due(
+        db,
+        client_id=room.client,
+        protocol_id=room.protocol["id"],
+        room_id=room.room,
+        esthetician=add_user(db, Role.ESTHETICIAN),
+        minutes=31 + 60 * 24 * 3,
+    )
     assert "can be started from" in room.start(status=409, appointment=later)["detail"]
 
 
 def test_a_withdrawn_protocol_cannot_start(room: Room) -> None:
-    ok(room.http.post(f"/api/v1/protocols/{room.protocol['id']}/withdraw",
-                      headers=room.as_role[Role.MEDICAL_DIRECTOR], json={"reason": "recall"}))
+    ok(
+        room.http.post(
+            f"/api/v1/protocols/{room.protocol['id']}/withdraw",
+            headers=room.as_role[Role.MEDICAL_DIRECTOR],
+            json={"reason": "recall"},
+        )
+    )
     assert room.start(status=422)["errors"][0]["field"] == "protocol_id"
 
 
-@pytest.mark.parametrize(("change", "field"), [
-    ({"pregnant": None}, "day_of.pregnant"),
-    ({"skin_infection": "no"}, "day_of.skin_infection"),
-    ({"retinol_last_used_on": "2999-01-01"}, "day_of.retinol_last_used_on"),
-])
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"pregnant": None}, "day_of.pregnant"),
+        ({"skin_infection": "no"}, "day_of.skin_infection"),
+        ({"retinol_last_used_on": "2999-01-01"}, "day_of.retinol_last_used_on"),
+    ],
+)
 def test_day_of_answers_must_be_complete_and_sane(room: Room, change: dict, field: str) -> None:
     body = room.start(status=422, **change)
     assert field in [e["field"] for e in body["errors"]]
@@ -171,8 +241,11 @@ def test_day_of_answers_must_be_complete_and_sane(room: Room, change: dict, fiel
 
 def test_a_missing_day_of_answer(room: Room) -> None:
     answers = {k: v for k, v in DAY_OF.items() if k != "laser_last_on"}
-    response = room.http.post(f"/api/v1/appointments/{room.appointment}/start",
-                              headers=room.as_role[Role.ESTHETICIAN], json={"day_of": answers})
+    response = room.http.post(
+        f"/api/v1/appointments/{room.appointment}/start",
+        headers=room.as_role[Role.ESTHETICIAN],
+        json={"day_of": answers},
+    )
     assert response.status_code == 422
     assert response.json()["errors"] == [{"field": "day_of.laser_last_on", "message": "is required"}]
 
@@ -180,15 +253,21 @@ def test_a_missing_day_of_answer(room: Room) -> None:
 def test_reading_a_session_is_audited(room: Room) -> None:
     started = room.start()
     ok(room.http.get(f"/api/v1/sessions/{started['session_id']}", headers=room.as_role[Role.FRONT_DESK]))
-    trail = ok(room.http.get("/api/v1/audit", headers=room.as_role[Role.ADMIN],
-                             params={"record_type": "session", "record_id": started["session_id"]}))
+    trail = ok(
+        room.http.get(
+            "/api/v1/audit",
+            headers=room.as_role[Role.ADMIN],
+            params={"record_type": "session", "record_id": started["session_id"]},
+        )
+    )
     assert [e["action"] for e in trail] == ["session.read", "session.start"]
 
 
 def test_stop_queues_a_stop(room: Room) -> None:
     started = room.start()
-    stopped = ok(room.http.post(f"/api/v1/sessions/{started['session_id']}/stop",
-                                headers=room.as_role[Role.ESTHETICIAN]))
+    stopped = ok(
+        room.http.post(f"/api/v1/sessions/{started['session_id']}/stop", headers=room.as_role[Role.ESTHETICIAN])
+    )
     assert stopped["session_id"] == started["session_id"]
     assert [c.kind for c in room.commands()] == ["load_protocol", "stop"]
 
@@ -203,44 +282,64 @@ def _ended(room: Room, status: SessionStatus, device_state: str) -> str:
     return session_id  # type: ignore[no-any-return]
 
 
-@pytest.mark.parametrize(("status", "device_state"), [
-    (SessionStatus.INTERRUPTED, "offline"),  # a broker restart: the device may still be treating
-    (SessionStatus.INTERRUPTED, "idle"),
-    (SessionStatus.COMPLETED, "treating"),
-    (SessionStatus.STOPPED, "armed"),
-    (SessionStatus.REJECTED, "paused"),
-])
-def test_stop_is_accepted_while_the_device_may_give_current(room: Room, status: SessionStatus,
-                                                            device_state: str) -> None:
+@pytest.mark.parametrize(
+    ("status", "device_state"),
+    [
+        (SessionStatus.INTERRUPTED, "offline"),  # a broker restart: the device may still be treating
+        (SessionStatus.INTERRUPTED, "idle"),
+        (SessionStatus.COMPLETED, "treating"),
+        (SessionStatus.STOPPED, "armed"),
+        (SessionStatus.REJECTED, "paused"),
+    ],
+)
+def test_stop_is_accepted_while_the_device_may_give_current(
+    room: Room, status: SessionStatus, device_state: str
+) -> None:
     session_id = _ended(room, status, device_state)
     stopped = ok(room.http.post(f"/api/v1/sessions/{session_id}/stop", headers=room.as_role[Role.ESTHETICIAN]))
     assert (stopped["session_id"], stopped["status"]) == (session_id, status.value)
     load, stop = room.commands()
     assert (stop.kind, stop.status.value, stop.device_id) == ("stop", "queued", load.device_id)
     assert (stop.payload["session_id"], stop.payload["reason"]) == (session_id, "operator")
-    trail = ok(room.http.get("/api/v1/audit", headers=room.as_role[Role.ADMIN],
-                             params={"record_type": "session", "record_id": session_id}))
+    trail = ok(
+        room.http.get(
+            "/api/v1/audit",
+            headers=room.as_role[Role.ADMIN],
+            params={"record_type": "session", "record_id": session_id},
+        )
+    )
     assert [e["action"] for e in trail] == ["session.stop", "session.start"]
 
 
-@pytest.mark.parametrize(("status", "device_state", "words"), [
-    (SessionStatus.COMPLETED, "idle", "idle"),
-    (SessionStatus.STOPPED, "offline", "offline"),
-    (SessionStatus.REJECTED, "fault", "reporting a fault"),
-])
-def test_nothing_to_stop_once_ended_and_the_device_cannot_give_current(room: Room, status: SessionStatus,
-                                                                       device_state: str, words: str) -> None:
+@pytest.mark.parametrize(
+    ("status", "device_state", "words"),
+    [
+        (SessionStatus.COMPLETED, "idle", "idle"),
+        (SessionStatus.STOPPED, "offline", "offline"),
+        (SessionStatus.REJECTED, "fault", "reporting a fault"),
+    ],
+)
+def test_nothing_to_stop_once_ended_and_the_device_cannot_give_current(
+    room: Room, status: SessionStatus, device_state: str, words: str
+) -> None:
     session_id = _ended(room, status, device_state)
     refused = ok(room.http.post(f"/api/v1/sessions/{session_id}/stop", headers=room.as_role[Role.ESTHETICIAN]), 409)
-    assert refused["detail"] == (f"This session already ended ({status.value}) and its device is {words}: "
-                                 "there is nothing to stop.")
+    assert refused["detail"] == (
+        f"This session already ended ({status.value}) and its device is {words}: there is nothing to stop."
+    )
     assert [c.kind for c in room.commands()] == ["load_protocol"]
 
 
 def another_device(room: Room, *, probe_area_cm2: float = 0.5, state: str = "idle") -> Device:
     """A device registered into the room after its first one, in `state`."""
-    made = ok(room.http.post("/api/v1/devices", headers=room.as_role[Role.ADMIN], json={
-        "serial": f"SN-{uuid.uuid4().hex[:8]}", "room_id": room.room, "probe_area_cm2": probe_area_cm2}), 201)
+    made = ok(
+        room.http.post(
+            "/api/v1/devices",
+            headers=room.as_role[Role.ADMIN],
+            json={"serial": f"SN-{uuid.uuid4().hex[:8]}", "room_id": room.room, "probe_area_cm2": probe_area_cm2},
+        ),
+        201,
+    )
     device = room.db.get(Device, uuid.UUID(made["id"]))
     assert device is not None
     device.state = state
@@ -267,8 +366,11 @@ def test_a_device_out_of_service_is_not_swapped_silently(room: Room) -> None:
     """The reason names the appointment's device and offers the room's free one; nothing is armed."""
     assert room.device is not None
     spare = another_device(room)
-    ok(room.http.patch(f"/api/v1/devices/{room.device.id}", headers=room.as_role[Role.ADMIN],
-                       json={"status": "out_of_service"}))
+    ok(
+        room.http.patch(
+            f"/api/v1/devices/{room.device.id}", headers=room.as_role[Role.ADMIN], json={"status": "out_of_service"}
+        )
+    )
     body = room.start(status=409)
     assert [r["code"] for r in body["reasons"]] == ["device_out_of_service"]
     message = body["reasons"][0]["message"]
@@ -276,11 +378,18 @@ def test_a_device_out_of_service_is_not_swapped_silently(room: Room) -> None:
     assert room.commands() == []
 
 
-@pytest.mark.parametrize(("state", "probe_area_cm2", "offered"), [
-    ("idle", 0.5, True), ("offline", 0.5, False), ("idle", 0.05, False),
-], ids=["idle-and-fits", "offline", "too-small"])
-def test_a_busy_device_is_named_with_a_spare_only_if_it_could_be_armed(room: Room, state: str,
-                                                                       probe_area_cm2: float, offered: bool) -> None:
+@pytest.mark.parametrize(
+    ("state", "probe_area_cm2", "offered"),
+    [
+        ("idle", 0.5, True),
+        ("offline", 0.5, False),
+        ("idle", 0.05, False),
+    ],
+    ids=["idle-and-fits", "offline", "too-small"],
+)
+def test_a_busy_device_is_named_with_a_spare_only_if_it_could_be_armed(
+    room: Room, state: str, probe_area_cm2: float, offered: bool
+) -> None:
     spare = another_device(room, probe_area_cm2=probe_area_cm2, state=state)
     room.device_is("treating")
     assert _refused(room) == ["device_not_ready"]
@@ -291,6 +400,9 @@ def test_a_busy_device_is_named_with_a_spare_only_if_it_could_be_armed(room: Roo
 def test_a_device_moved_to_another_room_is_not_armed(room: Room) -> None:
     assert room.device is not None
     elsewhere = ok(room.http.post("/api/v1/rooms", headers=room.as_role[Role.ADMIN], json={"name": "Room 2"}), 201)
-    ok(room.http.patch(f"/api/v1/devices/{room.device.id}", headers=room.as_role[Role.ADMIN],
-                       json={"room_id": elsewhere["id"]}))
+    ok(
+        room.http.patch(
+            f"/api/v1/devices/{room.device.id}", headers=room.as_role[Role.ADMIN], json={"room_id": elsewhere["id"]}
+        )
+    )
     assert _refused(room) == ["device_moved"]

@@ -45,8 +45,14 @@ class Clinic:
     esthetician: User
 
     def book(self, client_id: str, start: datetime, plan: dict[str, Any], status: int = 201, **fields: Any) -> Any:
-        body = {"client_id": client_id, "protocol_id": self.protocol, "esthetician_id": str(self.esthetician.id),
-                "room_id": self.rooms[0], "start_at": start.isoformat(), "plan": plan} | fields
+        body = {
+            "client_id": client_id,
+            "protocol_id": self.protocol,
+            "esthetician_id": str(self.esthetician.id),
+            "room_id": self.rooms[0],
+            "start_at": start.isoformat(),
+            "plan": plan,
+        } | fields
         return ok(self.http.post("/api/v1/series", headers=self.desk, json=body), status)
 
 
@@ -56,10 +62,21 @@ def clinic(client: TestClient, as_role: dict[Role, dict[str, str]], staff: dict[
     admin = as_role[Role.ADMIN]
     rooms = [add_room(client, admin, name) for name in ("Room 1", "Room 2")]
     for room in rooms:
-        ok(client.post("/api/v1/devices", headers=admin, json={
-            "serial": f"SN-{uuid.uuid4().hex[:8]}", "room_id": room, "probe_area_cm2": 0.5}), 201)
-    return Clinic(http=client, desk=as_role[Role.FRONT_DESK], rooms=rooms,
-                  protocol=approved_protocol(client, as_role)["id"], esthetician=staff[Role.ESTHETICIAN])
+        ok(
+            client.post(
+                "/api/v1/devices",
+                headers=admin,
+                json={"serial": f"SN-{uuid.uuid4().hex[:8]}", "room_id": room, "probe_area_cm2": 0.5},
+            ),
+            201,
+        )
+    return Clinic(
+        http=client,
+        desk=as_role[Role.FRONT_DESK],
+        rooms=rooms,
+        protocol=approved_protocol(client, as_role)["id"],
+        esthetician=staff[Role.ESTHETICIAN],
+    )
 
 
 def monday_at(hour: int, minute: int = 0) -> datetime:
@@ -73,23 +90,39 @@ def add_series(db: Session, clinic: Clinic, count: int, first_day: date) -> None
     device = db.scalar(select(Device).where(Device.room_id == uuid.UUID(clinic.rooms[0])).limit(1))
     assert device is not None
     for n in range(count):
-        series = Series(client_id=client_id, protocol_id=uuid.UUID(clinic.protocol),
-                        esthetician_id=clinic.esthetician.id, room_id=device.room_id, plan=TWO,
-                        created_by_id=clinic.esthetician.id)
+        series = Series(
+            client_id=client_id,
+            protocol_id=uuid.UUID(clinic.protocol),
+            esthetician_id=clinic.esthetician.id,
+            room_id=device.room_id,
+            plan=TWO,
+            created_by_id=clinic.esthetician.id,
+        )
         db.add(series)
         db.flush()
         for sequence in (1, 2):
             start = datetime.combine(first_day + timedelta(days=4 * n + 2 * sequence), time(10), tzinfo=LONDON)
-            db.add(Appointment(series_id=series.id, sequence=sequence, client_id=client_id,
-                               protocol_id=series.protocol_id, esthetician_id=series.esthetician_id,
-                               room_id=device.room_id, device_id=device.id, start_at=start,
-                               end_at=start + timedelta(minutes=35), occupied_until=start + timedelta(minutes=35),
-                               status=AppointmentStatus.BOOKED))
+            db.add(
+                Appointment(
+                    series_id=series.id,
+                    sequence=sequence,
+                    client_id=client_id,
+                    protocol_id=series.protocol_id,
+                    esthetician_id=series.esthetician_id,
+                    room_id=device.room_id,
+                    device_id=device.id,
+                    start_at=start,
+                    end_at=start + timedelta(minutes=35),
+                    occupied_until=start + timedelta(minutes=35),
+                    status=AppointmentStatus.BOOKED,
+                )
+            )
     db.commit()
 
 
-def test_listing_series_runs_the_same_statements_for_1_or_50(clinic: Clinic, db: Session,
-                                                              connection: Connection) -> None:
+def test_listing_series_runs_the_same_statements_for_1_or_50(
+    clinic: Clinic, db: Session, connection: Connection
+) -> None:
     add_series(db, clinic, 1, monday_at(10).date())
     with statements(connection) as one:
         assert [len(s["appointments"]) for s in ok(clinic.http.get("/api/v1/series", headers=clinic.desk))] == [2]
@@ -101,8 +134,7 @@ def test_listing_series_runs_the_same_statements_for_1_or_50(clinic: Clinic, db:
 
 
 @pytest.mark.parametrize("room", ["asked", "any"])
-def test_booking_15_sessions_runs_the_same_statements_as_3(clinic: Clinic, connection: Connection,
-                                                           room: str) -> None:
+def test_booking_15_sessions_runs_the_same_statements_as_3(clinic: Clinic, connection: Connection, room: str) -> None:
     fields: dict[str, Any] = {"room_id": None} if room == "any" else {}
     ada, bea = new_client(clinic.http, clinic.desk, "Ada"), new_client(clinic.http, clinic.desk, "Bea")
     with statements(connection) as three:
@@ -112,13 +144,13 @@ def test_booking_15_sessions_runs_the_same_statements_as_3(clinic: Clinic, conne
     assert len(fifteen) == len(three)
 
 
-def test_alternatives_for_15_conflicts_run_the_same_statements_as_for_1(clinic: Clinic,
-                                                                        connection: Connection) -> None:
+def test_alternatives_for_15_conflicts_run_the_same_statements_as_for_1(clinic: Clinic, connection: Connection) -> None:
     ada, bea, cy = (new_client(clinic.http, clinic.desk, name) for name in ("Ada", "Bea", "Cy"))
     clinic.book(ada, monday_at(10), FIFTEEN)  # the room, its first device and the esthetician, at 10:00
     with statements(connection) as one:
-        conflict = clinic.book(bea, monday_at(10), {"intensive": {"sessions": 1, "per_week": 1}}, 409,
-                               alternatives=True)
+        conflict = clinic.book(
+            bea, monday_at(10), {"intensive": {"sessions": 1, "per_week": 1}}, 409, alternatives=True
+        )
     assert [c["alternative_start_at"] for c in conflict["conflicts"]] == [monday_at(10, 45).isoformat()]
     with statements(connection) as fifteen:
         conflict = clinic.book(cy, monday_at(10), FIFTEEN, 409, alternatives=True)

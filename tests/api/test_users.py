@@ -10,8 +10,12 @@ URL = "/api/v1/users"
 
 
 def new_user(**fields: str) -> dict[str, str]:
-    return {"email": "hire@clinic.example.com", "password": "long-enough-pw", "full_name": "New Hire",
-            "role": "esthetician"} | fields
+    return {
+        "email": "hire@clinic.example.com",
+        "password": "long-enough-pw",
+        "full_name": "New Hire",
+        "role": "esthetician",
+    } | fields
 
 
 def test_admin_creates_a_user_who_can_log_in(client: TestClient, admin: dict[str, str]) -> None:
@@ -42,8 +46,9 @@ def test_password_change_works(client: TestClient, admin: dict[str, str], staff:
     assert log_in(client, user.email, "a-brand-new-password")[0] == 200
 
 
-def test_the_last_admin_cannot_be_removed(client: TestClient, staff: dict[Role, User], admin: dict[str, str],
-                                          db: Session) -> None:
+def test_the_last_admin_cannot_be_removed(
+    client: TestClient, staff: dict[Role, User], admin: dict[str, str], db: Session
+) -> None:
     me = staff[Role.ADMIN]
     for change in ({"is_active": False}, {"role": "esthetician"}):
         response = client.patch(f"{URL}/{me.id}", headers=admin, json=change)

@@ -35,8 +35,10 @@ def factory(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[sessionm
 
 def test_two_admins_demoting_each_other_at_once_leave_one(factory: sessionmaker[Session]) -> None:
     with transaction(factory) as session:
-        admins = [User(email=f"admin-{n}@clinic.example.com", full_name=f"Admin {n}", role=Role.ADMIN,
-                      password_hash="unused") for n in (1, 2)]
+        admins = [
+            User(email=f"admin-{n}@clinic.example.com", full_name=f"Admin {n}", role=Role.ADMIN, password_hash="unused")
+            for n in (1, 2)
+        ]
         session.add_all(admins)
         session.flush()
         first, second = (admin.id for admin in admins)
@@ -49,16 +51,22 @@ def test_two_admins_demoting_each_other_at_once_leave_one(factory: sessionmaker[
             with transaction(factory) as session:
                 actor = session.get(User, actor_id)
                 assert actor is not None
-                users.update(session, actor=Actor(actor, Origin(None, None)), user_id=user_id,
-                             data=UserUpdate(role=Role.ESTHETICIAN))
+                users.update(
+                    session,
+                    actor=Actor(actor, Origin(None, None)),
+                    user_id=user_id,
+                    data=UserUpdate(role=Role.ESTHETICIAN),
+                )
                 with contextlib.suppress(threading.BrokenBarrierError):  # the other is held back till this commits
                     checked.wait(timeout=BOTH_CHECKED_S)
             outcomes.append("demoted")
         except Conflict:
             outcomes.append("refused")
 
-    threads = [threading.Thread(target=demote, args=(first, second)),
-               threading.Thread(target=demote, args=(second, first))]
+    threads = [
+        threading.Thread(target=demote, args=(first, second)),
+        threading.Thread(target=demote, args=(second, first)),
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:

@@ -22,8 +22,15 @@ def _text_of(exc: BaseException) -> str:
 
 
 def _client(**fields: object) -> dict[str, object]:
-    return {"id": uuid.uuid4(), "first_name": "Ada", "last_name": NAME, "date_of_birth": date(1985, 12, 10),
-            "email": EMAIL, "phone": PHONE, "search_text": f"ada {NAME} {PHONE}".lower()} | fields
+    return {
+        "id": uuid.uuid4(),
+        "first_name": "Ada",
+        "last_name": NAME,
+        "date_of_birth": date(1985, 12, 10),
+        "email": EMAIL,
+        "phone": PHONE,
+        "search_text": f"ada {NAME} {PHONE}".lower(),
+    } | fields
 
 
 def _fails(connection: Connection, statement: object, error: type[DBAPIError]) -> str:

@@ -15,9 +15,24 @@ from db.models.client import POSTGRESQL_SEARCH_INDEX
 from db.session import make_engine
 from tests.services import BACKENDS, fresh_postgres_database
 
-APP_TABLES = {"users", "clients", "audit_events", "clinic_settings", "screening_rule_sets", "screenings",
-              "physician_approvals", "protocols", "rooms", "devices", "series", "appointments",
-              "treatment_sessions", "device_commands", "session_messages", "session_incidents"}
+APP_TABLES = {
+    "users",
+    "clients",
+    "audit_events",
+    "clinic_settings",
+    "screening_rule_sets",
+    "screenings",
+    "physician_approvals",
+    "protocols",
+    "rooms",
+    "devices",
+    "series",
+    "appointments",
+    "treatment_sessions",
+    "device_commands",
+    "session_messages",
+    "session_incidents",
+}
 
 
 @pytest.fixture(params=BACKENDS)
@@ -68,7 +83,8 @@ def test_migrations_match_the_models(empty_database: str) -> None:
     try:
         with engine.connect() as conn:
             context = MigrationContext.configure(
-                conn, opts={"compare_type": True, "include_object": _ignore_postgresql_only})
+                conn, opts={"compare_type": True, "include_object": _ignore_postgresql_only}
+            )
             assert compare_metadata(context, Base.metadata) == []
     finally:
         engine.dispose()

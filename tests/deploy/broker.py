@@ -26,8 +26,11 @@ MQTT_TIMEOUT_S = 5.0
 def add_user(password_file: Path, username: str, password: str) -> None:
     """Add or replace a user in a Mosquitto password file, made if it does not exist."""
     create = [] if password_file.exists() else ["-c"]
-    subprocess.run([mosquitto_program("mosquitto_passwd"), *create, "-b", str(password_file), username, password],  # noqa: S603
-                   check=True, capture_output=True)
+    subprocess.run(
+        [mosquitto_program("mosquitto_passwd"), *create, "-b", str(password_file), username, password],  # noqa: S603
+        check=True,
+        capture_output=True,
+    )
 
 
 def local_config(tmp_path: Path, port: int, password_file: Path, sys_interval: int | None = 1) -> Path:
@@ -70,8 +73,9 @@ def running(command: list[str], port: int, log_path: Path, env: dict[str, str] |
 
 
 @contextmanager
-def running_mosquitto(tmp_path: Path, users: dict[str, str],
-                      sys_interval: int | None = 1) -> Iterator[tuple[int, _Process]]:
+def running_mosquitto(
+    tmp_path: Path, users: dict[str, str], sys_interval: int | None = 1
+) -> Iterator[tuple[int, _Process]]:
     """Mosquitto on a free local port with the repository's config and ACL: its port and process.
     The users are added to tmp_path/passwd, which may already hold others."""
     port = free_port()
@@ -103,14 +107,25 @@ class BrokerClient:
     """A paho client whose connect, subscribe and publish wait for the broker's answer. Its client id is its username
     unless told otherwise; `persistent` keeps its session (clean_session=false), as a device does."""
 
-    def __init__(self, port: int, username: str, password: str, protocol: int = mqtt.MQTTv311,
-                 client_id: str | None = None, persistent: bool = False) -> None:
+    def __init__(
+        self,
+        port: int,
+        username: str,
+        password: str,
+        protocol: int = mqtt.MQTTv311,
+        client_id: str | None = None,
+        persistent: bool = False,
+    ) -> None:
         self.username = username
         self.messages: queue.Queue[tuple[str, bytes]] = queue.Queue()
         self.dropped = threading.Event()  # the connection ended, by the broker or by close()
         self._acks: queue.Queue[Any] = queue.Queue()
-        self._client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id or username,
-                                   clean_session=False if persistent else None, protocol=protocol)
+        self._client = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2,
+            client_id=client_id or username,
+            clean_session=False if persistent else None,
+            protocol=protocol,
+        )
         self._client.username_pw_set(username, password)
         self._client.on_connect = lambda _c, _u, _f, reason, _p: self._acks.put(reason)
         self._client.on_subscribe = lambda _c, _u, mid, _reasons, _p: self._acks.put(mid)
@@ -143,6 +158,7 @@ class BrokerClient:
 def clients(port: int, users: dict[str, str]) -> Iterator[Callable[..., BrokerClient]]:
     """connect(username, ...) logs a BrokerClient in with its password from `users`; all are closed at the end."""
     with ExitStack() as opened:
+
         def connect(username: str, **options: Any) -> BrokerClient:
             client = BrokerClient(port, username, users[username], **options)
             opened.callback(client.close)

@@ -45,8 +45,10 @@ def test_app_services_share_one_build_and_environment() -> None:
         service = compose["services"][name]
         assert service["build"] == shared["build"] == ".", name
         gateways_own = {"GALVANI_GATEWAY_ID", "GALVANI_MQTT_URL"} if name in GATEWAYS else set()
-        own, common = ({key: value for key, value in environment.items() if key not in gateways_own}
-                       for environment in (service["environment"], shared["environment"]))
+        own, common = (
+            {key: value for key, value in environment.items() if key not in gateways_own}
+            for environment in (service["environment"], shared["environment"])
+        )
         assert own == common, name
     environment = shared["environment"]
     assert environment["GALVANI_ENV"] == "production"
@@ -61,7 +63,9 @@ def test_two_gateways_run_alike_each_with_its_own_identity() -> None:
     services = shipped.services()
     first, second = (services[name] for name in GATEWAYS)
     assert {first["environment"]["GALVANI_GATEWAY_ID"], second["environment"]["GALVANI_GATEWAY_ID"]} == {
-        "galvani-gateway-a", "galvani-gateway-b"}
+        "galvani-gateway-a",
+        "galvani-gateway-b",
+    }
     for key in ("command", "volumes", "healthcheck", "depends_on"):
         assert first[key] == second[key], key
 
@@ -178,8 +182,10 @@ def test_mosquitto_mounts_the_config_files_of_this_repository() -> None:
     for volume in compose["services"]["mosquitto"]["volumes"]:
         source, target, *options = volume.split(":")
         mounts[target] = (source, options)
-    for target, repo_file in [("/mosquitto/config/mosquitto.conf", MOSQUITTO_CONF),
-                              ("/mosquitto/config/acl", MOSQUITTO_ACL)]:
+    for target, repo_file in [
+        ("/mosquitto/config/mosquitto.conf", MOSQUITTO_CONF),
+        ("/mosquitto/config/acl", MOSQUITTO_ACL),
+    ]:
         source, options = mounts[target]
         assert (ROOT / source).resolve() == repo_file, target
         assert repo_file.is_file(), repo_file
@@ -212,15 +218,18 @@ def test_compose_shares_the_device_users_between_gateway_and_broker() -> None:
 
 def test_the_gateway_healthcheck_command_reads_the_gateways_file(tmp_path: Path) -> None:
     _, *command = shipped.healthcheck("gateway")
-    env = {"PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
-           "GALVANI_DATA_DIR": str(tmp_path)}  # the gateway's data folder, where it writes by default
+    env = {
+        "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
+        "GALVANI_DATA_DIR": str(tmp_path),
+    }  # the gateway's data folder, where it writes by default
 
     def check() -> subprocess.CompletedProcess[str]:
         return subprocess.run(command, env=env, capture_output=True, text=True, timeout=30, check=False)
 
     assert check().returncode == 1  # no gateway has written anything
     written_at = datetime.now(UTC).isoformat()
-    (tmp_path / "gateway-health.json").write_text(json.dumps(
-        {"status": "ok", "role": "active", "problems": [], "written_at": written_at}))
+    (tmp_path / "gateway-health.json").write_text(
+        json.dumps({"status": "ok", "role": "active", "problems": [], "written_at": written_at})
+    )
     result = check()
     assert (result.returncode, result.stdout) == (0, "gateway ok (active)\n"), result.stderr

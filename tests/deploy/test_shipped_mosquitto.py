@@ -66,6 +66,7 @@ needs_mosquitto = pytest.mark.usefixtures("mosquitto_programs")
 
 # --- mosquitto.conf and acl, as data ----------------------------------------------------------------
 
+
 def _mosquitto_options(path: Path = MOSQUITTO_CONF) -> dict[str, str]:
     options = {}
     for line in shipped.conf_lines(path):
@@ -111,11 +112,14 @@ def test_acl_holds_the_device_rules_of_the_protocol() -> None:
 
 
 def test_acl_gives_each_gateway_and_the_health_check_their_own_rules() -> None:
-    assert shipped.acl_users() == {**dict.fromkeys(GATEWAY_USERS, GATEWAY_RULES),
-                            HEALTH_USER: {"topic read $SYS/broker/uptime"}}  # docker-compose.yml's health check
+    assert shipped.acl_users() == {
+        **dict.fromkeys(GATEWAY_USERS, GATEWAY_RULES),
+        HEALTH_USER: {"topic read $SYS/broker/uptime"},
+    }  # docker-compose.yml's health check
 
 
 # --- a real Mosquitto 2 with these files ----------------------------------------------------------
+
 
 @needs_mosquitto
 def test_mosquitto_2_accepts_the_config(tmp_path: Path) -> None:
@@ -210,6 +214,7 @@ def test_a_device_cannot_publish_on_its_own_commands_topic(tmp_path: Path) -> No
 
 # --- deploy/mosquitto/run.sh: the broker's users follow the devices the gateway lists ----------------
 
+
 def _connects(port: int, username: str, password: str) -> bool:
     """Whether the broker accepts these credentials."""
     answers: queue.Queue[Any] = queue.Queue()
@@ -235,17 +240,24 @@ def _soon(check: Callable[[], bool], timeout: float = 10.0) -> bool:
 
 
 def _device(db: Session, room: Room, device_id: str, password: str) -> Device:
-    device = Device(device_id=device_id, serial=f"SN-{device_id}", room_id=room.id, probe_area_cm2=0.5,
-                    mqtt_password_hash=hash_device_password(password), status=DeviceStatus.IN_SERVICE,
-                    state="offline")
+    device = Device(
+        device_id=device_id,
+        serial=f"SN-{device_id}",
+        room_id=room.id,
+        probe_area_cm2=0.5,
+        mqtt_password_hash=hash_device_password(password),
+        status=DeviceStatus.IN_SERVICE,
+        state="offline",
+    )
     db.add(device)
     db.commit()
     return device
 
 
 @needs_mosquitto
-def test_the_broker_lets_in_exactly_the_devices_the_gateway_lists(tmp_path: Path, db: Session,
-                                                                  session_factory: sessionmaker[Session]) -> None:
+def test_the_broker_lets_in_exactly_the_devices_the_gateway_lists(
+    tmp_path: Path, db: Session, session_factory: sessionmaker[Session]
+) -> None:
     room = Room(name="Run.sh room")
     db.add(room)
     db.commit()
@@ -258,11 +270,17 @@ def test_the_broker_lets_in_exactly_the_devices_the_gateway_lists(tmp_path: Path
 
     port = free_port()
     password_file = tmp_path / "passwd"
-    env = {**os.environ, "PATH": SEARCH_PATH, "MOSQUITTO_CONFIG": str(local_config(tmp_path, port, password_file)),
-           "MOSQUITTO_PASSWORD_FILE": str(password_file), "GALVANI_DEVICE_USERS_FILE": str(users_file),
-           "MOSQUITTO_USER": pwd.getpwuid(os.getuid()).pw_name, "CHECK_EVERY_S": "0.1",
-           "GALVANI_GATEWAY_MQTT_PASSWORD": "gateway-password",
-           "GALVANI_GATEWAY_USERS": shipped.services()["mosquitto"]["environment"]["GALVANI_GATEWAY_USERS"]}
+    env = {
+        **os.environ,
+        "PATH": SEARCH_PATH,
+        "MOSQUITTO_CONFIG": str(local_config(tmp_path, port, password_file)),
+        "MOSQUITTO_PASSWORD_FILE": str(password_file),
+        "GALVANI_DEVICE_USERS_FILE": str(users_file),
+        "MOSQUITTO_USER": pwd.getpwuid(os.getuid()).pw_name,
+        "CHECK_EVERY_S": "0.1",
+        "GALVANI_GATEWAY_MQTT_PASSWORD": "gateway-password",
+        "GALVANI_GATEWAY_USERS": shipped.services()["mosquitto"]["environment"]["GALVANI_GATEWAY_USERS"],
+    }
     with running(["sh", str(RUN_SH)], port, tmp_path / "run.log", env):
         for user in (*GATEWAY_USERS, HEALTH_USER):  # every gateway and the health check, with the one password
             assert _connects(port, user, "gateway-password"), user
@@ -289,12 +307,19 @@ def test_the_broker_lets_in_exactly_the_devices_the_gateway_lists(tmp_path: Path
 
 # --- the broker's health check in docker-compose.yml, run as written ----------------------------------
 
+
 def _check_broker(command: str, port: int, password: str) -> subprocess.CompletedProcess[str]:
     """The broker's health check as the container's shell runs it, with the port moved to this test's."""
     assert command.count(" -p 1883 ") == 1, command
     env = {"PATH": SEARCH_PATH, "GALVANI_GATEWAY_MQTT_PASSWORD": password}
-    return subprocess.run(["sh", "-c", command.replace(" -p 1883 ", f" -p {port} ")], env=env, capture_output=True,
-                          text=True, timeout=10, check=False)
+    return subprocess.run(
+        ["sh", "-c", command.replace(" -p 1883 ", f" -p {port} ")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=10,
+        check=False,
+    )
 
 
 @needs_mosquitto
@@ -320,16 +345,20 @@ def test_the_mosquitto_healthcheck_passes_only_while_the_broker_lets_it_in(tmp_p
 
 # --- galvani simulate on the production broker: each device logs in with its own password ------------
 
+
 def _broker_with_devices(tmp_path: Path, devices: dict[str, str]) -> None:
     """Put the devices' users into the password file the way the gateway writes them (Galvani's hashes)."""
-    (tmp_path / "passwd").write_text("".join(f"{device_id}:{hash_device_password(password)}\n"
-                                             for device_id, password in devices.items()))
+    (tmp_path / "passwd").write_text(
+        "".join(f"{device_id}:{hash_device_password(password)}\n" for device_id, password in devices.items())
+    )
 
 
 def _credentials_file(tmp_path: Path, devices: dict[str, str]) -> Path:
     path = tmp_path / "room-devices.txt"
-    path.write_text("# device_id:password, as the API showed them at registration\n"
-                    + "".join(f"{device_id}:{password}\n" for device_id, password in devices.items()))
+    path.write_text(
+        "# device_id:password, as the API showed them at registration\n"
+        + "".join(f"{device_id}:{password}\n" for device_id, password in devices.items())
+    )
     path.chmod(0o600)
     return path
 
@@ -338,8 +367,10 @@ def _simulate(port: int, tmp_path: Path, *args: str) -> tuple[list[str], dict[st
     """The command line and environment of `galvani simulate ARGS` on this broker, with no database anywhere
     (connecting to one would fail)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("GALVANI_")} | {
-        "GALVANI_DATA_DIR": str(tmp_path / "data"), "GALVANI_MQTT_URL": f"mqtt://127.0.0.1:{port}",
-        "GALVANI_DATABASE_URL": f"postgresql+psycopg://nobody@127.0.0.1:{free_port()}/nowhere"}
+        "GALVANI_DATA_DIR": str(tmp_path / "data"),
+        "GALVANI_MQTT_URL": f"mqtt://127.0.0.1:{port}",
+        "GALVANI_DATABASE_URL": f"postgresql+psycopg://nobody@127.0.0.1:{free_port()}/nowhere",
+    }
     return [sys.executable, "-m", "galvani.cli", "simulate", *args], env
 
 
@@ -361,7 +392,9 @@ def test_simulate_brings_devices_online_with_their_own_passwords(tmp_path: Path)
             try:
                 online = dict(_next_status(gateway) for _ in devices)
                 assert {device_id: status["state"] for device_id, status in online.items()} == {
-                    "gd-room1": "idle", "gd-room2": "idle"}
+                    "gd-room1": "idle",
+                    "gd-room2": "idle",
+                }
                 process.send_signal(signal.SIGTERM)
                 out, err = process.communicate(timeout=MQTT_TIMEOUT_S)
             finally:
@@ -371,7 +404,8 @@ def test_simulate_brings_devices_online_with_their_own_passwords(tmp_path: Path)
             assert process.returncode == 0, err
             assert "simulating 2 devices" in out
             assert dict(_next_status(gateway) for _ in devices) == {
-                device_id: {"v": 1, "state": "offline"} for device_id in devices}
+                device_id: {"v": 1, "state": "offline"} for device_id in devices
+            }
         finally:
             gateway.close()
 

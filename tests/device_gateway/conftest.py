@@ -52,21 +52,41 @@ def armed(client: TestClient, as_role: dict, staff: dict[Role, User], db: Sessio
     """A booked appointment with a session waiting for its device (200 µA for 300 s, 10% tolerance)."""
     room = add_room(client, as_role[Role.ADMIN])
     protocol = approved_protocol(client, as_role)
-    series = ok(client.post("/api/v1/series", headers=as_role[Role.FRONT_DESK], json={
-        "client_id": new_client(client, as_role[Role.FRONT_DESK]), "protocol_id": protocol["id"],
-        "esthetician_id": str(staff[Role.ESTHETICIAN].id), "room_id": room, "start_at": at(next_monday(), 10),
-        "plan": {"intensive": {"sessions": 1, "per_week": 1}}}), 201)
+    series = ok(
+        client.post(
+            "/api/v1/series",
+            headers=as_role[Role.FRONT_DESK],
+            json={
+                "client_id": new_client(client, as_role[Role.FRONT_DESK]),
+                "protocol_id": protocol["id"],
+                "esthetician_id": str(staff[Role.ESTHETICIAN].id),
+                "room_id": room,
+                "start_at": at(next_monday(), 10),
+                "plan": {"intensive": {"sessions": 1, "per_week": 1}},
+            },
+        ),
+        201,
+    )
     appointment = series["appointments"][0]
     device = db.get(Device, uuid.UUID(appointment["device_id"]))
     assert device is not None
-    treatment = TreatmentSession(appointment_id=uuid.UUID(appointment["id"]), device_id=device.id,
-                                 protocol_id=uuid.UUID(protocol["id"]), status=SessionStatus.PENDING,
-                                 steps=protocol["steps"], max_current_ua=220, max_output_s=330, tolerance_percent=10,
-                                 day_of={}, created_by_id=staff[Role.ESTHETICIAN].id)
+    treatment = TreatmentSession(
+        appointment_id=uuid.UUID(appointment["id"]),
+        device_id=device.id,
+        protocol_id=uuid.UUID(protocol["id"]),
+        status=SessionStatus.PENDING,
+        steps=protocol["steps"],
+        max_current_ua=220,
+        max_output_s=330,
+        tolerance_percent=10,
+        day_of={},
+        created_by_id=staff[Role.ESTHETICIAN].id,
+    )
     db.add(treatment)
     db.flush()
-    load = queue_command(db, device_id=device.id, session_id=treatment.id, kind="load_protocol", body={},
-                         lifetime=timedelta(minutes=2))
+    load = queue_command(
+        db, device_id=device.id, session_id=treatment.id, kind="load_protocol", body={}, lifetime=timedelta(minutes=2)
+    )
     load.status = CommandStatus.SENT
     db.commit()
     return Armed(device.device_id, device, treatment, load)
@@ -118,8 +138,14 @@ class RealClinic:
             return str(session.scalar(select(Device.state).where(Device.device_id == self.mqtt_id)))
 
     def start(self, status: int = 201, **day_of: Any) -> Any:
-        return ok(self.http.post(f"/api/v1/appointments/{self.appointment}/start",
-                                 headers=self.headers[Role.ESTHETICIAN], json={"day_of": DAY_OF | day_of}), status)
+        return ok(
+            self.http.post(
+                f"/api/v1/appointments/{self.appointment}/start",
+                headers=self.headers[Role.ESTHETICIAN],
+                json={"day_of": DAY_OF | day_of},
+            ),
+            status,
+        )
 
     def run_session(self, device: SimulatedDevice, outcome: str) -> tuple[str, dict[str, Any]]:
         """Start a session, press start on the device once it is armed, wait for the session's outcome."""
@@ -132,6 +158,7 @@ class RealClinic:
         def reached() -> dict[str, Any] | None:
             record = ok(self.http.get(f"/api/v1/sessions/{session_id}", headers=self.headers[Role.ESTHETICIAN]))
             return record if record["status"] == status else None
+
         return eventually(reached, timeout)  # type: ignore[no-any-return]
 
 
@@ -164,8 +191,9 @@ def broker(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[int]:
 def clinic(database: str, broker: int, tmp_path: Path) -> Iterator[RealClinic]:
     engine = make_engine(database)
     factory = make_session_factory(engine)
-    settings = Settings(data_dir=tmp_path, database_url=database, secret_key=SECRET_KEY, mqtt_url=None,
-                        clinic_timezone="UTC")
+    settings = Settings(
+        data_dir=tmp_path, database_url=database, secret_key=SECRET_KEY, mqtt_url=None, clinic_timezone="UTC"
+    )
     port = broker
     with TestClient(create_app(settings, factory)) as http:
         with transaction(factory) as session:
@@ -174,14 +202,20 @@ def clinic(database: str, broker: int, tmp_path: Path) -> Iterator[RealClinic]:
         room = add_room(http, headers[Role.ADMIN])
         protocol = approved_protocol(http, headers, steps=STEPS)
         client_id = new_client(http, headers[Role.FRONT_DESK])
-        ok(http.post(f"/api/v1/clients/{client_id}/screenings", headers=headers[Role.ESTHETICIAN],
-                     json={"answers": NOTHING}), 201)
+        ok(
+            http.post(
+                f"/api/v1/clients/{client_id}/screenings", headers=headers[Role.ESTHETICIAN], json={"answers": NOTHING}
+            ),
+            201,
+        )
         with transaction(factory) as session:
-            appointment = due(session, client_id=client_id, protocol_id=protocol["id"], room_id=room,
-                              esthetician=esthetician)
+            appointment = due(
+                session, client_id=client_id, protocol_id=protocol["id"], room_id=room, esthetician=esthetician
+            )
             mqtt_id = session.scalar(select(Device.device_id).where(Device.room_id == uuid.UUID(room)))
-        gateway = Gateway(BrokerAddress("127.0.0.1", port), session_factory=factory,
-                          client_id=f"gateway-{uuid.uuid4().hex[:6]}")
+        gateway = Gateway(
+            BrokerAddress("127.0.0.1", port), session_factory=factory, client_id=f"gateway-{uuid.uuid4().hex[:6]}"
+        )
         gateway.start()
         eventually(lambda: gateway_is_present(factory))  # the API arms no device until the gateway says so
         try:
@@ -217,8 +251,9 @@ class Wire:
 
 @pytest.fixture
 def wire(clinic: RealClinic) -> Iterator[Wire]:
-    subscriber = Subscriber(clinic.port, topics.device_topic(clinic.mqtt_id, "telemetry"),
-                            topics.device_topic(clinic.mqtt_id, "commands"))
+    subscriber = Subscriber(
+        clinic.port, topics.device_topic(clinic.mqtt_id, "telemetry"), topics.device_topic(clinic.mqtt_id, "commands")
+    )
     try:
         yield Wire(subscriber, clinic.mqtt_id)
     finally:

@@ -25,18 +25,31 @@ def add_devices(session: Session, *devices: tuple[str, str, DeviceStatus]) -> No
     session.add(room)
     session.flush()
     for device_id, hashed, status in devices:
-        session.add(Device(device_id=device_id, serial=f"SN-{device_id}", room_id=room.id, probe_area_cm2=0.5,
-                           mqtt_password_hash=hashed, status=status, state="offline"))
+        session.add(
+            Device(
+                device_id=device_id,
+                serial=f"SN-{device_id}",
+                room_id=room.id,
+                probe_area_cm2=0.5,
+                mqtt_password_hash=hashed,
+                status=status,
+                state="offline",
+            )
+        )
     session.commit()
 
 
-def test_every_device_not_revoked_with_a_hash_the_broker_checks(tmp_path: Path, db: Session,
-                                                                session_factory: sessionmaker[Session],
-                                                                caplog: pytest.LogCaptureFixture) -> None:
+def test_every_device_not_revoked_with_a_hash_the_broker_checks(
+    tmp_path: Path, db: Session, session_factory: sessionmaker[Session], caplog: pytest.LogCaptureFixture
+) -> None:
     in_service, resting = hash_device_password("a"), hash_device_password("b")
-    add_devices(db, ("gd-b", in_service, DeviceStatus.IN_SERVICE), ("gd-a", resting, DeviceStatus.OUT_OF_SERVICE),
-                ("gd-gone", hash_device_password("c"), DeviceStatus.REVOKED),
-                ("gd-old", ARGON2_HASH, DeviceStatus.IN_SERVICE))
+    add_devices(
+        db,
+        ("gd-b", in_service, DeviceStatus.IN_SERVICE),
+        ("gd-a", resting, DeviceStatus.OUT_OF_SERVICE),
+        ("gd-gone", hash_device_password("c"), DeviceStatus.REVOKED),
+        ("gd-old", ARGON2_HASH, DeviceStatus.IN_SERVICE),
+    )
     path = tmp_path / "devices.passwd"
     users = DeviceUsersFile(path, session_factory)
     with caplog.at_level(logging.WARNING):
@@ -65,8 +78,9 @@ def test_the_gateway_process_keeps_the_file(tmp_path: Path) -> None:
             add_devices(session, ("gd-kept", hashed, DeviceStatus.IN_SERVICE))
         engine.dispose()
         path = tmp_path / "devices.passwd"
-        runner = GatewayRunner(Settings(database_url=url, data_dir=tmp_path, mqtt_url=f"mqtt://127.0.0.1:{port}",
-                                        device_users_file=path))
+        runner = GatewayRunner(
+            Settings(database_url=url, data_dir=tmp_path, mqtt_url=f"mqtt://127.0.0.1:{port}", device_users_file=path)
+        )
         runner.start()
         try:
             assert path.read_text() == f"gd-kept:{hashed}\n"  # written before the gateway connects

@@ -23,11 +23,16 @@ TAKEOVER_WITHIN_S = 5.0  # issue 10
 
 def _gateway(database_url: str, port: int, gateway_id: str, folder: Path) -> subprocess.Popen[bytes]:
     folder.mkdir()
-    env = os.environ | {"GALVANI_DATABASE_URL": database_url, "GALVANI_MQTT_URL": f"mqtt://127.0.0.1:{port}",
-                        "GALVANI_DATA_DIR": str(folder), "GALVANI_GATEWAY_ID": gateway_id,
-                        "GALVANI_LOG_LEVEL": "WARNING"}
-    return subprocess.Popen([sys.executable, "-m", "galvani.cli", "gateway"], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    env = os.environ | {
+        "GALVANI_DATABASE_URL": database_url,
+        "GALVANI_MQTT_URL": f"mqtt://127.0.0.1:{port}",
+        "GALVANI_DATA_DIR": str(folder),
+        "GALVANI_GATEWAY_ID": gateway_id,
+        "GALVANI_LOG_LEVEL": "WARNING",
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "galvani.cli", "gateway"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
 
 
 def _heard(clinic: RealClinic, gateway_id: str, role: str) -> bool:
@@ -80,5 +85,11 @@ def test_the_standby_takes_over_and_stops_an_over_current(clinic: RealClinic, tw
 
 def _stored(clinic: RealClinic, session_id: str) -> int:
     with clinic.factory() as session:
-        return int(session.scalar(select(func.count()).select_from(SessionMessage).where(
-            SessionMessage.session_id == uuid.UUID(session_id))) or 0)
+        return int(
+            session.scalar(
+                select(func.count())
+                .select_from(SessionMessage)
+                .where(SessionMessage.session_id == uuid.UUID(session_id))
+            )
+            or 0
+        )

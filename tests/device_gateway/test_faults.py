@@ -44,13 +44,18 @@ def _recorded(clinic: RealClinic, session_id: str) -> tuple[list[str], list[tupl
     with clinic.factory() as session:
         key = uuid.UUID(session_id)
         incidents = list(session.scalars(select(SessionIncident.kind).where(SessionIncident.session_id == key)))
-        commands = [(c.kind, c.status.value) for c in session.scalars(
-            select(DeviceCommand).where(DeviceCommand.session_id == key).order_by(DeviceCommand.created_at))]
+        commands = [
+            (c.kind, c.status.value)
+            for c in session.scalars(
+                select(DeviceCommand).where(DeviceCommand.session_id == key).order_by(DeviceCommand.created_at)
+            )
+        ]
     return incidents, commands
 
 
-def test_an_over_current_while_the_database_is_down_is_stopped_at_once(clinic: RealClinic, cluster: PrivateCluster,
-                                                                         wire: Wire) -> None:
+def test_an_over_current_while_the_database_is_down_is_stopped_at_once(
+    clinic: RealClinic, cluster: PrivateCluster, wire: Wire
+) -> None:
     device = clinic.device(speed=1.0)
     try:
         session_id = treating(clinic, device)
@@ -72,8 +77,9 @@ def test_an_over_current_while_the_database_is_down_is_stopped_at_once(clinic: R
     assert clinic.gateway.counters["errors"] == 0
 
 
-def test_an_over_current_after_many_blocks_of_an_outage_is_still_seen(clinic: RealClinic, cluster: PrivateCluster,
-                                                                      wire: Wire) -> None:
+def test_an_over_current_after_many_blocks_of_an_outage_is_still_seen(
+    clinic: RealClinic, cluster: PrivateCluster, wire: Wire
+) -> None:
     """The gateway acknowledges a message only once it is stored: with the database away, the broker must go on
     handing it telemetry (no limit on messages in flight), or the interlock goes blind after the first few
     hundred blocks of an outage (issue 10; 100 with the limit Mosquitto had)."""
@@ -101,12 +107,23 @@ def test_an_over_current_after_many_blocks_of_an_outage_is_still_seen(clinic: Re
 
 
 def _block(session_id: str, seq: int, current_ua: float, contact: bool = True) -> bytes:
-    return json.dumps({"v": 1, "session_id": session_id, "seq": seq, "step": 0, "t_ms": seq * 1000,
-                       "interval_ms": 100, "current_ua": [current_ua] * 10, "contact": contact}).encode()
+    return json.dumps(
+        {
+            "v": 1,
+            "session_id": session_id,
+            "seq": seq,
+            "step": 0,
+            "t_ms": seq * 1000,
+            "interval_ms": 100,
+            "current_ua": [current_ua] * 10,
+            "contact": contact,
+        }
+    ).encode()
 
 
-def test_a_gateway_started_without_its_database_works_once_it_is_back(clinic: RealClinic, cluster: PrivateCluster,
-                                                                     wire: Wire) -> None:
+def test_a_gateway_started_without_its_database_works_once_it_is_back(
+    clinic: RealClinic, cluster: PrivateCluster, wire: Wire
+) -> None:
     clinic.gateway.stop()
     cluster.stop()
     engine = make_engine(cluster.url)
@@ -136,7 +153,8 @@ def test_a_gateway_started_without_its_database_works_once_it_is_back(clinic: Re
 
 @pytest.mark.parametrize("broker", ["persistent"], indirect=True)
 def test_a_broker_restart_leaves_the_session_running_and_the_operator_can_stop_it(
-        clinic: RealClinic, request: pytest.FixtureRequest) -> None:
+    clinic: RealClinic, request: pytest.FixtureRequest
+) -> None:
     device = clinic.device(speed=1.0)
     try:
         session_id = treating(clinic, device)
@@ -144,8 +162,7 @@ def test_a_broker_restart_leaves_the_session_running_and_the_operator_can_stop_i
         eventually(lambda: device.online.is_set() and clinic.gateway.connected.is_set(), timeout=3 * WAIT_S)
         eventually(lambda: clinic.device_state() == "treating", timeout=2 * WAIT_S)
         assert clinic.session(session_id, "treating")["status"] == "treating"
-        response = clinic.http.post(f"/api/v1/sessions/{session_id}/stop",
-                                    headers=clinic.headers[Role.ESTHETICIAN])
+        response = clinic.http.post(f"/api/v1/sessions/{session_id}/stop", headers=clinic.headers[Role.ESTHETICIAN])
         assert response.status_code == 200, response.text
         assert device.wait_idle()
         record = clinic.session(session_id, "stopped")
@@ -155,7 +172,6 @@ def test_a_broker_restart_leaves_the_session_running_and_the_operator_can_stop_i
     with clinic.factory() as session:
         treatment = session.get(TreatmentSession, uuid.UUID(session_id))
         assert treatment is not None and treatment.ended_at is not None
-
 
 
 def test_wakeups_come_back_after_a_database_restart(cluster: PrivateCluster, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -179,8 +195,9 @@ def test_wakeups_come_back_after_a_database_restart(cluster: PrivateCluster, mon
         engine.dispose()
 
 
-def test_a_lasting_database_outage_is_logged_once(clinic: RealClinic, cluster: PrivateCluster,
-                                                  caplog: pytest.LogCaptureFixture) -> None:
+def test_a_lasting_database_outage_is_logged_once(
+    clinic: RealClinic, cluster: PrivateCluster, caplog: pytest.LogCaptureFixture
+) -> None:
     with caplog.at_level(logging.INFO, logger="device_gateway.gateway"):
         cluster.stop()
         eventually(lambda: clinic.gateway.health()["status"] == "degraded")

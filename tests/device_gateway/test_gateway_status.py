@@ -45,8 +45,9 @@ def test_online_then_offline_on_mosquitto(broker_port: int) -> None:
 def test_last_will_says_offline_when_the_gateway_is_killed(broker_port: int, tmp_path: Path) -> None:
     env = os.environ | {"GALVANI_MQTT_URL": f"mqtt://127.0.0.1:{broker_port}", "GALVANI_DATA_DIR": str(tmp_path)}
     watcher = Subscriber(broker_port, topics.GATEWAY_STATUS)
-    process = subprocess.Popen([sys.executable, "-m", "galvani.cli", "gateway"], env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "galvani.cli", "gateway"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     try:
         assert watcher.next_payload() == topics.ONLINE
         process.send_signal(signal.SIGKILL)
@@ -60,8 +61,13 @@ def test_last_will_says_offline_when_the_gateway_is_killed(broker_port: int, tmp
 def test_gateway_command_stops_cleanly_on_sigterm(broker_port: int, tmp_path: Path) -> None:
     env = os.environ | {"GALVANI_MQTT_URL": f"mqtt://127.0.0.1:{broker_port}", "GALVANI_DATA_DIR": str(tmp_path)}
     watcher = Subscriber(broker_port, topics.GATEWAY_STATUS)
-    process = subprocess.Popen([sys.executable, "-m", "galvani.cli", "gateway"], env=env,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "galvani.cli", "gateway"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         assert watcher.next_payload() == topics.ONLINE
         process.send_signal(signal.SIGTERM)
@@ -88,11 +94,14 @@ def test_embedded_broker_carries_the_gateway_status(tmp_path: Path) -> None:
         runner.stop()
 
 
-@pytest.mark.parametrize(("url", "expected"), [
-    ("mqtt://127.0.0.1:1883", BrokerAddress("127.0.0.1", 1883)),
-    ("mqtt://broker", BrokerAddress("broker", 1883)),
-    ("mqtt://galvani-gateway:p%40ss@mosquitto:1884", BrokerAddress("mosquitto", 1884, "galvani-gateway", "p@ss")),
-])
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("mqtt://127.0.0.1:1883", BrokerAddress("127.0.0.1", 1883)),
+        ("mqtt://broker", BrokerAddress("broker", 1883)),
+        ("mqtt://galvani-gateway:p%40ss@mosquitto:1884", BrokerAddress("mosquitto", 1884, "galvani-gateway", "p@ss")),
+    ],
+)
 def test_broker_urls(url: str, expected: BrokerAddress) -> None:
     assert parse_broker_url(url) == expected
 
@@ -106,8 +115,9 @@ def test_a_non_mqtt_url_is_refused() -> None:
         parse_broker_url("http://host:1883")
 
 
-def test_a_thread_that_keeps_failing_makes_the_gateway_down(broker_port: int, tmp_path: Path,
-                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_thread_that_keeps_failing_makes_the_gateway_down(
+    broker_port: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A part that fails is started again and reported; one that fails over and over means the process must be
     restarted by its supervisor, and the health file says so."""
     monkeypatch.setattr(gateway_module, "RESTART_AFTER_S", 0.01)
@@ -121,8 +131,12 @@ def test_a_thread_that_keeps_failing_makes_the_gateway_down(broker_port: int, tm
     with migrated_database("sqlite", tmp_path) as url:
         engine = make_engine(url)
         health_file = tmp_path / "health.json"
-        gateway = Gateway(BrokerAddress("127.0.0.1", broker_port), session_factory=make_session_factory(engine),
-                          client_id="gateway-broken", health_file=health_file)
+        gateway = Gateway(
+            BrokerAddress("127.0.0.1", broker_port),
+            session_factory=make_session_factory(engine),
+            client_id="gateway-broken",
+            health_file=health_file,
+        )
         gateway.start()
         try:
             assert gateway.fatal.wait(WAIT_S)

@@ -45,8 +45,11 @@ def feed(db: Session, ingest: Ingest, *messages: object) -> None:
 
 
 def stops(db: Session, armed: Armed) -> list[DeviceCommand]:
-    return list(db.scalars(select(DeviceCommand).where(DeviceCommand.session_id == armed.treatment.id,
-                                                       DeviceCommand.kind == "stop")))
+    return list(
+        db.scalars(
+            select(DeviceCommand).where(DeviceCommand.session_id == armed.treatment.id, DeviceCommand.kind == "stop")
+        )
+    )
 
 
 def test_accepted_arms_and_a_repeated_answer_changes_nothing(db: Session, armed: Armed) -> None:
@@ -71,8 +74,9 @@ def test_each_seq_is_stored_once_and_events_move_the_session(db: Session, armed:
     ingest = Ingest()
     started, first = event(armed, 1, "started"), block(armed, 2, [200.0] * 10)
     feed(db, ingest, started, first, first, started)
-    stored = db.scalar(select(func.count()).select_from(SessionMessage).where(
-        SessionMessage.session_id == armed.treatment.id))
+    stored = db.scalar(
+        select(func.count()).select_from(SessionMessage).where(SessionMessage.session_id == armed.treatment.id)
+    )
     assert (stored, ingest.counters["duplicates"]) == (2, 2)
     db.refresh(armed.treatment)
     assert armed.treatment.status == SessionStatus.TREATING and armed.treatment.started_at is not None
@@ -86,11 +90,9 @@ def test_each_seq_is_stored_once_and_events_move_the_session(db: Session, armed:
 
 def test_a_sample_over_its_steps_cap_stops_the_device_once(db: Session, armed: Armed) -> None:
     ingest = Ingest()
-    feed(db, ingest, event(armed, 1, "started"), block(armed, 2, [200.0] * 9 + [221.0]),
-         block(armed, 3, [230.0] * 10))
+    feed(db, ingest, event(armed, 1, "started"), block(armed, 2, [200.0] * 9 + [221.0]), block(armed, 3, [230.0] * 10))
     [stop] = stops(db, armed)
-    assert (stop.status, stop.payload["type"], stop.payload["reason"]) == (CommandStatus.QUEUED, "stop",
-                                                                           "over_current")
+    assert (stop.status, stop.payload["type"], stop.payload["reason"]) == (CommandStatus.QUEUED, "stop", "over_current")
     [incident] = db.scalars(select(SessionIncident).where(SessionIncident.session_id == armed.treatment.id))
     assert incident.kind == "over_current" and "221 µA" in incident.detail and "220 µA" in incident.detail
 
@@ -114,20 +116,31 @@ def test_output_past_the_limit_stops_the_device(db: Session, armed: Armed) -> No
 def test_messages_for_another_devices_session_are_dropped(db: Session, armed: Armed) -> None:
     ingest = Ingest()
     other = Telemetry("gd-someone-else", armed.treatment.id, 1, 0, 0, 100, (500.0,), True)
-    feed(db, ingest, other, Ack(armed.mqtt_id, uuid.uuid4(), "accepted", None),
-         Status("gd-unregistered", "idle"))
+    feed(db, ingest, other, Ack(armed.mqtt_id, uuid.uuid4(), "accepted", None), Status("gd-unregistered", "idle"))
     assert ingest.counters["dropped"] == 3
     assert db.scalar(select(func.count()).select_from(SessionMessage)) == 0
     assert stops(db, armed) == []
 
 
 def test_the_database_itself_refuses_a_message_about_another_devices_session(
-        client: TestClient, as_role: dict, db: Session, armed: Armed) -> None:
+    client: TestClient, as_role: dict, db: Session, armed: Armed
+) -> None:
     room = uuid.UUID(add_room(client, as_role[Role.ADMIN], name="Room 2"))
     other_device = db.scalar(select(Device.id).where(Device.room_id == room))
-    row = {"device_id": other_device, "session_id": armed.treatment.id, "seq": 1, "kind": "telemetry",
-           "event_type": None, "step": 0, "t_ms": 0, "interval_ms": 100, "samples": [500.0], "contact": True,
-           "detail": None, "received_at": utcnow()}
+    row = {
+        "device_id": other_device,
+        "session_id": armed.treatment.id,
+        "seq": 1,
+        "kind": "telemetry",
+        "event_type": None,
+        "step": 0,
+        "t_ms": 0,
+        "interval_ms": 100,
+        "samples": [500.0],
+        "contact": True,
+        "detail": None,
+        "received_at": utcnow(),
+    }
     with pytest.raises(IntegrityError):
         insert_new(db, [row])
     db.rollback()
@@ -142,8 +155,14 @@ def lost_for(db: Session, ingest: Ingest, seconds: float) -> None:
 
 def test_a_device_lost_mid_session_leaves_it_interrupted(db: Session, armed: Armed) -> None:
     ingest = Ingest()
-    feed(db, ingest, Status(armed.mqtt_id, "idle"), Ack(armed.mqtt_id, armed.load.id, "accepted", None),
-         event(armed, 1, "started"), Status(armed.mqtt_id, "offline"))
+    feed(
+        db,
+        ingest,
+        Status(armed.mqtt_id, "idle"),
+        Ack(armed.mqtt_id, armed.load.id, "accepted", None),
+        event(armed, 1, "started"),
+        Status(armed.mqtt_id, "offline"),
+    )
     lost_for(db, ingest, 60)  # a Will alone is not a loss yet: a broker that shuts down sends every device's
     db.refresh(armed.treatment)
     assert armed.treatment.status == SessionStatus.TREATING
@@ -152,15 +171,22 @@ def test_a_device_lost_mid_session_leaves_it_interrupted(db: Session, armed: Arm
     db.refresh(armed.device)
     assert armed.treatment.status == SessionStatus.INTERRUPTED
     assert (armed.device.state, armed.device.last_seen_at is not None) == ("offline", True)
-    kinds = [i.kind for i in db.scalars(select(SessionIncident).where(
-        SessionIncident.session_id == armed.treatment.id))]
+    kinds = [
+        i.kind for i in db.scalars(select(SessionIncident).where(SessionIncident.session_id == armed.treatment.id))
+    ]
     assert kinds == ["device_offline"]
 
 
 def test_the_delivered_record(client: TestClient, as_role: dict, db: Session, armed: Armed) -> None:
     samples = [199.0, 201.0] * 5
-    feed(db, Ingest(), event(armed, 1, "started"), block(armed, 2, samples), block(armed, 4, [200.0] * 10),
-         block(armed, 5, [0.0] * 10, contact=False))  # seq 3 never arrived; no contact: not treatment time
+    feed(
+        db,
+        Ingest(),
+        event(armed, 1, "started"),
+        block(armed, 2, samples),
+        block(armed, 4, [200.0] * 10),
+        block(armed, 5, [0.0] * 10, contact=False),
+    )  # seq 3 never arrived; no contact: not treatment time
     record = ok(client.get(f"/api/v1/sessions/{armed.treatment.id}", headers=as_role[Role.FRONT_DESK]))
     [step] = record["steps"]
     assert (step["prescribed_current_ua"], step["prescribed_duration_s"]) == (200, 300)
@@ -175,23 +201,32 @@ def test_the_delivered_record(client: TestClient, as_role: dict, db: Session, ar
 
 def test_a_device_that_comes_back_moves_an_interrupted_session_on(db: Session, armed: Armed) -> None:
     ingest = Ingest()
-    feed(db, ingest, Ack(armed.mqtt_id, armed.load.id, "accepted", None), event(armed, 1, "started"),
-         Status(armed.mqtt_id, "offline"))
+    feed(
+        db,
+        ingest,
+        Ack(armed.mqtt_id, armed.load.id, "accepted", None),
+        event(armed, 1, "started"),
+        Status(armed.mqtt_id, "offline"),
+    )
     lost_for(db, ingest, 0)
     feed(db, ingest, Status(armed.mqtt_id, "treating"), block(armed, 2, [200.0] * 10), event(armed, 3, "completed"))
     db.refresh(armed.treatment)
     assert armed.treatment.status == SessionStatus.COMPLETED
-    kinds = [i.kind for i in db.scalars(select(SessionIncident).where(
-        SessionIncident.session_id == armed.treatment.id))]
+    kinds = [
+        i.kind for i in db.scalars(select(SessionIncident).where(SessionIncident.session_id == armed.treatment.id))
+    ]
     assert kinds == ["device_offline"]  # the lost supervision stays on record
 
 
-def test_a_block_the_database_refuses_is_dropped_alone(session_factory: sessionmaker[Session], db: Session,
-                                                       armed: Armed) -> None:
+def test_a_block_the_database_refuses_is_dropped_alone(
+    session_factory: sessionmaker[Session], db: Session, armed: Armed
+) -> None:
     ingest = Ingest()
     refused = Telemetry(armed.mqtt_id, armed.treatment.id, 3, 0, None, 100, (200.0,), True)  # type: ignore[arg-type]
-    ingest.store(session_factory, [event(armed, 1, "started"), block(armed, 2, [200.0] * 10), refused,
-                                   block(armed, 4, [230.0] * 10)])
+    ingest.store(
+        session_factory,
+        [event(armed, 1, "started"), block(armed, 2, [200.0] * 10), refused, block(armed, 4, [230.0] * 10)],
+    )
     seqs = db.scalars(select(SessionMessage.seq).where(SessionMessage.session_id == armed.treatment.id))
     assert sorted(seqs) == [1, 2, 4]
     assert (ingest.counters["stored"], ingest.counters["dropped"]) == (3, 1)
@@ -199,8 +234,7 @@ def test_a_block_the_database_refuses_is_dropped_alone(session_factory: sessionm
     assert stop.payload["reason"] == "over_current"
 
 
-def test_blocks_after_the_session_ended_in_the_same_batch_are_kept_but_stop_nothing(db: Session,
-                                                                                      armed: Armed) -> None:
+def test_blocks_after_the_session_ended_in_the_same_batch_are_kept_but_stop_nothing(db: Session, armed: Armed) -> None:
     ingest = Ingest()
     feed(db, ingest, event(armed, 1, "started"), event(armed, 2, "completed"), block(armed, 3, [900.0] * 10))
     assert stops(db, armed) == []
@@ -208,17 +242,27 @@ def test_blocks_after_the_session_ended_in_the_same_batch_are_kept_but_stop_noth
 
 
 def test_one_batch_of_many_sessions_is_stored_once_each_and_only_the_offender_is_stopped(
-        staff: dict[Role, User], db: Session, armed: Armed) -> None:
-    second = TreatmentSession(appointment_id=armed.treatment.appointment_id, device_id=armed.device.id,
-                              protocol_id=armed.treatment.protocol_id, status=SessionStatus.TREATING,
-                              steps=armed.treatment.steps, max_current_ua=220, max_output_s=330, tolerance_percent=10,
-                              day_of={}, created_by_id=staff[Role.ESTHETICIAN].id)
+    staff: dict[Role, User], db: Session, armed: Armed
+) -> None:
+    second = TreatmentSession(
+        appointment_id=armed.treatment.appointment_id,
+        device_id=armed.device.id,
+        protocol_id=armed.treatment.protocol_id,
+        status=SessionStatus.TREATING,
+        steps=armed.treatment.steps,
+        max_current_ua=220,
+        max_output_s=330,
+        tolerance_percent=10,
+        day_of={},
+        created_by_id=staff[Role.ESTHETICIAN].id,
+    )
     db.add(second)
     db.commit()
     other = Armed(armed.mqtt_id, armed.device, second, armed.load)
     ingest = Ingest()
-    blocks = [block(armed, seq, [200.0] * 10) for seq in range(2, 40)] + [block(other, seq, [200.0] * 10)
-                                                                           for seq in range(1, 40)]
+    blocks = [block(armed, seq, [200.0] * 10) for seq in range(2, 40)] + [
+        block(other, seq, [200.0] * 10) for seq in range(1, 40)
+    ]
     feed(db, ingest, event(armed, 1, "started"), *blocks, *blocks[:5], block(other, 40, [500.0] * 10))
     counts = dict(db.execute(select(SessionMessage.session_id, func.count()).group_by(SessionMessage.session_id)).all())
     assert counts == {armed.treatment.id: 39, second.id: 40}
@@ -244,8 +288,7 @@ def test_a_restarted_gateway_does_not_stop_a_session_twice(db: Session, armed: A
     assert db.scalar(select(func.count()).select_from(SessionIncident)) == 1
 
 
-def test_a_stop_whose_transaction_was_not_committed_is_recorded_with_the_next_one(db: Session,
-                                                                                  armed: Armed) -> None:
+def test_a_stop_whose_transaction_was_not_committed_is_recorded_with_the_next_one(db: Session, armed: Armed) -> None:
     ingest = Ingest()
     over_current = [event(armed, 1, "started"), block(armed, 2, [300.0] * 10)]
     ingest.apply(db, over_current)
@@ -261,16 +304,25 @@ def test_a_device_lost_before_it_answered_the_arming_interrupts_the_session(db: 
     lost_for(db, ingest, 0)
     db.refresh(armed.treatment)
     assert armed.treatment.status == SessionStatus.INTERRUPTED
-    kinds = [i.kind for i in db.scalars(select(SessionIncident).where(
-        SessionIncident.session_id == armed.treatment.id))]
+    kinds = [
+        i.kind for i in db.scalars(select(SessionIncident).where(SessionIncident.session_id == armed.treatment.id))
+    ]
     assert kinds == ["device_offline"]
 
 
 def test_a_seq_above_what_the_session_can_reach_is_dropped_and_one_at_it_kept(db: Session, armed: Armed) -> None:
     bound = highest_seq(armed.treatment.max_output_s, len(armed.treatment.steps))  # 330 s, one step
     ingest = Ingest()
-    feed(db, ingest, event(armed, 1, "started"), event(armed, bound - 1, "paused"), block(armed, bound, [200.0]),
-         block(armed, bound + 1, [200.0]), event(armed, bound + 2, "resumed"), event(armed, INT32_MAX, "completed"))
+    feed(
+        db,
+        ingest,
+        event(armed, 1, "started"),
+        event(armed, bound - 1, "paused"),
+        block(armed, bound, [200.0]),
+        block(armed, bound + 1, [200.0]),
+        event(armed, bound + 2, "resumed"),
+        event(armed, INT32_MAX, "completed"),
+    )
     seqs = db.scalars(select(SessionMessage.seq).where(SessionMessage.session_id == armed.treatment.id))
     assert sorted(seqs) == [1, bound - 1, bound]
     assert (ingest.counters["stored"], ingest.counters["dropped"]) == (3, 3)
@@ -283,8 +335,13 @@ def test_a_status_whose_version_is_true_changes_nothing(clinic: RealClinic) -> N
     try:
         session_id = treating(clinic, device)
         eventually(lambda: clinic.device_state() == "treating")  # the device's own status is in: ours comes after it
-        publish.single(topics.device_topic(clinic.mqtt_id, "status"), b'{"v":true,"state":"offline"}', qos=1,
-                       hostname="127.0.0.1", port=clinic.port)
+        publish.single(
+            topics.device_topic(clinic.mqtt_id, "status"),
+            b'{"v":true,"state":"offline"}',
+            qos=1,
+            hostname="127.0.0.1",
+            port=clinic.port,
+        )
         eventually(lambda: clinic.gateway.counters["malformed"] or clinic.device_state() != "treating")
         assert clinic.device_state() == "treating"  # not offline: `true` is no version 1
         assert clinic.session(session_id, "treating")

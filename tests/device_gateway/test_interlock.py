@@ -49,16 +49,24 @@ def blocks(draw: st.DrawFn) -> tuple[Stored, Telemetry, float]:
     within = st.floats(min_value=-cap, max_value=cap)  # so that many a block is not over
     sample = st.one_of(finite, within, st.tuples(st.sampled_from([1, -1]), st.sampled_from(edges)).map(math.prod))
     samples = draw(st.lists(sample, min_size=1, max_size=1000))
-    row = Stored(MQTT_ID, draw(st.uuids()), tolerance, max_current, 10**9,  # output time is not what is tested here
-                 [{"current_ua": current} for current in currents])
-    block = Telemetry(MQTT_ID, draw(st.uuids()), draw(st.integers(1, 2**31 - 1)), step, 0, 100, tuple(samples),
-                      draw(st.booleans()))
+    row = Stored(
+        MQTT_ID,
+        draw(st.uuids()),
+        tolerance,
+        max_current,
+        10**9,  # output time is not what is tested here
+        [{"current_ua": current} for current in currents],
+    )
+    block = Telemetry(
+        MQTT_ID, draw(st.uuids()), draw(st.integers(1, 2**31 - 1)), step, 0, 100, tuple(samples), draw(st.booleans())
+    )
     return row, block, cap
 
 
 @given(blocks())
 def test_a_stop_is_published_exactly_when_a_sample_is_over_its_cap_in_magnitude(
-        case: tuple[Stored, Telemetry, float]) -> None:
+    case: tuple[Stored, Telemetry, float],
+) -> None:
     row, block, cap = case
     published = Published()
     interlock = Interlock(Counter(), published, _watches={block.session_id: _watch(row)})  # type: ignore[arg-type]
@@ -66,8 +74,9 @@ def test_a_stop_is_published_exactly_when_a_sample_is_over_its_cap_in_magnitude(
     over = any(abs(sample) > cap for sample in block.current_ua)
     event("over" if over else "within")
     stop = (topics.device_topic(MQTT_ID, "commands"), "stop", "over_current", str(block.session_id))
-    assert [(topic, *(json.loads(payload)[key] for key in ("type", "reason", "session_id")))
-            for topic, payload in published] == ([stop] if over else [])
+    assert [
+        (topic, *(json.loads(payload)[key] for key in ("type", "reason", "session_id"))) for topic, payload in published
+    ] == ([stop] if over else [])
     assert interlock.counters["interlock_stops"] == int(over)
 
 

@@ -43,39 +43,47 @@ def _said(lines: pytest.LogCaptureFixture) -> list[tuple[int, str]]:
     return [(record.levelno, record.getMessage()) for record in lines.records if record.name == __name__]
 
 
-def test_a_hundred_failures_in_ten_seconds_log_one_line(outage: Outage, clock: FakeClock,
-                                                        lines: pytest.LogCaptureFixture) -> None:
+def test_a_hundred_failures_in_ten_seconds_log_one_line(
+    outage: Outage, clock: FakeClock, lines: pytest.LogCaptureFixture
+) -> None:
     for _ in range(100):
         outage.failed("connection refused")
         clock.now += 0.1
     assert _said(lines) == [(logging.WARNING, "database unreachable: connection refused")]
 
 
-def test_a_lasting_outage_is_recalled_every_repeat_every(outage: Outage, clock: FakeClock,
-                                                         lines: pytest.LogCaptureFixture) -> None:
+def test_a_lasting_outage_is_recalled_every_repeat_every(
+    outage: Outage, clock: FakeClock, lines: pytest.LogCaptureFixture
+) -> None:
     outage.failed("connection refused")
     for _ in range(150):  # 150 s of failures, one a second
         clock.now += 1.0
         outage.failed("connection refused")
-    assert _said(lines) == [(logging.WARNING, "database unreachable: connection refused"),
-                            (logging.WARNING, "database still unreachable after 60 s"),
-                            (logging.WARNING, "database still unreachable after 120 s")]
+    assert _said(lines) == [
+        (logging.WARNING, "database unreachable: connection refused"),
+        (logging.WARNING, "database still unreachable after 60 s"),
+        (logging.WARNING, "database still unreachable after 120 s"),
+    ]
 
 
-def test_recovery_is_logged_once_and_only_after_a_failure(outage: Outage, clock: FakeClock,
-                                                          lines: pytest.LogCaptureFixture) -> None:
+def test_recovery_is_logged_once_and_only_after_a_failure(
+    outage: Outage, clock: FakeClock, lines: pytest.LogCaptureFixture
+) -> None:
     outage.recovered()  # working all along: nothing to say
     assert _said(lines) == []
     outage.failed("timeout")
     clock.now += 5.0
     outage.recovered()
     outage.recovered()
-    assert _said(lines) == [(logging.WARNING, "database unreachable: timeout"),
-                            (logging.INFO, "database is back after 5 s")]
+    assert _said(lines) == [
+        (logging.WARNING, "database unreachable: timeout"),
+        (logging.INFO, "database is back after 5 s"),
+    ]
 
 
-def test_a_new_outage_after_recovery_is_logged_afresh(outage: Outage, clock: FakeClock,
-                                                      lines: pytest.LogCaptureFixture) -> None:
+def test_a_new_outage_after_recovery_is_logged_afresh(
+    outage: Outage, clock: FakeClock, lines: pytest.LogCaptureFixture
+) -> None:
     outage.failed("timeout")
     clock.now += 100.0
     outage.recovered()
@@ -85,10 +93,12 @@ def test_a_new_outage_after_recovery_is_logged_afresh(outage: Outage, clock: Fak
     outage.failed("connection refused")  # the reminder counts from the new outage, not the old one
     clock.now += 30.0
     outage.failed("connection refused")
-    assert _said(lines) == [(logging.WARNING, "database unreachable: timeout"),
-                            (logging.INFO, "database is back after 100 s"),
-                            (logging.WARNING, "database unreachable: connection refused"),
-                            (logging.WARNING, "database still unreachable after 60 s")]
+    assert _said(lines) == [
+        (logging.WARNING, "database unreachable: timeout"),
+        (logging.INFO, "database is back after 100 s"),
+        (logging.WARNING, "database unreachable: connection refused"),
+        (logging.WARNING, "database still unreachable after 60 s"),
+    ]
 
 
 def test_since_and_down_follow_the_outage(outage: Outage, clock: FakeClock) -> None:

@@ -25,10 +25,15 @@ from tests.services import migrated_database, only
 
 
 def _gateway_process(database_url: str, port: int, tmp_path: Path) -> subprocess.Popen[bytes]:
-    env = os.environ | {"GALVANI_DATABASE_URL": database_url, "GALVANI_MQTT_URL": f"mqtt://127.0.0.1:{port}",
-                        "GALVANI_DATA_DIR": str(tmp_path), "GALVANI_LOG_LEVEL": "WARNING"}
-    return subprocess.Popen([sys.executable, "-m", "galvani.cli", "gateway"], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    env = os.environ | {
+        "GALVANI_DATABASE_URL": database_url,
+        "GALVANI_MQTT_URL": f"mqtt://127.0.0.1:{port}",
+        "GALVANI_DATA_DIR": str(tmp_path),
+        "GALVANI_LOG_LEVEL": "WARNING",
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "galvani.cli", "gateway"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
 
 
 @pytest.fixture
@@ -45,8 +50,9 @@ def separate_gateway(clinic: RealClinic, database: str, tmp_path: Path) -> Itera
         clinic.process.wait(WAIT_S)  # type: ignore[attr-defined]
 
 
-def test_a_killed_gateway_loses_nothing_and_sends_nothing_twice(separate_gateway: RealClinic, database: str,
-                                                                 tmp_path: Path) -> None:
+def test_a_killed_gateway_loses_nothing_and_sends_nothing_twice(
+    separate_gateway: RealClinic, database: str, tmp_path: Path
+) -> None:
     clinic = separate_gateway
     device = clinic.device()
     try:
@@ -64,15 +70,22 @@ def test_a_killed_gateway_loses_nothing_and_sends_nothing_twice(separate_gateway
     assert record["missing_seqs"] == []  # the broker kept the gateway's QoS 1 messages for it
     assert record["total_output_s"] == pytest.approx(30.0)
     with clinic.factory() as session:
-        commands = session.scalars(select(DeviceCommand).where(
-            DeviceCommand.session_id == uuid.UUID(started["session_id"]))).all()
+        commands = session.scalars(
+            select(DeviceCommand).where(DeviceCommand.session_id == uuid.UUID(started["session_id"]))
+        ).all()
     assert [(c.kind, c.status.value) for c in commands] == [("load_protocol", "accepted")]
 
 
 def _stored(clinic: RealClinic, session_id: str) -> int:
     with clinic.factory() as session:
-        return int(session.scalar(select(func.count()).select_from(SessionMessage).where(
-            SessionMessage.session_id == uuid.UUID(session_id))) or 0)
+        return int(
+            session.scalar(
+                select(func.count())
+                .select_from(SessionMessage)
+                .where(SessionMessage.session_id == uuid.UUID(session_id))
+            )
+            or 0
+        )
 
 
 def test_duplicates_are_stored_once_and_gaps_are_recorded(clinic: RealClinic) -> None:
@@ -84,8 +97,9 @@ def test_duplicates_are_stored_once_and_gaps_are_recorded(clinic: RealClinic) ->
     assert record["missing_seqs"] == [4]
     assert clinic.gateway.counters["duplicates"] > 0
     with clinic.factory() as session:
-        seqs = session.scalars(select(SessionMessage.seq).where(
-            SessionMessage.session_id == uuid.UUID(session_id))).all()
+        seqs = session.scalars(
+            select(SessionMessage.seq).where(SessionMessage.session_id == uuid.UUID(session_id))
+        ).all()
     assert len(seqs) == len(set(seqs))
 
 
@@ -118,8 +132,9 @@ def test_a_broker_restart_mid_session_loses_nothing(clinic: RealClinic, request:
 
 
 @pytest.mark.parametrize("broker", ["persistent"], indirect=True)
-def test_messages_queued_for_the_gateway_survive_a_broker_restart(clinic: RealClinic,
-                                                                  request: pytest.FixtureRequest) -> None:
+def test_messages_queued_for_the_gateway_survive_a_broker_restart(
+    clinic: RealClinic, request: pytest.FixtureRequest
+) -> None:
     device = clinic.device()
     try:
         started = clinic.start()
@@ -141,8 +156,9 @@ def test_messages_queued_for_the_gateway_survive_a_broker_restart(clinic: RealCl
     assert successor.counters["errors"] == 0
 
 
-def test_messages_the_broker_drops_for_a_full_queue_are_reported(tmp_path: Path,
-                                                                 caplog: pytest.LogCaptureFixture) -> None:
+def test_messages_the_broker_drops_for_a_full_queue_are_reported(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     queue_of_five = "max_queued_messages 5\nsys_interval 1\n"
     with migrated_database("sqlite", tmp_path) as url, private_mosquitto(tmp_path, queue_of_five) as port:
         engine = make_engine(url)
@@ -188,9 +204,12 @@ def test_a_gateway_whose_database_connections_are_cut_loses_nothing(clinic: Real
         cuts = 0
         while not device.idle.is_set():
             with cutter.connect() as connection:
-                cuts += connection.execute(text(
-                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-                    "WHERE application_name = 'galvani-gateway-under-test'")).scalar_one()
+                cuts += connection.execute(
+                    text(
+                        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                        "WHERE application_name = 'galvani-gateway-under-test'"
+                    )
+                ).scalar_one()
             device.idle.wait(0.2)
         record = clinic.session(started["session_id"], "completed")
     finally:

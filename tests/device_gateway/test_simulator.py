@@ -28,21 +28,39 @@ REPORTS = ("status", "acks", "events", "telemetry")
 
 
 def step(current_ua: float, duration_s: float, polarity: str = "alternating") -> dict[str, Any]:
-    return {"zone": "forehead", "mode": "LIFT", "current_ua": current_ua, "frequency_hz": 30, "waveform": "square",
-            "polarity": polarity, "duration_s": duration_s}
+    return {
+        "zone": "forehead",
+        "mode": "LIFT",
+        "current_ua": current_ua,
+        "frequency_hz": 30,
+        "waveform": "square",
+        "polarity": polarity,
+        "duration_s": duration_s,
+    }
 
 
-def load_protocol(steps: list[dict[str, Any]] | None = None, *, session_id: str | None = None,
-                  expires_in_s: float = 60, **overrides: Any) -> dict[str, Any]:
+def load_protocol(
+    steps: list[dict[str, Any]] | None = None,
+    *,
+    session_id: str | None = None,
+    expires_in_s: float = 60,
+    **overrides: Any,
+) -> dict[str, Any]:
     """A valid load_protocol command; overrides replace top-level fields."""
     steps = steps or [step(150, 3)]
     now = datetime.now(UTC)
     command = {
-        "v": 1, "command_id": str(uuid.uuid4()), "type": "load_protocol", "session_id": session_id or str(uuid.uuid4()),
-        "issued_at": now.isoformat(), "expires_at": (now + timedelta(seconds=expires_in_s)).isoformat(),
+        "v": 1,
+        "command_id": str(uuid.uuid4()),
+        "type": "load_protocol",
+        "session_id": session_id or str(uuid.uuid4()),
+        "issued_at": now.isoformat(),
+        "expires_at": (now + timedelta(seconds=expires_in_s)).isoformat(),
         "protocol": {"id": str(uuid.uuid4()), "version": 3, "sha256": steps_sha256(steps), "steps": steps},
-        "limits": {"max_current_ua": round(max(s["current_ua"] for s in steps) * 1.1, 1),
-                   "max_output_s": round(sum(s["duration_s"] for s in steps) * 1.1, 1)},
+        "limits": {
+            "max_current_ua": round(max(s["current_ua"] for s in steps) * 1.1, 1),
+            "max_output_s": round(sum(s["duration_s"] for s in steps) * 1.1, 1),
+        },
     }
     return command | overrides
 
@@ -60,8 +78,9 @@ class FakeGateway:
         self.session: queue.Queue[tuple[str, bytes]] = queue.Queue()  # events and telemetry, in arrival order
         subscribed = queue.Queue[bool]()
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"test-gateway-{free_port()}")
-        self.client.on_connect = lambda c, *_: c.subscribe([(topics.device_topic(device_id, leaf), 1)
-                                                            for leaf in REPORTS])
+        self.client.on_connect = lambda c, *_: c.subscribe(
+            [(topics.device_topic(device_id, leaf), 1) for leaf in REPORTS]
+        )
         self.client.on_subscribe = lambda *_: subscribed.put(True)
         self.client.on_message = self._on_message
         self.client.connect("127.0.0.1", port)
@@ -165,8 +184,14 @@ def test_connect_publishes_a_retained_idle_status(broker_port: int, gateway: Fak
     try:
         status = gateway.next("status")
         assert datetime.fromisoformat(status.pop("ts")).utcoffset() is not None
-        assert status == {"v": 1, "state": "idle", "session_id": None, "firmware": "sim-1.0", "probe_area_cm2": 0.8,
-                          "max_current_ua": 500}
+        assert status == {
+            "v": 1,
+            "state": "idle",
+            "session_id": None,
+            "firmware": "sim-1.0",
+            "probe_area_cm2": 0.8,
+            "max_current_ua": 500,
+        }
         late = FakeGateway(broker_port)  # joins late: sees the retained status
         try:
             assert late.next("status")["state"] == "idle"
@@ -178,7 +203,8 @@ def test_connect_publishes_a_retained_idle_status(broker_port: int, gateway: Fak
 
 
 def test_the_will_says_offline_after_a_disconnect_and_reconnect_says_idle(
-        gateway: FakeGateway, make_device: Callable[..., SimulatedDevice]) -> None:
+    gateway: FakeGateway, make_device: Callable[..., SimulatedDevice]
+) -> None:
     device = make_device()
     device.disconnect()
     assert gateway.reports["status"].get(timeout=WAIT_S) == topics.OFFLINE  # sent by the broker, not the device
@@ -203,33 +229,62 @@ def _without(command: dict[str, Any], *path: str) -> dict[str, Any]:
     return command
 
 
-@pytest.mark.parametrize(("make_command", "reason"), [
-    (lambda: load_protocol(expires_in_s=-1), "expired"),
-    (lambda: load_protocol(expires_in_s=-1, limits={"max_current_ua": 1, "max_output_s": 1}), "expired"),
-    (lambda: load_protocol() | {"protocol": load_protocol()["protocol"] | {"sha256": "0" * 64}}, "bad_sha256"),
-    (lambda: load_protocol([step(150, 3), step(400, 3)]) | {"limits": {"max_current_ua": 165, "max_output_s": 7}},
-     "limits"),  # above the session's cap
-    (lambda: load_protocol([step(700, 3)]), "limits"),  # above the device's own 600 µA
-    (lambda: load_protocol([step(150, 60)]) | {"limits": {"max_current_ua": 165, "max_output_s": 30}}, "limits"),
-    (lambda: _without(load_protocol(), "limits"), "malformed"),
-    (lambda: _without(load_protocol(expires_in_s=-1), "session_id"), "malformed"),  # malformed is checked first
-    (lambda: _without(load_protocol(), "protocol", "steps"), "malformed"),
-    (lambda: load_protocol(expires_at="2030-01-01T10:00:00"), "malformed"),  # no offset
-    (lambda: load_protocol() | {"type": "self_destruct"}, "malformed"),
-    (lambda: load_protocol([step(150, 3, polarity="both")]), "malformed"),
-], ids=["expired", "expired-before-limits", "bad_sha256", "limits-session", "limits-device", "limits-output-time",
-        "no-limits", "no-session-id", "no-steps", "naive-time", "unknown-type", "unknown-polarity"])
-def test_rejections(gateway: FakeGateway, make_device: Callable[..., SimulatedDevice],
-                    make_command: Callable[[], dict[str, Any]], reason: str) -> None:
+@pytest.mark.parametrize(
+    ("make_command", "reason"),
+    [
+        (lambda: load_protocol(expires_in_s=-1), "expired"),
+        (lambda: load_protocol(expires_in_s=-1, limits={"max_current_ua": 1, "max_output_s": 1}), "expired"),
+        (lambda: load_protocol() | {"protocol": load_protocol()["protocol"] | {"sha256": "0" * 64}}, "bad_sha256"),
+        (
+            lambda: (
+                load_protocol([step(150, 3), step(400, 3)]) | {"limits": {"max_current_ua": 165, "max_output_s": 7}}
+            ),
+            "limits",
+        ),  # above the session's cap
+        (lambda: load_protocol([step(700, 3)]), "limits"),  # above the device's own 600 µA
+        (lambda: load_protocol([step(150, 60)]) | {"limits": {"max_current_ua": 165, "max_output_s": 30}}, "limits"),
+        (lambda: _without(load_protocol(), "limits"), "malformed"),
+        (lambda: _without(load_protocol(expires_in_s=-1), "session_id"), "malformed"),  # malformed is checked first
+        (lambda: _without(load_protocol(), "protocol", "steps"), "malformed"),
+        (lambda: load_protocol(expires_at="2030-01-01T10:00:00"), "malformed"),  # no offset
+        (lambda: load_protocol() | {"type": "self_destruct"}, "malformed"),
+        (lambda: load_protocol([step(150, 3, polarity="both")]), "malformed"),
+    ],
+    ids=[
+        "expired",
+        "expired-before-limits",
+        "bad_sha256",
+        "limits-session",
+        "limits-device",
+        "limits-output-time",
+        "no-limits",
+        "no-session-id",
+        "no-steps",
+        "naive-time",
+        "unknown-type",
+        "unknown-polarity",
+    ],
+)
+def test_rejections(
+    gateway: FakeGateway,
+    make_device: Callable[..., SimulatedDevice],
+    make_command: Callable[[], dict[str, Any]],
+    reason: str,
+) -> None:
     device = make_device()
     command = make_command()
-    assert gateway.send(command) == {"v": 1, "command_id": command["command_id"], "status": "rejected",
-                                     "reason": reason}
+    assert gateway.send(command) == {
+        "v": 1,
+        "command_id": command["command_id"],
+        "status": "rejected",
+        "reason": reason,
+    }
     assert gateway.quiet("status") and device.state == "idle"
 
 
 def test_a_second_session_while_armed_is_busy(
-        gateway: FakeGateway, make_device: Callable[..., SimulatedDevice]) -> None:
+    gateway: FakeGateway, make_device: Callable[..., SimulatedDevice]
+) -> None:
     device = make_device()
     first = arm(gateway)
     assert gateway.send(load_protocol())["reason"] == "busy"
@@ -238,7 +293,8 @@ def test_a_second_session_while_armed_is_busy(
 
 
 def test_a_repeated_command_id_gets_the_same_answer_without_acting_again(
-        gateway: FakeGateway, make_device: Callable[..., SimulatedDevice]) -> None:
+    gateway: FakeGateway, make_device: Callable[..., SimulatedDevice]
+) -> None:
     device = make_device()
     command = arm(gateway, [step(150, 600)])
     device.press_start()
@@ -264,15 +320,29 @@ def test_a_session_from_start_to_completed(gateway: FakeGateway, make_device: Ca
     assert [m["seq"] for _leaf, m in messages] == list(range(1, 12))  # one counter for events and telemetry
     assert {m["session_id"] for _leaf, m in messages} == {command["session_id"]}
     events = [(m["type"], m["step"], m["t_ms"]) for leaf, m in messages if leaf == "events"]
-    assert events == [("started", None, 0), ("step_started", 0, 0), ("step_completed", 0, 3000),
-                      ("step_started", 1, 3000), ("step_completed", 1, 5000), ("completed", None, 5000)]
+    assert events == [
+        ("started", None, 0),
+        ("step_started", 0, 0),
+        ("step_completed", 0, 3000),
+        ("step_started", 1, 3000),
+        ("step_completed", 1, 5000),
+        ("completed", None, 5000),
+    ]
     telemetry = [m for leaf, m in messages if leaf == "telemetry"]
     assert [(m["step"], m["t_ms"], m["interval_ms"], m["contact"]) for m in telemetry] == [
-        (0, 0, 100, True), (0, 1000, 100, True), (0, 2000, 100, True), (1, 3000, 100, True), (1, 4000, 100, True)]
+        (0, 0, 100, True),
+        (0, 1000, 100, True),
+        (0, 2000, 100, True),
+        (1, 3000, 100, True),
+        (1, 4000, 100, True),
+    ]
     assert [m["current_ua"] for m in telemetry] == [  # the steps' polarity is alternating: +I, −I, ...
-        sample_currents(150, 0, 10, "alternating"), sample_currents(150, 10, 10, "alternating"),
-        sample_currents(150, 20, 10, "alternating"), sample_currents(200, 30, 10, "alternating"),
-        sample_currents(200, 40, 10, "alternating")]
+        sample_currents(150, 0, 10, "alternating"),
+        sample_currents(150, 10, 10, "alternating"),
+        sample_currents(150, 20, 10, "alternating"),
+        sample_currents(200, 30, 10, "alternating"),
+        sample_currents(200, 40, 10, "alternating"),
+    ]
     assert all(abs(abs(sample) - 150) <= 0.75 for sample in telemetry[0]["current_ua"])  # ±0.5 %
     assert len(set(telemetry[0]["current_ua"])) > 1
     assert device.session_id is None
@@ -286,8 +356,16 @@ def test_contact_loss_pauses_the_session(gateway: FakeGateway, make_device: Call
     assert gateway.states(until="idle") == ["treating", "paused", "treating", "idle"]
     messages = [json.loads(payload) for _leaf, payload in gateway.drain_session()]
     assert [(m.get("type", "telemetry"), m["t_ms"]) for m in messages] == [
-        ("started", 0), ("step_started", 0), ("telemetry", 0), ("contact_lost", 1000), ("contact_restored", 3000),
-        ("telemetry", 3000), ("telemetry", 4000), ("step_completed", 5000), ("completed", 5000)]
+        ("started", 0),
+        ("step_started", 0),
+        ("telemetry", 0),
+        ("contact_lost", 1000),
+        ("contact_restored", 3000),
+        ("telemetry", 3000),
+        ("telemetry", 4000),
+        ("step_completed", 5000),
+        ("completed", 5000),
+    ]
     assert [m["seq"] for m in messages] == list(range(1, 10))
 
 
@@ -308,7 +386,8 @@ def test_stop_mid_session(gateway: FakeGateway, make_device: Callable[..., Simul
 
 
 def test_stop_is_idempotent_and_stops_an_armed_device(
-        gateway: FakeGateway, make_device: Callable[..., SimulatedDevice]) -> None:
+    gateway: FakeGateway, make_device: Callable[..., SimulatedDevice]
+) -> None:
     make_device()
     assert gateway.send(stop(None))["status"] == "executed"  # idle: nothing to stop, output is off
     command = arm(gateway)
@@ -334,8 +413,9 @@ def signs(block: list[float]) -> list[int]:
 
 
 @pytest.mark.parametrize("polarity", SIGNS)
-def test_samples_are_signed_as_the_steps_polarity(gateway: FakeGateway, make_device: Callable[..., SimulatedDevice],
-                                                  polarity: str) -> None:
+def test_samples_are_signed_as_the_steps_polarity(
+    gateway: FakeGateway, make_device: Callable[..., SimulatedDevice], polarity: str
+) -> None:
     device = make_device()
     messages = run_session(gateway, device, [step(150, 2, polarity)])
     blocks = [json.loads(payload)["current_ua"] for leaf, payload in messages if leaf == "telemetry"]
@@ -344,8 +424,9 @@ def test_samples_are_signed_as_the_steps_polarity(gateway: FakeGateway, make_dev
 
 
 @pytest.mark.parametrize("polarity", SIGNS)
-def test_over_current_from_the_third_block(gateway: FakeGateway, make_device: Callable[..., SimulatedDevice],
-                                           polarity: str) -> None:
+def test_over_current_from_the_third_block(
+    gateway: FakeGateway, make_device: Callable[..., SimulatedDevice], polarity: str
+) -> None:
     device = make_device(over_current_ua=300)
     messages = run_session(gateway, device, [step(150, 4, polarity)])
     blocks = [json.loads(payload)["current_ua"] for leaf, payload in messages if leaf == "telemetry"]
@@ -385,7 +466,8 @@ def test_malformed_every(gateway: FakeGateway, make_device: Callable[..., Simula
 
 
 def test_messages_sent_while_disconnected_arrive_after_reconnect(
-        gateway: FakeGateway, make_device: Callable[..., SimulatedDevice]) -> None:
+    gateway: FakeGateway, make_device: Callable[..., SimulatedDevice]
+) -> None:
     device = make_device()
     arm(gateway, [step(150, 3)])
     device.disconnect()

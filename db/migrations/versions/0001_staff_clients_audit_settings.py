@@ -6,6 +6,7 @@ Create Date: 2026-11-21
 """
 
 from collections.abc import Sequence
+from typing import Any
 
 import sqlalchemy as sa
 from alembic import op
@@ -21,7 +22,7 @@ LIVE = sa.text("deleted_at IS NULL")
 ROLES = ("admin", "medical_director", "esthetician", "front_desk")
 
 
-def _timestamps() -> list[sa.Column]:
+def _timestamps() -> list[sa.Column[Any]]:
     return [
         sa.Column("created_at", UTCDateTime(), nullable=False),
         sa.Column("updated_at", UTCDateTime(), nullable=False),
@@ -34,8 +35,9 @@ def upgrade() -> None:
         sa.Column("id", sa.Uuid(), nullable=False),
         sa.Column("email", sa.String(254), nullable=False),
         sa.Column("full_name", sa.String(200), nullable=False),
-        sa.Column("role", sa.Enum(*ROLES, name="role", native_enum=False, create_constraint=True, length=32),
-                  nullable=False),
+        sa.Column(
+            "role", sa.Enum(*ROLES, name="role", native_enum=False, create_constraint=True, length=32), nullable=False
+        ),
         sa.Column("password_hash", sa.String(255), nullable=False),
         sa.Column("is_active", sa.Boolean(), nullable=False),
         sa.Column("failed_login_count", sa.Integer(), nullable=False),
@@ -61,15 +63,23 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(["deleted_by_id"], ["users.id"], name=op.f("fk_clients_deleted_by_id_users")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_clients")),
     )
-    op.create_index("uq_clients_email_live", "clients", ["email"], unique=True,
-                    sqlite_where=LIVE, postgresql_where=LIVE)
-    op.create_index("ix_clients_live_name_order", "clients", ["last_name", "first_name", "id"],
-                    sqlite_where=LIVE, postgresql_where=LIVE)
+    op.create_index(
+        "uq_clients_email_live", "clients", ["email"], unique=True, sqlite_where=LIVE, postgresql_where=LIVE
+    )
+    op.create_index(
+        "ix_clients_live_name_order",
+        "clients",
+        ["last_name", "first_name", "id"],
+        sqlite_where=LIVE,
+        postgresql_where=LIVE,
+    )
     if op.get_bind().dialect.name == "postgresql":
         # Trigram index: substring search (LIKE '%q%') without a full scan of the clients.
         op.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
-        op.execute("CREATE INDEX ix_clients_search_trgm ON clients "
-                   "USING gin (search_text gin_trgm_ops) WHERE deleted_at IS NULL")
+        op.execute(
+            "CREATE INDEX ix_clients_search_trgm ON clients "
+            "USING gin (search_text gin_trgm_ops) WHERE deleted_at IS NULL"
+        )
 
     op.create_table(
         "audit_events",
@@ -95,8 +105,7 @@ def upgrade() -> None:
         sa.Column("data", sa.JSON(), nullable=False),
         sa.Column("updated_at", UTCDateTime(), nullable=False),
         sa.Column("updated_by_id", sa.Uuid(), nullable=True),
-        sa.ForeignKeyConstraint(["updated_by_id"], ["users.id"],
-                                name=op.f("fk_clinic_settings_updated_by_id_users")),
+        sa.ForeignKeyConstraint(["updated_by_id"], ["users.id"], name=op.f("fk_clinic_settings_updated_by_id_users")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_clinic_settings")),
     )
 

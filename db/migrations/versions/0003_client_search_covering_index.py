@@ -21,8 +21,14 @@ NAME = "ix_clients_live_name_order"
 
 def _recreate(include: list[str]) -> None:
     op.drop_index(NAME, table_name="clients")
-    op.create_index(NAME, "clients", ["last_name", "first_name", "id"], sqlite_where=LIVE, postgresql_where=LIVE,
-                    postgresql_include=include)
+    op.create_index(
+        NAME,
+        "clients",
+        ["last_name", "first_name", "id"],
+        sqlite_where=LIVE,
+        postgresql_where=LIVE,
+        postgresql_include=include,
+    )
 
 
 def upgrade() -> None:

@@ -26,14 +26,16 @@ def upgrade() -> None:
     with op.batch_alter_table("session_messages") as batch:
         batch.drop_constraint("fk_session_messages_device_id_devices", type_="foreignkey")
         batch.drop_constraint("fk_session_messages_session_id_treatment_sessions", type_="foreignkey")
-        batch.create_foreign_key("fk_session_messages_session_device", "treatment_sessions",
-                                 ["session_id", "device_id"], ["id", "device_id"])
+        batch.create_foreign_key(
+            "fk_session_messages_session_device", "treatment_sessions", ["session_id", "device_id"], ["id", "device_id"]
+        )
 
 
 def downgrade() -> None:
     with op.batch_alter_table("session_messages") as batch:
         batch.drop_constraint("fk_session_messages_session_device", type_="foreignkey")
         batch.create_foreign_key("fk_session_messages_device_id_devices", "devices", ["device_id"], ["id"])
-        batch.create_foreign_key("fk_session_messages_session_id_treatment_sessions", "treatment_sessions",
-                                 ["session_id"], ["id"])
+        batch.create_foreign_key(
+            "fk_session_messages_session_id_treatment_sessions", "treatment_sessions", ["session_id"], ["id"]
+        )
     op.drop_index("ix_treatment_sessions_id_device", table_name="treatment_sessions")

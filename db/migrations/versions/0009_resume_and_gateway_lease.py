@@ -23,10 +23,16 @@ def upgrade() -> None:
         table.add_column(sa.Column("steps", sa.JSON(), nullable=True))
         table.add_column(sa.Column("first_step", sa.Integer(), nullable=False, server_default="0"))
         table.add_column(sa.Column("resumes_session_id", sa.Uuid(), nullable=True))
-        table.create_foreign_key(op.f("fk_treatment_sessions_resumes_session_id_treatment_sessions"),
-                                 "treatment_sessions", ["resumes_session_id"], ["id"])
-    op.execute("UPDATE treatment_sessions SET steps = "
-               "(SELECT protocols.steps FROM protocols WHERE protocols.id = treatment_sessions.protocol_id)")
+        table.create_foreign_key(
+            op.f("fk_treatment_sessions_resumes_session_id_treatment_sessions"),
+            "treatment_sessions",
+            ["resumes_session_id"],
+            ["id"],
+        )
+    op.execute(
+        "UPDATE treatment_sessions SET steps = "
+        "(SELECT protocols.steps FROM protocols WHERE protocols.id = treatment_sessions.protocol_id)"
+    )
     with op.batch_alter_table("treatment_sessions") as table:
         table.alter_column("steps", existing_type=sa.JSON(), nullable=False)
     with op.batch_alter_table("gateway_presence") as table:
@@ -47,8 +53,7 @@ def downgrade() -> None:
         table.drop_column("problems")
         table.drop_column("role")
     with op.batch_alter_table("treatment_sessions") as table:
-        table.drop_constraint(op.f("fk_treatment_sessions_resumes_session_id_treatment_sessions"),
-                              type_="foreignkey")
+        table.drop_constraint(op.f("fk_treatment_sessions_resumes_session_id_treatment_sessions"), type_="foreignkey")
         table.drop_column("resumes_session_id")
         table.drop_column("first_step")
         table.drop_column("steps")
