@@ -60,7 +60,19 @@ def create_app(settings: Settings | None = None, session_factory: sessionmaker[S
 
 def _api_router() -> APIRouter:
     router = APIRouter()
-    for module in (auth, users, clients, screenings, screening_rules, protocols, rooms, live, series, sessions,
-                   audit, clinic_settings):
+    for module in (
+        auth,
+        users,
+        clients,
+        screenings,
+        screening_rules,
+        protocols,
+        rooms,
+        live,
+        series,
+        sessions,
+        audit,
+        clinic_settings,
+    ):
         router.include_router(module.router)
     return router
