@@ -27,7 +27,7 @@ from api.routes import (
 from api.text_input import RefuseUnstorableText
 from db.session import make_engine, make_session_factory
 from db.settings import Settings, get_settings
-from web import pages
+from web.setup import install_pages
 
 logger = logging.getLogger(__name__)
 API_PREFIX = "/api/v1"
@@ -53,7 +53,7 @@ def create_app(settings: Settings | None = None, session_factory: sessionmaker[S
     app.add_middleware(BodySizeLimit)  # outermost: nothing reads a body over the limit
     app.include_router(_api_router(), prefix=API_PREFIX)
     app.include_router(health.router)
-    app.include_router(pages.router)
+    install_pages(app)
     install_openapi(app)
     return app
 

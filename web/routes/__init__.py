@@ -1,0 +1,1 @@
+"""Page routes, one module per subject; each calls the same services as the API's route of that subject."""

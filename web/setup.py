@@ -1,0 +1,16 @@
+"""Puts the staff pages into the app: their routes and the static files they load (no CDN)."""
+
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from web.routes import appointments, audit, auth, today
+
+STATIC = Path(__file__).parent / "static"
+
+
+def install_pages(app: FastAPI) -> None:
+    for module in (auth, today, appointments, audit):
+        app.include_router(module.router)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
