@@ -66,8 +66,7 @@ from device_gateway import topics
 from device_gateway.gateway import _send_small_packets_at_once
 from device_gateway.lease import Lease
 from device_gateway.simulator import SimulatedDevice, Simulator
-from tests.api.clinic import add_room, approved_protocol, new_client, ok
-from tests.api.test_sessions_start import DAY_OF, due
+from tests.api.clinic import DAY_OF, add_room, approved_protocol, due, new_client, ok
 from tests.conftest import SECRET_KEY, add_user, bearer
 from tests.device_gateway.conftest import eventually, gateway_is_present
 from tests.factories import NOTHING
@@ -202,7 +201,7 @@ class Room:
     device: SimulatedDevice
 
 
-class Clinic:
+class FaultRig:
     """The API in this process, the rooms with their simulated devices, and the subscriber."""
 
     def __init__(self, http: TestClient, factory: sessionmaker[Session], wire: Wire, count: int, port: int) -> None:
@@ -333,13 +332,13 @@ class Clinic:
         return Row(name, values, missed, max(self.wire.over_blocks[s] for s in sessions), record)
 
 
-def normal(clinic: Clinic, name: str) -> Row:
+def normal(clinic: FaultRig, name: str) -> Row:
     sessions = clinic.treat(clinic.rooms)
     clinic.over_current(sessions)
     return clinic.row(name, sessions)
 
 
-def database_down(clinic: Clinic, cluster: PrivateCluster, outage_s: float) -> Row:
+def database_down(clinic: FaultRig, cluster: PrivateCluster, outage_s: float) -> Row:
     """The cluster stopped while the sessions treat; outage_s later, over-current; the database back 5 s after."""
     sessions = clinic.treat(clinic.rooms)
     down = time.monotonic()
@@ -367,7 +366,7 @@ def database_down(clinic: Clinic, cluster: PrivateCluster, outage_s: float) -> R
     return row
 
 
-def broker_restart(clinic: Clinic, mosquitto: PersistentMosquitto) -> Row:
+def broker_restart(clinic: FaultRig, mosquitto: PersistentMosquitto) -> Row:
     sessions = clinic.treat(clinic.rooms)
     before = utcnow()
     mosquitto.restart()  # Mosquitto sends every device's Last Will as it shuts down
@@ -440,7 +439,7 @@ class Gateways:
                 process.wait(WAIT_S)
 
 
-def failover(clinic: Clinic, gateways: Gateways, rounds: int) -> list[Row]:
+def failover(clinic: FaultRig, gateways: Gateways, rounds: int) -> list[Row]:
     """Each round a fresh active/standby pair and a session treating; the active one killed, an over-current at once."""
     kill_to_stop: list[float] = []
     took_over: list[float] = []
@@ -545,13 +544,13 @@ def main() -> None:
         print_machine(engine, limits)
         gateways = Gateways(run, cluster.url, mosquitto.port, factory)
         wire = Wire(mosquitto.port)
-        clinic: Clinic | None = None
+        clinic: FaultRig | None = None
         settings = Settings(data_dir=run, database_url=cluster.url, secret_key=SECRET_KEY, mqtt_url=None)
         try:
             with TestClient(create_app(settings, factory)) as http:
                 rows = [progress(ceiling(wire, mosquitto.port, args.pings, random.Random(10)), began)]
                 gateways.start("gateway-main", "active")
-                clinic = Clinic(http, factory, wire, args.sessions, mosquitto.port)
+                clinic = FaultRig(http, factory, wire, args.sessions, mosquitto.port)
                 rows.append(progress(normal(clinic, "normal: PostgreSQL up, one gateway"), began))
                 rows.append(progress(database_down(clinic, cluster, 0.0), began))
                 rows.append(progress(database_down(clinic, cluster, args.outage_s), began))

@@ -176,7 +176,7 @@ class LaneSupply:
 
 
 @dataclass
-class Clinic:
+class LoadIds:
     """The ids the load needs: staff, rooms and devices by index, the protocol, and unbooked clients."""
 
     today: date
@@ -220,7 +220,7 @@ def client_rows(ids: list[uuid.UUID], tag: str, rng: random.Random) -> list[dict
 
 
 def appointment_row(
-    clinic: Clinic, *, series_id: uuid.UUID, sequence: int, client_id: uuid.UUID, room: int, hour: int, day: int
+    clinic: LoadIds, *, series_id: uuid.UUID, sequence: int, client_id: uuid.UUID, room: int, hour: int, day: int
 ) -> dict[str, Any]:
     """One booked appointment row, as the service would write it for a client without a screening."""
     start = clinic.at(day, hour)
@@ -242,7 +242,7 @@ def appointment_row(
 
 
 def series_row(
-    clinic: Clinic, *, series_id: uuid.UUID, client_id: uuid.UUID, room: int, hour: int, sessions: int
+    clinic: LoadIds, *, series_id: uuid.UUID, client_id: uuid.UUID, room: int, hour: int, sessions: int
 ) -> dict[str, Any]:
     return {
         "id": series_id,
@@ -255,7 +255,7 @@ def series_row(
     }
 
 
-def staff_and_resources(conn: Connection, clinic: Clinic) -> None:
+def staff_and_resources(conn: Connection, clinic: LoadIds) -> None:
     """Rooms, their devices, the estheticians, a medical director and the approved protocol."""
     director = clinic.creator_id
     conn.execute(
@@ -321,7 +321,7 @@ def staff_and_resources(conn: Connection, clinic: Clinic) -> None:
     )
 
 
-def seeded_series(clinic: Clinic, count: int, rng: random.Random) -> tuple[list[dict[str, Any]], ...]:
+def seeded_series(clinic: LoadIds, count: int, rng: random.Random) -> tuple[list[dict[str, Any]], ...]:
     """Clients, series and `count` appointments at random room-hours of the seeded days, off the busy lanes."""
     taken = {
         (where.room, where.hour, where.day + offset)
@@ -352,16 +352,16 @@ def seeded_series(clinic: Clinic, count: int, rng: random.Random) -> tuple[list[
     return clients, series, appointments
 
 
-def blocker_day(clinic: Clinic) -> int:
+def blocker_day(clinic: LoadIds) -> int:
     """The day of the appointment the conflicting series collides with: that series' 12th session."""
     return clinic.conflict_lane.day + PLAN_OFFSETS[-1]
 
 
-def load_clinic(engine: Engine, args: argparse.Namespace) -> Clinic:
+def load_clinic(engine: Engine, args: argparse.Namespace) -> LoadIds:
     """Everything but the desk user, in one transaction; returns the ids the load needs."""
     rng = random.Random(SEED)
     busy, late = lanes_needed(args)
-    clinic = Clinic(
+    clinic = LoadIds(
         today=datetime.now(UTC).date(),
         protocol_id=uuid.uuid4(),
         creator_id=uuid.uuid4(),
@@ -409,7 +409,7 @@ def load_clinic(engine: Engine, args: argparse.Namespace) -> Clinic:
     return clinic
 
 
-def prepare_database(args: argparse.Namespace, password: str) -> tuple[Engine, Clinic]:
+def prepare_database(args: argparse.Namespace, password: str) -> tuple[Engine, LoadIds]:
     """A fresh galvani_bench_booking holding the clinic and the desk user."""
     recreate_database(DATABASE)
     upgrade(BENCH_URL)
@@ -536,7 +536,7 @@ def timed_post(conn: http.client.HTTPConnection, path: str, body: str, headers: 
         return 0, repr(exc).encode()
 
 
-def booking_body(clinic: Clinic, where: Lane, client_id: uuid.UUID) -> str:
+def booking_body(clinic: LoadIds, where: Lane, client_id: uuid.UUID) -> str:
     """The JSON of a 12-session series for `client_id` on the lane's room, hour and days."""
     return json.dumps(
         {
@@ -557,7 +557,7 @@ def lanes_needed(args: argparse.Namespace) -> tuple[int, int]:
     return 1 + len(args.concurrency) * per_level, len(args.concurrency) * 2 * per_level
 
 
-def check_booking(port: int, token: str, clinic: Clinic) -> None:
+def check_booking(port: int, token: str, clinic: LoadIds) -> None:
     """A busy-calendar booking must answer 201 with 12 appointments; the conflicting one 409 with its 12th only."""
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
     [(where, client_id)] = clinic.busy.take(1)
@@ -579,7 +579,7 @@ def check_booking(port: int, token: str, clinic: Clinic) -> None:
 
 
 def measure_bookings(
-    name: str, port: int, token: str, clinic: Clinic, supply: LaneSupply, level: int, args: argparse.Namespace
+    name: str, port: int, token: str, clinic: LoadIds, supply: LaneSupply, level: int, args: argparse.Namespace
 ) -> Figures:
     """Warm-up bookings (discarded), then `args.bookings` measured ones, each on its own lane."""
 
@@ -591,7 +591,7 @@ def measure_bookings(
     return run_threads(name, bodies(args.bookings), level, 201, post_worker(port, token, 201))
 
 
-def measure_conflicts(port: int, token: str, clinic: Clinic, level: int, args: argparse.Namespace) -> Figures:
+def measure_conflicts(port: int, token: str, clinic: LoadIds, level: int, args: argparse.Namespace) -> Figures:
     """The conflicting series, again and again; each thread has its own client, so no thread waits on a lock."""
 
     def bodies(count: int) -> list[str]:
@@ -604,7 +604,7 @@ def measure_conflicts(port: int, token: str, clinic: Clinic, level: int, args: a
     )
 
 
-def run_real(args: argparse.Namespace, tmp: Path, password: str, clinic: Clinic) -> dict[int, list[Figures]]:
+def run_real(args: argparse.Namespace, tmp: Path, password: str, clinic: LoadIds) -> dict[int, list[Figures]]:
     """Start the real app, log in, check both shapes, measure them at each level, stop it."""
     port = base.free_port()
     log_path = tmp / "real.log"
@@ -630,7 +630,7 @@ def run_real(args: argparse.Namespace, tmp: Path, password: str, clinic: Clinic)
 # --- ceilings -------------------------------------------------------------------------------------------
 
 
-def raw_write(clinic: Clinic, where: Lane, client_id: uuid.UUID) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+def raw_write(clinic: LoadIds, where: Lane, client_id: uuid.UUID) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """The rows a booking of this lane writes: its series and its 12 appointments."""
     series_id = uuid.uuid4()
     series = series_row(clinic, series_id=series_id, client_id=client_id, room=where.room, hour=where.hour, sessions=12)
@@ -670,7 +670,7 @@ def raw_worker(engine: Engine) -> Callable[[list[tuple[dict[str, Any], list[dict
     return work
 
 
-def measure_raw(engine: Engine, clinic: Clinic, level: int, args: argparse.Namespace) -> Figures:
+def measure_raw(engine: Engine, clinic: LoadIds, level: int, args: argparse.Namespace) -> Figures:
     """The same write without the app (third-year lanes), on `level` connections at once."""
 
     def writes(count: int) -> list[tuple[dict[str, Any], list[dict[str, Any]]]]:
@@ -738,7 +738,7 @@ def print_verdict(real: dict[int, list[Figures]]) -> None:
             )
 
 
-def check_counts(engine: Engine, clinic: Clinic) -> None:
+def check_counts(engine: Engine, clinic: LoadIds) -> None:
     """The appointments in the database: the seeded ones plus 12 for every lane used, if all were written."""
     used = clinic.busy.next + clinic.late.next
     expected = clinic.seeded + len(PLAN_OFFSETS) * used
