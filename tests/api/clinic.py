@@ -1,11 +1,21 @@
-"""Helpers that set up a bookable clinic through the API: rooms, devices, approved protocols, clients."""
+"""Helpers that tests of several modules share, and the gateway's tests and the benchmarks too: a bookable clinic
+set up through the API (rooms, devices, approved protocols, clients), appointments due now, log-ins, dates of the
+clinic's week, and the role matrix with a body that succeeds for each endpoint.
+
+Only test data that needs neither the API nor the database lives in `tests.factories`."""
 
 import uuid
+from datetime import date, datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from fastapi.testclient import TestClient
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
-from db.models import Role
+from db.base import utcnow
+from db.models import Appointment, AppointmentStatus, Device, DeviceCommand, GatewayPresence, Role, Series, User
+from tests.factories import NOTHING
 
 STEP = {
     "zone": "cheeks",
@@ -62,3 +72,263 @@ def new_client(client: TestClient, headers: dict[str, str], name: str = "Ada") -
         201,
     )
     return made["id"]  # type: ignore[no-any-return]
+
+
+# Log-ins and clients registered at the front desk.
+
+
+def log_in(client: TestClient, email: str, password: str) -> tuple[int, dict]:
+    response = client.post("/api/v1/auth/token", data={"username": email, "password": password})
+    return response.status_code, response.json()
+
+
+def register(client: TestClient, headers: dict[str, str], **fields: Any) -> dict[str, Any]:
+    body = {"first_name": "Ada", "last_name": "Lovelace", "date_of_birth": "1985-12-10"} | fields
+    if "email" not in fields and "phone" not in fields:
+        body["email"] = f"{body['first_name']}.{body['last_name']}@example.com".lower()
+    response = client.post("/api/v1/clients", headers=headers, json=body)
+    assert response.status_code == 201, response.text
+    return response.json()  # type: ignore[no-any-return]
+
+
+# The clinic's week, in London.
+
+LONDON = ZoneInfo("Europe/London")
+
+
+def next_monday(weeks: int = 1) -> date:
+    today = datetime.now(LONDON).date()
+    return today + timedelta(days=7 - today.weekday() + 7 * (weeks - 1))
+
+
+def at(day: date, hour: int, minute: int = 0, zone: ZoneInfo = LONDON) -> str:
+    return datetime.combine(day, time(hour, minute), tzinfo=zone).isoformat()
+
+
+# An appointment due now, and a room ready to start it: for starting, recording and resuming sessions.
+
+DAY_OF = {
+    key: NOTHING[key]
+    for key in (
+        "pregnant",
+        "skin_infection",
+        "retinol_last_used_on",
+        "prescription_retinoid_last_used_on",
+        "chemical_peel_last_on",
+        "laser_last_on",
+        "isotretinoin_last_on",
+        "botox_last_on",
+        "filler_last_on",
+    )
+}
+
+
+def due(
+    db: Session,
+    *,
+    client_id: str,
+    protocol_id: str,
+    room_id: str,
+    esthetician: User,
+    minutes: int = 5,
+) -> uuid.UUID:
+    """An appointment starting in `minutes`, written straight to the table (booking refuses the past)."""
+    device = db.scalar(select(Device).where(Device.room_id == uuid.UUID(room_id)))
+    assert device is not None
+    series = Series(
+        client_id=uuid.UUID(client_id),
+        protocol_id=uuid.UUID(protocol_id),
+        esthetician_id=esthetician.id,
+        room_id=device.room_id,
+        plan={},
+        created_by_id=esthetician.id,
+    )
+    db.add(series)
+    db.flush()
+    start = utcnow() + timedelta(minutes=minutes)
+    appointment = Appointment(
+        series_id=series.id,
+        sequence=1,
+        client_id=series.client_id,
+        protocol_id=series.protocol_id,
+        esthetician_id=esthetician.id,
+        room_id=device.room_id,
+        device_id=device.id,
+        start_at=start,
+        end_at=start + timedelta(minutes=35),
+        occupied_until=start + timedelta(minutes=35),
+        status=AppointmentStatus.BOOKED,
+    )
+    db.add(appointment)
+    db.commit()
+    return appointment.id
+
+
+class Room:
+    def __init__(
+        self, client: TestClient, as_role: dict, staff: dict[Role, User], db: Session, **protocol: Any
+    ) -> None:
+        self.http, self.as_role, self.db = client, as_role, db
+        self.room = add_room(client, as_role[Role.ADMIN])
+        self.protocol = approved_protocol(client, as_role, **protocol)
+        self.client = new_client(client, as_role[Role.FRONT_DESK])
+        self.device = db.scalar(select(Device).where(Device.room_id == uuid.UUID(self.room)))
+        self.appointment = due(
+            db,
+            client_id=self.client,
+            protocol_id=self.protocol["id"],
+            room_id=self.room,
+            esthetician=staff[Role.ESTHETICIAN],
+        )
+
+    def device_is(self, state: str) -> None:
+        assert self.device is not None
+        self.device.state = state
+        self.db.commit()
+
+    def gateway_is(self, connected: bool, seen_at: datetime | None = None) -> None:
+        self.db.merge(GatewayPresence(client_id="galvani-gateway", connected=connected, seen_at=seen_at or utcnow()))
+        self.db.commit()
+
+    def screen(self, **answers: Any) -> None:
+        ok(
+            self.http.post(
+                f"/api/v1/clients/{self.client}/screenings",
+                headers=self.as_role[Role.ESTHETICIAN],
+                json={"answers": NOTHING | answers},
+            ),
+            201,
+        )
+
+    def start(self, status: int = 201, appointment: uuid.UUID | None = None, **day_of: Any) -> Any:
+        return ok(
+            self.http.post(
+                f"/api/v1/appointments/{appointment or self.appointment}/start",
+                headers=self.as_role[Role.ESTHETICIAN],
+                json={"day_of": DAY_OF | day_of},
+            ),
+            status,
+        )
+
+    def commands(self) -> list[DeviceCommand]:
+        return list(self.db.scalars(select(DeviceCommand).order_by(DeviceCommand.created_at)))
+
+
+# Who may call what, and a body that succeeds for each endpoint that takes one.
+
+ALL = frozenset(Role)
+ADMIN = frozenset({Role.ADMIN})
+CLINICAL = frozenset({Role.ADMIN, Role.MEDICAL_DIRECTOR, Role.ESTHETICIAN})  # may see health data
+WRITERS = frozenset({Role.MEDICAL_DIRECTOR, Role.ESTHETICIAN})  # of protocols
+DIRECTOR = frozenset({Role.MEDICAL_DIRECTOR})
+
+# (method, path) -> roles allowed. Paths are the OpenAPI templates.
+MATRIX: dict[tuple[str, str], frozenset[Role]] = {
+    ("POST", "/api/v1/users"): ADMIN,
+    ("GET", "/api/v1/users"): ALL,
+    ("GET", "/api/v1/users/me"): ALL,
+    ("GET", "/api/v1/users/{user_id}"): ALL,
+    ("PATCH", "/api/v1/users/{user_id}"): ADMIN,
+    ("POST", "/api/v1/clients"): ALL,
+    ("GET", "/api/v1/clients"): ALL,
+    ("GET", "/api/v1/clients/{client_id}"): ALL,
+    ("PATCH", "/api/v1/clients/{client_id}"): ALL,
+    ("DELETE", "/api/v1/clients/{client_id}"): frozenset({Role.ADMIN, Role.FRONT_DESK}),
+    ("GET", "/api/v1/audit"): ADMIN,
+    ("GET", "/api/v1/settings"): ALL,
+    ("PUT", "/api/v1/settings"): ADMIN,
+    ("POST", "/api/v1/clients/{client_id}/screenings"): CLINICAL,
+    ("GET", "/api/v1/clients/{client_id}/screenings"): ALL,  # the front desk sees outcomes only
+    ("POST", "/api/v1/clients/{client_id}/eligibility"): ALL,  # the front desk sees eligible or not only
+    ("POST", "/api/v1/clients/{client_id}/physician-approvals"): frozenset({Role.MEDICAL_DIRECTOR, Role.ESTHETICIAN}),
+    ("GET", "/api/v1/clients/{client_id}/physician-approvals"): CLINICAL,
+    ("POST", "/api/v1/clients/{client_id}/physician-approvals/{approval_id}/revoke"): frozenset(
+        {Role.MEDICAL_DIRECTOR}
+    ),
+    ("GET", "/api/v1/screening-rules"): ALL,
+    ("GET", "/api/v1/screening-rules/{version}"): ALL,
+    ("PUT", "/api/v1/screening-rules"): ADMIN,
+    ("POST", "/api/v1/protocols"): WRITERS,
+    ("GET", "/api/v1/protocols"): ALL,
+    ("GET", "/api/v1/protocols/{protocol_id}"): ALL,
+    ("PATCH", "/api/v1/protocols/{protocol_id}"): WRITERS,
+    ("POST", "/api/v1/protocols/{protocol_id}/approve"): DIRECTOR,
+    ("POST", "/api/v1/protocols/{protocol_id}/withdraw"): DIRECTOR,
+    ("POST", "/api/v1/rooms"): ADMIN,
+    ("GET", "/api/v1/rooms"): ALL,
+    ("POST", "/api/v1/devices"): ADMIN,
+    ("GET", "/api/v1/devices"): ALL,
+    ("GET", "/api/v1/devices/{device_id}"): ALL,
+    ("PATCH", "/api/v1/devices/{device_id}"): ADMIN,
+    ("POST", "/api/v1/devices/{device_id}/mqtt-password"): ADMIN,
+    ("POST", "/api/v1/series"): ALL,
+    ("GET", "/api/v1/series"): ALL,
+    ("GET", "/api/v1/series/{series_id}"): ALL,
+    ("GET", "/api/v1/appointments"): ALL,
+    ("PATCH", "/api/v1/appointments/{appointment_id}"): ALL,
+    ("POST", "/api/v1/appointments/{appointment_id}/cancel"): ALL,
+    ("POST", "/api/v1/appointments/{appointment_id}/start"): WRITERS,
+    ("GET", "/api/v1/sessions/{session_id}"): ALL,
+    ("POST", "/api/v1/sessions/{session_id}/stop"): WRITERS,
+}
+
+
+APPROVAL = {
+    "physician_name": "Dr. Okafor",
+    "scope": "pregnancy",
+    "approved_on": "2026-01-05",
+    "valid_until": "2099-01-01",
+    "document_reference": "scan 114",
+}
+# A body that succeeds, for each endpoint that takes one.
+BODIES: dict[tuple[str, str], dict[str, Any]] = {
+    ("POST", "/api/v1/users"): {
+        "email": "{unique}@clinic.example.com",
+        "password": "long-enough-pw",
+        "full_name": "New Hire",
+        "role": "esthetician",
+    },
+    ("PATCH", "/api/v1/users/{user_id}"): {"full_name": "Renamed"},
+    ("POST", "/api/v1/clients"): {
+        "first_name": "New",
+        "last_name": "Client",
+        "date_of_birth": "1990-01-01",
+        "phone": "+1 555 0100 200",
+    },
+    ("PATCH", "/api/v1/clients/{client_id}"): {"phone": "+1 555 0100 201"},
+    ("PUT", "/api/v1/settings"): {"timezone": "Europe/Paris"},
+    ("POST", "/api/v1/clients/{client_id}/screenings"): {"answers": NOTHING},
+    ("POST", "/api/v1/clients/{client_id}/eligibility"): {"on": "2099-01-01"},
+    ("POST", "/api/v1/clients/{client_id}/physician-approvals"): APPROVAL,
+    ("POST", "/api/v1/clients/{client_id}/physician-approvals/{approval_id}/revoke"): {"reason": "withdrawn"},
+    ("PUT", "/api/v1/screening-rules"): {"retinol_deferral_days": 3},
+    ("POST", "/api/v1/protocols"): {"name": "Lift", "steps": [STEP]},
+    ("PATCH", "/api/v1/protocols/{protocol_id}"): {"name": "Lift again"},
+    ("POST", "/api/v1/protocols/{protocol_id}/withdraw"): {"reason": "recall"},
+    ("POST", "/api/v1/rooms"): {"name": "{unique}"},
+    ("POST", "/api/v1/devices"): {"serial": "{unique}", "room_id": "{room_id}", "probe_area_cm2": 0.5},
+    ("PATCH", "/api/v1/devices/{device_id}"): {"status": "out_of_service"},
+    ("POST", "/api/v1/series"): {
+        "client_id": "{client_id}",
+        "protocol_id": "{approved_id}",
+        "esthetician_id": "{esthetician_id}",
+        "room_id": "{room_id}",
+        "start_at": "2099-06-01T10:00:00+00:00",
+        "plan": {"intensive": {"sessions": 1, "per_week": 1}},
+    },
+    ("PATCH", "/api/v1/appointments/{appointment_id}"): {},
+    ("POST", "/api/v1/appointments/{appointment_id}/cancel"): {"scope": "this"},
+    ("POST", "/api/v1/appointments/{appointment_id}/start"): {
+        "day_of": {
+            "pregnant": False,
+            "skin_infection": False,
+            "retinol_last_used_on": None,
+            "prescription_retinoid_last_used_on": None,
+            "chemical_peel_last_on": None,
+            "laser_last_on": None,
+            "isotretinoin_last_on": None,
+            "botox_last_on": None,
+            "filler_last_on": None,
+        }
+    },
+}

@@ -6,7 +6,7 @@ from fastapi.testclient import TestClient
 
 from db.base import utcnow
 from db.models import Role, User
-from tests.api.test_clients import register
+from tests.api.clinic import register
 
 AUDIT = "/api/v1/audit"
 

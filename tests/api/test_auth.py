@@ -15,7 +15,7 @@ from api.app import create_app
 from db.base import utcnow
 from db.models import AuditEvent, LoginThrottle, Role, User
 from db.settings import Settings
-from tests.api.clinic import new_client
+from tests.api.clinic import log_in, new_client
 from tests.conftest import PASSWORD, add_user, bearer
 
 TOKEN_URL = "/api/v1/auth/token"
@@ -29,11 +29,6 @@ ADDRESS_HELD = re.compile(
     r"\d\d:\d\d UTC\."
 )
 GUESSER, OWNER = "203.0.113.9", "198.51.100.7"  # documentation addresses (RFC 5737)
-
-
-def log_in(client: TestClient, email: str, password: str) -> tuple[int, dict]:
-    response = client.post(TOKEN_URL, data={"username": email, "password": password})
-    return response.status_code, response.json()
 
 
 @pytest.fixture

@@ -10,17 +10,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from db.models import Client
+from tests.api.clinic import register
 
 URL = "/api/v1/clients"
-
-
-def register(client: TestClient, headers: dict[str, str], **fields: Any) -> dict[str, Any]:
-    body = {"first_name": "Ada", "last_name": "Lovelace", "date_of_birth": "1985-12-10"} | fields
-    if "email" not in fields and "phone" not in fields:
-        body["email"] = f"{body['first_name']}.{body['last_name']}@example.com".lower()
-    response = client.post(URL, headers=headers, json=body)
-    assert response.status_code == 201, response.text
-    return response.json()  # type: ignore[no-any-return]
 
 
 def names(page: dict[str, Any]) -> list[str]:

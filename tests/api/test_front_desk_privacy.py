@@ -14,8 +14,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from db.models import Appointment, Role, SessionStatus, TreatmentSession, User
-from tests.api.clinic import STEP, add_room, approved_protocol, new_client, ok
-from tests.api.test_permissions import APPROVAL, BODIES, MATRIX
+from tests.api.clinic import APPROVAL, BODIES, MATRIX, STEP, add_room, approved_protocol, new_client, ok
 from tests.conftest import add_user
 from tests.factories import NOTHING
 
@@ -67,14 +66,18 @@ def _at(day: date, hour: int) -> str:
 
 
 @dataclass
-class Clinic:
+class FrontDeskRecords:
+    """The records whose health data the front desk must not read, and the client waiting for an approval."""
+
     ids: dict[str, str]
     waiting: str  # a client screened pregnant, with Botox zones and no approval: she needs one
     tomorrow: date
 
 
 @pytest.fixture
-def clinic(client: TestClient, as_role: dict[Role, dict[str, str]], staff: dict[Role, User], db: Session) -> Clinic:
+def clinic(
+    client: TestClient, as_role: dict[Role, dict[str, str]], staff: dict[Role, User], db: Session
+) -> FrontDeskRecords:
     """Two clients screened pregnant with Botox on the forehead a few days ago: one waits for a physician's
     approval, the other has it (Dr. Okafor, scan 114) but also had laser three days ago."""
     admin, esthetician, director = (as_role[r] for r in (Role.ADMIN, Role.ESTHETICIAN, Role.MEDICAL_DIRECTOR))
@@ -115,7 +118,7 @@ def clinic(client: TestClient, as_role: dict[Role, dict[str, str]], staff: dict[
     )  # once the deferral and the exclusion end
     ids["series_id"], ids["appointment_id"] = later["id"], later["appointments"][0]["id"]
     ids["session_id"] = _session(db, ids["appointment_id"], day_of=answers)
-    return Clinic(ids=ids, waiting=waiting, tomorrow=today + timedelta(days=1))
+    return FrontDeskRecords(ids=ids, waiting=waiting, tomorrow=today + timedelta(days=1))
 
 
 def _booking(ids: dict[str, str], client_id: str, start_at: str) -> dict[str, Any]:
@@ -150,7 +153,7 @@ def _session(db: Session, appointment_id: str, day_of: dict[str, Any]) -> str:
     return str(treatment.id)
 
 
-def _calls(clinic: Clinic) -> list[tuple[str, str, dict[str, Any] | None]]:
+def _calls(clinic: FrontDeskRecords) -> list[tuple[str, str, dict[str, Any] | None]]:
     """Every endpoint once, with the refusals that would carry health reasons, the destructive ones last."""
     ids, tomorrow = clinic.ids, clinic.tomorrow
     bodies = BODIES | {
@@ -175,7 +178,7 @@ def _calls(clinic: Clinic) -> list[tuple[str, str, dict[str, Any] | None]]:
 
 
 def test_the_refusals_do_carry_health_reasons_for_clinical_staff(
-    client: TestClient, clinic: Clinic, as_role: dict[Role, dict[str, str]]
+    client: TestClient, clinic: FrontDeskRecords, as_role: dict[Role, dict[str, str]]
 ) -> None:
     """The data is as rich as it looks: an esthetician's answers to the same calls name the reasons."""
     esthetician = as_role[Role.ESTHETICIAN]
@@ -192,7 +195,7 @@ def test_the_refusals_do_carry_health_reasons_for_clinical_staff(
 
 
 def test_the_front_desk_reads_no_health_data_anywhere(
-    client: TestClient, clinic: Clinic, as_role: dict[Role, dict[str, str]]
+    client: TestClient, clinic: FrontDeskRecords, as_role: dict[Role, dict[str, str]]
 ) -> None:
     desk = as_role[Role.FRONT_DESK]
     answers = []

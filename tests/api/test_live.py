@@ -17,8 +17,7 @@ from db.migrate import upgrade
 from db.models import Device, Role, SessionMessage, SessionStatus, TreatmentSession
 from db.session import make_engine, make_session_factory, transaction
 from db.settings import Settings
-from tests.api.clinic import add_room, approved_protocol, new_client
-from tests.api.test_sessions_start import due
+from tests.api.clinic import add_room, approved_protocol, due, new_client
 from tests.conftest import SECRET_KEY, add_user, bearer
 from tests.mqtt import wait_for_port
 from tests.services import free_port

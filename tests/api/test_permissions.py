@@ -11,65 +11,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from db.models import Appointment, Role, SessionStatus, TreatmentSession
-from tests.api.clinic import STEP, add_room, approved_protocol, new_client, ok
+from tests.api.clinic import APPROVAL, BODIES, MATRIX, STEP, add_room, approved_protocol, new_client, ok
 from tests.conftest import add_user, bearer
-from tests.factories import NOTHING
 
-ALL = frozenset(Role)
-ADMIN = frozenset({Role.ADMIN})
-CLINICAL = frozenset({Role.ADMIN, Role.MEDICAL_DIRECTOR, Role.ESTHETICIAN})  # may see health data
-WRITERS = frozenset({Role.MEDICAL_DIRECTOR, Role.ESTHETICIAN})  # of protocols
-DIRECTOR = frozenset({Role.MEDICAL_DIRECTOR})
-
-# (method, path) -> roles allowed. Paths are the OpenAPI templates.
-MATRIX: dict[tuple[str, str], frozenset[Role]] = {
-    ("POST", "/api/v1/users"): ADMIN,
-    ("GET", "/api/v1/users"): ALL,
-    ("GET", "/api/v1/users/me"): ALL,
-    ("GET", "/api/v1/users/{user_id}"): ALL,
-    ("PATCH", "/api/v1/users/{user_id}"): ADMIN,
-    ("POST", "/api/v1/clients"): ALL,
-    ("GET", "/api/v1/clients"): ALL,
-    ("GET", "/api/v1/clients/{client_id}"): ALL,
-    ("PATCH", "/api/v1/clients/{client_id}"): ALL,
-    ("DELETE", "/api/v1/clients/{client_id}"): frozenset({Role.ADMIN, Role.FRONT_DESK}),
-    ("GET", "/api/v1/audit"): ADMIN,
-    ("GET", "/api/v1/settings"): ALL,
-    ("PUT", "/api/v1/settings"): ADMIN,
-    ("POST", "/api/v1/clients/{client_id}/screenings"): CLINICAL,
-    ("GET", "/api/v1/clients/{client_id}/screenings"): ALL,  # the front desk sees outcomes only
-    ("POST", "/api/v1/clients/{client_id}/eligibility"): ALL,  # the front desk sees eligible or not only
-    ("POST", "/api/v1/clients/{client_id}/physician-approvals"): frozenset({Role.MEDICAL_DIRECTOR, Role.ESTHETICIAN}),
-    ("GET", "/api/v1/clients/{client_id}/physician-approvals"): CLINICAL,
-    ("POST", "/api/v1/clients/{client_id}/physician-approvals/{approval_id}/revoke"): frozenset(
-        {Role.MEDICAL_DIRECTOR}
-    ),
-    ("GET", "/api/v1/screening-rules"): ALL,
-    ("GET", "/api/v1/screening-rules/{version}"): ALL,
-    ("PUT", "/api/v1/screening-rules"): ADMIN,
-    ("POST", "/api/v1/protocols"): WRITERS,
-    ("GET", "/api/v1/protocols"): ALL,
-    ("GET", "/api/v1/protocols/{protocol_id}"): ALL,
-    ("PATCH", "/api/v1/protocols/{protocol_id}"): WRITERS,
-    ("POST", "/api/v1/protocols/{protocol_id}/approve"): DIRECTOR,
-    ("POST", "/api/v1/protocols/{protocol_id}/withdraw"): DIRECTOR,
-    ("POST", "/api/v1/rooms"): ADMIN,
-    ("GET", "/api/v1/rooms"): ALL,
-    ("POST", "/api/v1/devices"): ADMIN,
-    ("GET", "/api/v1/devices"): ALL,
-    ("GET", "/api/v1/devices/{device_id}"): ALL,
-    ("PATCH", "/api/v1/devices/{device_id}"): ADMIN,
-    ("POST", "/api/v1/devices/{device_id}/mqtt-password"): ADMIN,
-    ("POST", "/api/v1/series"): ALL,
-    ("GET", "/api/v1/series"): ALL,
-    ("GET", "/api/v1/series/{series_id}"): ALL,
-    ("GET", "/api/v1/appointments"): ALL,
-    ("PATCH", "/api/v1/appointments/{appointment_id}"): ALL,
-    ("POST", "/api/v1/appointments/{appointment_id}/cancel"): ALL,
-    ("POST", "/api/v1/appointments/{appointment_id}/start"): WRITERS,
-    ("GET", "/api/v1/sessions/{session_id}"): ALL,
-    ("POST", "/api/v1/sessions/{session_id}/stop"): WRITERS,
-}
 # Allowed roles pass the role gate here but meet a refusal of the domain (no device online, not yet time).
 GATE_ONLY = {("POST", "/api/v1/appointments/{appointment_id}/start")}
 PUBLIC = {("POST", "/api/v1/auth/token"), ("GET", "/health")}
@@ -81,66 +25,6 @@ def test_every_endpoint_is_in_the_matrix(app: FastAPI) -> None:
     served = {(method.upper(), path) for path, ops in app.openapi()["paths"].items() for method in ops}
     assert served == set(MATRIX) | PUBLIC | STREAMS
 
-
-APPROVAL = {
-    "physician_name": "Dr. Okafor",
-    "scope": "pregnancy",
-    "approved_on": "2026-01-05",
-    "valid_until": "2099-01-01",
-    "document_reference": "scan 114",
-}
-# A body that succeeds, for each endpoint that takes one.
-BODIES: dict[tuple[str, str], dict[str, Any]] = {
-    ("POST", "/api/v1/users"): {
-        "email": "{unique}@clinic.example.com",
-        "password": "long-enough-pw",
-        "full_name": "New Hire",
-        "role": "esthetician",
-    },
-    ("PATCH", "/api/v1/users/{user_id}"): {"full_name": "Renamed"},
-    ("POST", "/api/v1/clients"): {
-        "first_name": "New",
-        "last_name": "Client",
-        "date_of_birth": "1990-01-01",
-        "phone": "+1 555 0100 200",
-    },
-    ("PATCH", "/api/v1/clients/{client_id}"): {"phone": "+1 555 0100 201"},
-    ("PUT", "/api/v1/settings"): {"timezone": "Europe/Paris"},
-    ("POST", "/api/v1/clients/{client_id}/screenings"): {"answers": NOTHING},
-    ("POST", "/api/v1/clients/{client_id}/eligibility"): {"on": "2099-01-01"},
-    ("POST", "/api/v1/clients/{client_id}/physician-approvals"): APPROVAL,
-    ("POST", "/api/v1/clients/{client_id}/physician-approvals/{approval_id}/revoke"): {"reason": "withdrawn"},
-    ("PUT", "/api/v1/screening-rules"): {"retinol_deferral_days": 3},
-    ("POST", "/api/v1/protocols"): {"name": "Lift", "steps": [STEP]},
-    ("PATCH", "/api/v1/protocols/{protocol_id}"): {"name": "Lift again"},
-    ("POST", "/api/v1/protocols/{protocol_id}/withdraw"): {"reason": "recall"},
-    ("POST", "/api/v1/rooms"): {"name": "{unique}"},
-    ("POST", "/api/v1/devices"): {"serial": "{unique}", "room_id": "{room_id}", "probe_area_cm2": 0.5},
-    ("PATCH", "/api/v1/devices/{device_id}"): {"status": "out_of_service"},
-    ("POST", "/api/v1/series"): {
-        "client_id": "{client_id}",
-        "protocol_id": "{approved_id}",
-        "esthetician_id": "{esthetician_id}",
-        "room_id": "{room_id}",
-        "start_at": "2099-06-01T10:00:00+00:00",
-        "plan": {"intensive": {"sessions": 1, "per_week": 1}},
-    },
-    ("PATCH", "/api/v1/appointments/{appointment_id}"): {},
-    ("POST", "/api/v1/appointments/{appointment_id}/cancel"): {"scope": "this"},
-    ("POST", "/api/v1/appointments/{appointment_id}/start"): {
-        "day_of": {
-            "pregnant": False,
-            "skin_infection": False,
-            "retinol_last_used_on": None,
-            "prescription_retinoid_last_used_on": None,
-            "chemical_peel_last_on": None,
-            "laser_last_on": None,
-            "isotretinoin_last_on": None,
-            "botox_last_on": None,
-            "filler_last_on": None,
-        }
-    },
-}
 
 # Where a path's id must be of a particular kind of record.
 PATH_IDS = {("POST", "/api/v1/protocols/{protocol_id}/withdraw"): {"protocol_id": "approved_id"}}

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from db.models import AuditEvent, Role, Screening
-from tests.api.test_clients import register
+from tests.api.clinic import register
 from tests.factories import NOTHING
 
 TODAY = datetime.now(ZoneInfo("Europe/London")).date()  # the test clinic's zone

@@ -12,25 +12,17 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from db.models import Appointment, Role, User
-from tests.api.clinic import STEP, add_room, approved_protocol, new_client, ok
+from tests.api.clinic import LONDON, STEP, add_room, approved_protocol, at, new_client, next_monday, ok
 from tests.conftest import add_user
 from tests.factories import NOTHING
 
-LONDON = ZoneInfo("Europe/London")
 TWELVE = {"intensive": {"sessions": 12, "per_week": 2}, "maintenance": {"sessions": 3, "interval_weeks": 4}}
 
 
-def next_monday(weeks: int = 1) -> date:
-    today = datetime.now(LONDON).date()
-    return today + timedelta(days=7 - today.weekday() + 7 * (weeks - 1))
-
-
-def at(day: date, hour: int, minute: int = 0, zone: ZoneInfo = LONDON) -> str:
-    return datetime.combine(day, time(hour, minute), tzinfo=zone).isoformat()
-
-
 @dataclass
-class Clinic:
+class SeriesBooking:
+    """A client, a room with its device, an approved protocol and an esthetician: what a series is booked with."""
+
     http: TestClient
     as_role: dict[Role, dict[str, str]]
     room: str
@@ -63,8 +55,8 @@ class Clinic:
 
 
 @pytest.fixture
-def clinic(client: TestClient, as_role: dict[Role, dict[str, str]], staff: dict[Role, User]) -> Clinic:
-    return Clinic(
+def clinic(client: TestClient, as_role: dict[Role, dict[str, str]], staff: dict[Role, User]) -> SeriesBooking:
+    return SeriesBooking(
         http=client,
         as_role=as_role,
         room=add_room(client, as_role[Role.ADMIN]),
@@ -78,7 +70,7 @@ def reasons(conflict: dict[str, Any]) -> list[tuple[int, str]]:
     return [(c["sequence"], r["code"]) for c in conflict["conflicts"] for r in c["reasons"]]
 
 
-def test_a_twelve_session_series_with_maintenance(clinic: Clinic) -> None:
+def test_a_twelve_session_series_with_maintenance(clinic: SeriesBooking) -> None:
     monday = next_monday()
     series = clinic.book(at(monday, 10), TWELVE)
     starts = [datetime.fromisoformat(a["start_at"]) for a in series["appointments"]]
@@ -92,7 +84,7 @@ def test_a_twelve_session_series_with_maintenance(clinic: Clinic) -> None:
     assert all(a["awaiting_screening"] for a in series["appointments"])  # no screening yet: booked by phone
 
 
-def test_screening_validity_marks_later_sessions_as_awaiting(clinic: Clinic) -> None:
+def test_screening_validity_marks_later_sessions_as_awaiting(clinic: SeriesBooking) -> None:
     clinic.screen()
     series = clinic.book(at(next_monday(), 10), TWELVE)
     valid_until = datetime.now(LONDON).date() + timedelta(days=30)
@@ -101,7 +93,7 @@ def test_screening_validity_marks_later_sessions_as_awaiting(clinic: Clinic) -> 
         assert appointment["awaiting_screening"] == (day > valid_until)
 
 
-def test_every_conflicting_session_is_listed_and_nothing_is_booked(clinic: Clinic, db: Session) -> None:
+def test_every_conflicting_session_is_listed_and_nothing_is_booked(clinic: SeriesBooking, db: Session) -> None:
     monday = next_monday()
     clinic.book(at(monday + timedelta(days=7), 10))  # will collide with the 3rd session
     other = new_client(clinic.http, clinic.as_role[Role.FRONT_DESK], "Bea")
@@ -112,7 +104,7 @@ def test_every_conflicting_session_is_listed_and_nothing_is_booked(clinic: Clini
     assert db.scalar(select(func.count()).select_from(Appointment)) == before
 
 
-def test_the_clients_cadence_across_series(clinic: Clinic) -> None:
+def test_the_clients_cadence_across_series(clinic: SeriesBooking) -> None:
     monday = next_monday(weeks=2)  # the Saturday before must be ahead too, on a Saturday or Sunday as well
     clinic.book(at(monday, 10))
     assert reasons(clinic.book(at(monday + timedelta(days=1), 10), status=409)) == [(1, "cadence")]
@@ -120,7 +112,7 @@ def test_the_clients_cadence_across_series(clinic: Clinic) -> None:
     assert reasons(clinic.book(at(monday - timedelta(days=2), 10, 1), status=409)) == [(1, "cadence")]  # 47 h 59
 
 
-def test_at_most_three_in_any_seven_days(clinic: Clinic) -> None:
+def test_at_most_three_in_any_seven_days(clinic: SeriesBooking) -> None:
     monday = next_monday()
     clinic.book(at(monday, 10), {"intensive": {"sessions": 3, "per_week": 3}})  # Mon, Wed, Fri
     conflict = clinic.book(at(monday + timedelta(days=6), 20 - 1), status=409)  # Sunday: 4 in 7 days
@@ -129,7 +121,7 @@ def test_at_most_three_in_any_seven_days(clinic: Clinic) -> None:
     clinic.book(at(monday + timedelta(days=7), 10))  # next Monday 10:00: the window from Monday 10:00 has closed
 
 
-def test_a_plan_that_breaks_the_cadence_by_itself(clinic: Clinic) -> None:
+def test_a_plan_that_breaks_the_cadence_by_itself(clinic: SeriesBooking) -> None:
     ok(
         clinic.http.put(
             "/api/v1/settings", headers=clinic.as_role[Role.ADMIN], json={"cadence": {"min_hours_between_sessions": 72}}
@@ -139,7 +131,7 @@ def test_a_plan_that_breaks_the_cadence_by_itself(clinic: Clinic) -> None:
     assert [c["sequence"] for c in conflict["conflicts"]] == [1, 2, 3]
 
 
-def test_opening_hours(clinic: Clinic) -> None:
+def test_opening_hours(clinic: SeriesBooking) -> None:
     monday = next_monday()
     conflict = clinic.book(at(monday, 19, 30), status=409)  # ends 20:05, after closing
     assert reasons(conflict) == [(1, "clinic_hours")]
@@ -175,7 +167,7 @@ NEW_YORK_SPRING, NEW_YORK_AUTUMN = sunday(YEAR, 3, 2), sunday(YEAR, 11, 1)  # US
     ],
 )
 def test_weekly_ten_oclock_stays_ten_oclock_across_clock_changes(
-    clinic: Clinic, zone: str, clock_change: date, utc_hours: list[int]
+    clinic: SeriesBooking, zone: str, clock_change: date, utc_hours: list[int]
 ) -> None:
     ok(clinic.http.put("/api/v1/settings", headers=clinic.as_role[Role.ADMIN], json={"timezone": zone}))
     first = clock_change - timedelta(days=6)  # the Monday before the change
@@ -185,7 +177,7 @@ def test_weekly_ten_oclock_stays_ten_oclock_across_clock_changes(
     assert [s.astimezone(ZoneInfo("UTC")).hour for s in starts] == utc_hours
 
 
-def test_times_that_do_not_exist_or_happen_twice(clinic: Clinic) -> None:
+def test_times_that_do_not_exist_or_happen_twice(clinic: SeriesBooking) -> None:
     night = {day: {"open": "00:00", "close": "23:59"} for day in ("sunday", "monday")}
     ok(clinic.http.put("/api/v1/settings", headers=clinic.as_role[Role.ADMIN], json={"opening_hours": night}))
     # A week after a Sunday 01:30, 01:30 does not exist (clocks jump 01:00 -> 02:00): it becomes 02:30 BST.
@@ -201,7 +193,7 @@ def test_times_that_do_not_exist_or_happen_twice(clinic: Clinic) -> None:
     assert second.astimezone(ZoneInfo("UTC")).time() == time(0, 30)
 
 
-def test_screening_gates(clinic: Clinic) -> None:
+def test_screening_gates(clinic: SeriesBooking) -> None:
     """Clinical staff read the rule in the way; the front desk reads the outcome only, never a health reason."""
     clinic.screen(epilepsy=True)
     refused = clinic.book(at(next_monday(), 10), status=409, as_role=Role.ESTHETICIAN)
@@ -217,7 +209,7 @@ def test_screening_gates(clinic: Clinic) -> None:
     )
 
 
-def test_a_deferred_client_only_from_eligible_from(clinic: Clinic) -> None:
+def test_a_deferred_client_only_from_eligible_from(clinic: SeriesBooking) -> None:
     today = datetime.now(LONDON).date()
     screening = clinic.screen(chemical_peel_last_on=(today - timedelta(days=1)).isoformat())  # until today + 13
     eligible = date.fromisoformat(screening["eligible_from"])
@@ -226,7 +218,7 @@ def test_a_deferred_client_only_from_eligible_from(clinic: Clinic) -> None:
     clinic.book(at(eligible, 10))
 
 
-def test_an_excluded_zone_refuses_protocols_that_touch_it(clinic: Clinic) -> None:
+def test_an_excluded_zone_refuses_protocols_that_touch_it(clinic: SeriesBooking) -> None:
     today = datetime.now(LONDON).date()
     clinic.screen(botox_last_on=today.isoformat(), botox_zones=["cheeks"])  # excluded for 14 days
     conflict = clinic.book(at(today + timedelta(days=13), 10), status=409, as_role=Role.ESTHETICIAN)
@@ -245,7 +237,7 @@ def test_an_excluded_zone_refuses_protocols_that_touch_it(clinic: Clinic) -> Non
     clinic.book(at(today + timedelta(days=13), 10), protocol_id=forehead["id"])  # another zone is fine
 
 
-def test_only_approved_protocols_and_real_estheticians(clinic: Clinic, staff: dict[Role, User]) -> None:
+def test_only_approved_protocols_and_real_estheticians(clinic: SeriesBooking, staff: dict[Role, User]) -> None:
     draft = ok(
         clinic.http.post(
             "/api/v1/protocols", headers=clinic.as_role[Role.MEDICAL_DIRECTOR], json={"name": "Draft", "steps": [STEP]}
@@ -258,7 +250,7 @@ def test_only_approved_protocols_and_real_estheticians(clinic: Clinic, staff: di
     assert not_esthetician["errors"][0]["field"] == "esthetician_id"
 
 
-def test_withdrawn_protocol_lists_its_appointments_and_cannot_be_booked(clinic: Clinic) -> None:
+def test_withdrawn_protocol_lists_its_appointments_and_cannot_be_booked(clinic: SeriesBooking) -> None:
     series = clinic.book(at(next_monday(), 10), {"intensive": {"sessions": 2, "per_week": 2}})
     withdrawn = ok(
         clinic.http.post(
@@ -271,14 +263,14 @@ def test_withdrawn_protocol_lists_its_appointments_and_cannot_be_booked(clinic: 
     assert clinic.book(at(next_monday(3), 10), status=422)["errors"][0]["field"] == "protocol_id"
 
 
-def test_current_density_on_the_rooms_device(clinic: Clinic) -> None:
+def test_current_density_on_the_rooms_device(clinic: SeriesBooking) -> None:
     small = add_room(clinic.http, clinic.as_role[Role.ADMIN], "Small probes", probe_area_cm2=0.05)
     conflict = clinic.book(at(next_monday(), 10), room_id=small, status=409)  # 200 µA / 0.05 cm² = 4 mA/cm²
     assert reasons(conflict) == [(1, "current_density")]
     assert "4.00 mA/cm²" in conflict["conflicts"][0]["reasons"][0]["message"]
 
 
-def test_any_room_with_a_free_device(clinic: Clinic) -> None:
+def test_any_room_with_a_free_device(clinic: SeriesBooking) -> None:
     second_room = add_room(clinic.http, clinic.as_role[Role.ADMIN], "Room 2")
     monday = next_monday()
     other = new_client(clinic.http, clinic.as_role[Role.FRONT_DESK], "Bea")
@@ -305,7 +297,7 @@ def test_any_room_with_a_free_device(clinic: Clinic) -> None:
     assert series["appointments"][0]["room_id"] == second_room and series["room_id"] is None
 
 
-def test_alternatives_for_the_conflicting_sessions(clinic: Clinic) -> None:
+def test_alternatives_for_the_conflicting_sessions(clinic: SeriesBooking) -> None:
     monday = next_monday()
     other = new_client(clinic.http, clinic.as_role[Role.FRONT_DESK], "Bea")
     clinic.book(at(monday, 10), client_id=other)
@@ -316,7 +308,7 @@ def test_alternatives_for_the_conflicting_sessions(clinic: Clinic) -> None:
     clinic.book(proposed)  # the proposal is really free
 
 
-def test_list_reschedule_and_cancel(clinic: Clinic) -> None:
+def test_list_reschedule_and_cancel(clinic: SeriesBooking) -> None:
     monday = next_monday()
     series = clinic.book(at(monday, 10), {"intensive": {"sessions": 4, "per_week": 2}})
     desk = clinic.as_role[Role.FRONT_DESK]
@@ -373,12 +365,12 @@ def test_list_reschedule_and_cancel(clinic: Clinic) -> None:
         ({"protocol_id": "not-an-id"}, "protocol_id"),
     ],
 )
-def test_bad_bookings(clinic: Clinic, change: dict, field: str) -> None:
+def test_bad_bookings(clinic: SeriesBooking, change: dict, field: str) -> None:
     refused = clinic.book(at(next_monday(), 10), status=422, **change)
     assert field in [e["field"] for e in refused["errors"]]
 
 
-def test_a_device_out_of_service_lists_its_appointments_and_is_not_bookable(clinic: Clinic) -> None:
+def test_a_device_out_of_service_lists_its_appointments_and_is_not_bookable(clinic: SeriesBooking) -> None:
     admin = clinic.as_role[Role.ADMIN]
     series = clinic.book(at(next_monday(), 10), {"intensive": {"sessions": 2, "per_week": 2}})
     [device] = ok(clinic.http.get("/api/v1/devices", headers=admin, params={"room_id": clinic.room}))
@@ -389,7 +381,7 @@ def test_a_device_out_of_service_lists_its_appointments_and_is_not_bookable(clin
     assert reasons(refused) == [(1, "no_device")]
 
 
-def add_device(clinic: Clinic, room: str, probe_area_cm2: float = 0.5) -> dict[str, Any]:
+def add_device(clinic: SeriesBooking, room: str, probe_area_cm2: float = 0.5) -> dict[str, Any]:
     made: dict[str, Any] = ok(
         clinic.http.post(
             "/api/v1/devices",
@@ -401,7 +393,7 @@ def add_device(clinic: Clinic, room: str, probe_area_cm2: float = 0.5) -> dict[s
     return made
 
 
-def test_a_room_books_its_device_that_fits(clinic: Clinic) -> None:
+def test_a_room_books_its_device_that_fits(clinic: SeriesBooking) -> None:
     """An old device with small probes and a newer one that fits, in one room: every session takes the newer."""
     small_first = add_room(clinic.http, clinic.as_role[Role.ADMIN], "Two devices", probe_area_cm2=0.05)
     fitting = add_device(clinic, small_first)  # 200 µA: 4 mA/cm² on the old one's probes, 0.4 on these
@@ -409,7 +401,7 @@ def test_a_room_books_its_device_that_fits(clinic: Clinic) -> None:
     assert {a["device_id"] for a in series["appointments"]} == {fitting["id"]}
 
 
-def test_a_device_booked_elsewhere_is_passed_over_for_a_free_one(clinic: Clinic, db: Session) -> None:
+def test_a_device_booked_elsewhere_is_passed_over_for_a_free_one(clinic: SeriesBooking, db: Session) -> None:
     """A device moved in from another room keeps that room's bookings: the room's other device is booked instead."""
     admin, monday = clinic.as_role[Role.ADMIN], next_monday()
     [moved] = ok(clinic.http.get("/api/v1/devices", headers=admin, params={"room_id": clinic.room}))
@@ -421,7 +413,7 @@ def test_a_device_booked_elsewhere_is_passed_over_for_a_free_one(clinic: Clinic,
     assert series["appointments"][0]["device_id"] != moved["id"]
 
 
-def test_a_moved_appointment_keeps_its_device_while_it_is_free(clinic: Clinic) -> None:
+def test_a_moved_appointment_keeps_its_device_while_it_is_free(clinic: SeriesBooking) -> None:
     admin, monday = clinic.as_role[Role.ADMIN], next_monday()
     [first] = ok(clinic.http.get("/api/v1/devices", headers=admin, params={"room_id": clinic.room}))
     second = add_device(clinic, clinic.room)

@@ -8,8 +8,7 @@ from sqlalchemy.orm import Session
 
 from api.services.delivery import MISSING_LISTED, missing
 from db.models import Role, SessionMessage, TreatmentSession, User
-from tests.api.clinic import STEP, ok
-from tests.api.test_sessions_start import Room
+from tests.api.clinic import STEP, Room, ok
 
 STEPS = [STEP | {"duration_s": 20}, STEP | {"zone": "jawline", "current_ua": 150, "duration_s": 10}]
 

@@ -12,8 +12,7 @@ from sqlalchemy.orm import Session
 from api.services.protocols import steps_sha256
 from db.base import utcnow
 from db.models import Role, SessionIncident, SessionMessage, SessionStatus, TreatmentSession, User
-from tests.api.clinic import STEP, ok
-from tests.api.test_sessions_start import Room
+from tests.api.clinic import STEP, Room, ok
 
 STEPS = [STEP | {"duration_s": 20}, STEP | {"zone": "jawline", "current_ua": 150, "duration_s": 10}]
 Block = tuple[int, int, float]  # the step as the device numbers it, samples at 100 ms, current (0: no contact)

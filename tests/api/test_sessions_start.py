@@ -1,7 +1,7 @@
 """Starting a session: every reason to refuse is checked, and nothing is sent unless all pass."""
 
 import uuid
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -12,125 +12,14 @@ from sqlalchemy.orm import Session
 from db.base import utcnow
 from db.models import (
     Appointment,
-    AppointmentStatus,
     Device,
-    DeviceCommand,
-    GatewayPresence,
     Role,
-    Series,
     SessionStatus,
     TreatmentSession,
     User,
 )
-from tests.api.clinic import add_room, approved_protocol, new_client, ok
+from tests.api.clinic import DAY_OF, Room, add_room, due, new_client, ok
 from tests.conftest import add_user
-from tests.factories import NOTHING
-
-DAY_OF = {
-    key: NOTHING[key]
-    for key in (
-        "pregnant",
-        "skin_infection",
-        "retinol_last_used_on",
-        "prescription_retinoid_last_used_on",
-        "chemical_peel_last_on",
-        "laser_last_on",
-        "isotretinoin_last_on",
-        "botox_last_on",
-        "filler_last_on",
-    )
-}
-
-
-def due(
-    db: Session,
-    *,
-    client_id: str,
-    protocol_id: str,
-    room_id: str,
-    esthetician: User,
-    minutes: int = 5,
-) -> uuid.UUID:
-    """An appointment starting in `minutes`, written straight to the table (booking refuses the past)."""
-    device = db.scalar(select(Device).where(Device.room_id == uuid.UUID(room_id)))
-    assert device is not None
-    series = Series(
-        client_id=uuid.UUID(client_id),
-        protocol_id=uuid.UUID(protocol_id),
-        esthetician_id=esthetician.id,
-        room_id=device.room_id,
-        plan={},
-        created_by_id=esthetician.id,
-    )
-    db.add(series)
-    db.flush()
-    start = utcnow() + timedelta(minutes=minutes)
-    appointment = Appointment(
-        series_id=series.id,
-        sequence=1,
-        client_id=series.client_id,
-        protocol_id=series.protocol_id,
-        esthetician_id=esthetician.id,
-        room_id=device.room_id,
-        device_id=device.id,
-        start_at=start,
-        end_at=start + timedelta(minutes=35),
-        occupied_until=start + timedelta(minutes=35),
-        status=AppointmentStatus.BOOKED,
-    )
-    db.add(appointment)
-    db.commit()
-    return appointment.id
-
-
-class Room:
-    def __init__(
-        self, client: TestClient, as_role: dict, staff: dict[Role, User], db: Session, **protocol: Any
-    ) -> None:
-        self.http, self.as_role, self.db = client, as_role, db
-        self.room = add_room(client, as_role[Role.ADMIN])
-        self.protocol = approved_protocol(client, as_role, **protocol)
-        self.client = new_client(client, as_role[Role.FRONT_DESK])
-        self.device = db.scalar(select(Device).where(Device.room_id == uuid.UUID(self.room)))
-        self.appointment = due(
-            db,
-            client_id=self.client,
-            protocol_id=self.protocol["id"],
-            room_id=self.room,
-            esthetician=staff[Role.ESTHETICIAN],
-        )
-
-    def device_is(self, state: str) -> None:
-        assert self.device is not None
-        self.device.state = state
-        self.db.commit()
-
-    def gateway_is(self, connected: bool, seen_at: datetime | None = None) -> None:
-        self.db.merge(GatewayPresence(client_id="galvani-gateway", connected=connected, seen_at=seen_at or utcnow()))
-        self.db.commit()
-
-    def screen(self, **answers: Any) -> None:
-        ok(
-            self.http.post(
-                f"/api/v1/clients/{self.client}/screenings",
-                headers=self.as_role[Role.ESTHETICIAN],
-                json={"answers": NOTHING | answers},
-            ),
-            201,
-        )
-
-    def start(self, status: int = 201, appointment: uuid.UUID | None = None, **day_of: Any) -> Any:
-        return ok(
-            self.http.post(
-                f"/api/v1/appointments/{appointment or self.appointment}/start",
-                headers=self.as_role[Role.ESTHETICIAN],
-                json={"day_of": DAY_OF | day_of},
-            ),
-            status,
-        )
-
-    def commands(self) -> list[DeviceCommand]:
-        return list(self.db.scalars(select(DeviceCommand).order_by(DeviceCommand.created_at)))
 
 
 @pytest.fixture

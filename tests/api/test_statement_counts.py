@@ -37,7 +37,9 @@ def statements(connection: Connection) -> Iterator[list[str]]:
 
 
 @dataclass
-class Clinic:
+class TwoRoomBooking:
+    """Two rooms of two devices each, an approved protocol and an esthetician, for the front desk to book in."""
+
     http: TestClient
     desk: dict[str, str]
     rooms: list[str]
@@ -57,7 +59,7 @@ class Clinic:
 
 
 @pytest.fixture
-def clinic(client: TestClient, as_role: dict[Role, dict[str, str]], staff: dict[Role, User]) -> Clinic:
+def clinic(client: TestClient, as_role: dict[Role, dict[str, str]], staff: dict[Role, User]) -> TwoRoomBooking:
     """Two rooms with two devices each: every room and device is a candidate the checks must weigh."""
     admin = as_role[Role.ADMIN]
     rooms = [add_room(client, admin, name) for name in ("Room 1", "Room 2")]
@@ -70,7 +72,7 @@ def clinic(client: TestClient, as_role: dict[Role, dict[str, str]], staff: dict[
             ),
             201,
         )
-    return Clinic(
+    return TwoRoomBooking(
         http=client,
         desk=as_role[Role.FRONT_DESK],
         rooms=rooms,
@@ -84,7 +86,7 @@ def monday_at(hour: int, minute: int = 0) -> datetime:
     return datetime.combine(today + timedelta(days=14 - today.weekday()), time(hour, minute), tzinfo=LONDON)
 
 
-def add_series(db: Session, clinic: Clinic, count: int, first_day: date) -> None:
+def add_series(db: Session, clinic: TwoRoomBooking, count: int, first_day: date) -> None:
     """`count` series of two appointments each, written straight to the tables, each on its own days."""
     client_id = uuid.UUID(new_client(clinic.http, clinic.desk, "Lister"))
     device = db.scalar(select(Device).where(Device.room_id == uuid.UUID(clinic.rooms[0])).limit(1))
@@ -121,7 +123,7 @@ def add_series(db: Session, clinic: Clinic, count: int, first_day: date) -> None
 
 
 def test_listing_series_runs_the_same_statements_for_1_or_50(
-    clinic: Clinic, db: Session, connection: Connection
+    clinic: TwoRoomBooking, db: Session, connection: Connection
 ) -> None:
     add_series(db, clinic, 1, monday_at(10).date())
     with statements(connection) as one:
@@ -134,7 +136,9 @@ def test_listing_series_runs_the_same_statements_for_1_or_50(
 
 
 @pytest.mark.parametrize("room", ["asked", "any"])
-def test_booking_15_sessions_runs_the_same_statements_as_3(clinic: Clinic, connection: Connection, room: str) -> None:
+def test_booking_15_sessions_runs_the_same_statements_as_3(
+    clinic: TwoRoomBooking, connection: Connection, room: str
+) -> None:
     fields: dict[str, Any] = {"room_id": None} if room == "any" else {}
     ada, bea = new_client(clinic.http, clinic.desk, "Ada"), new_client(clinic.http, clinic.desk, "Bea")
     with statements(connection) as three:
@@ -144,7 +148,9 @@ def test_booking_15_sessions_runs_the_same_statements_as_3(clinic: Clinic, conne
     assert len(fifteen) == len(three)
 
 
-def test_alternatives_for_15_conflicts_run_the_same_statements_as_for_1(clinic: Clinic, connection: Connection) -> None:
+def test_alternatives_for_15_conflicts_run_the_same_statements_as_for_1(
+    clinic: TwoRoomBooking, connection: Connection
+) -> None:
     ada, bea, cy = (new_client(clinic.http, clinic.desk, name) for name in ("Ada", "Bea", "Cy"))
     clinic.book(ada, monday_at(10), FIFTEEN)  # the room, its first device and the esthetician, at 10:00
     with statements(connection) as one:

@@ -4,7 +4,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from db.models import Role, User
-from tests.api.test_auth import log_in
+from tests.api.clinic import log_in
 
 URL = "/api/v1/users"
 

@@ -27,9 +27,7 @@ from device_gateway.broker_url import BrokerAddress
 from device_gateway.embedded_broker import EmbeddedBroker
 from device_gateway.gateway import Gateway
 from device_gateway.simulator import SimulatedDevice
-from tests.api.clinic import STEP, add_room, approved_protocol, new_client, ok
-from tests.api.test_series import at, next_monday
-from tests.api.test_sessions_start import DAY_OF, due
+from tests.api.clinic import DAY_OF, STEP, add_room, approved_protocol, at, due, new_client, next_monday, ok
 from tests.conftest import SECRET_KEY, add_user, bearer
 from tests.factories import NOTHING
 from tests.mqtt import WAIT_S, PersistentMosquitto, Subscriber, private_mosquitto
