@@ -5,10 +5,11 @@ import math
 import os
 import time
 from pathlib import Path
-from typing import Any
 
 import bench.gateway
+from api.schemas.screening import ANSWER_DATE_FIELDS
 from bench.common import bench_url, int_list
+from galvani.demo import NO_CONTRAINDICATION
 
 ROOT = Path(__file__).resolve().parents[2]
 BENCH_DB = "galvani_bench_gateway"
@@ -36,39 +37,8 @@ STEP = {
 STEPS = [STEP, STEP | {"zone": "jawline"}]  # the longest protocol allowed: 600 s, so max_output_s is 660
 MAX_CURRENT_UA = round(STEP_CURRENT_UA * TOLERANCE, 1)
 MAX_OUTPUT_S = math.ceil(sum(step["duration_s"] for step in STEPS) * TOLERANCE)  # type: ignore[misc]
-NO_ANSWERS: dict[str, Any] = {
-    "implanted_electronic_device": False,
-    "epilepsy": False,
-    "pregnant": False,
-    "active_cancer": False,
-    "skin_infection": False,
-    "recent_facial_surgery": False,
-    "body_worn_electronics": False,
-    "retinol_last_used_on": None,
-    "prescription_retinoid_last_used_on": None,
-    "chemical_peel_last_on": None,
-    "laser_last_on": None,
-    "isotretinoin_last_on": None,
-    "botox_last_on": None,
-    "filler_last_on": None,
-    "botox_zones": [],
-    "filler_zones": [],
-    "metal_implant_zones": [],
-}
-DAY_OF = {
-    key: NO_ANSWERS[key]
-    for key in (
-        "pregnant",
-        "skin_infection",
-        "retinol_last_used_on",
-        "prescription_retinoid_last_used_on",
-        "chemical_peel_last_on",
-        "laser_last_on",
-        "isotretinoin_last_on",
-        "botox_last_on",
-        "filler_last_on",
-    )
-}
+NO_ANSWERS = NO_CONTRAINDICATION  # screening answers with no reason not to treat
+DAY_OF = {key: NO_ANSWERS[key] for key in ("pregnant", "skin_infection", *ANSWER_DATE_FIELDS)}
 WARMUP_STARTS = 3  # starts (and their interlock stops) made first and left out of the percentiles
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 WALL_OFFSET = time.time() - time.perf_counter()  # perf_counter + this = wall time, as the database records it

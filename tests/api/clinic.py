@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from api.schemas.screening import ANSWER_DATE_FIELDS
 from db.base import utcnow
 from db.models import Appointment, AppointmentStatus, Device, DeviceCommand, GatewayPresence, Role, Series, User
 from tests.factories import NOTHING
@@ -107,20 +108,7 @@ def at(day: date, hour: int, minute: int = 0, zone: ZoneInfo = LONDON) -> str:
 
 # An appointment due now, and a room ready to start it: for starting, recording and resuming sessions.
 
-DAY_OF = {
-    key: NOTHING[key]
-    for key in (
-        "pregnant",
-        "skin_infection",
-        "retinol_last_used_on",
-        "prescription_retinoid_last_used_on",
-        "chemical_peel_last_on",
-        "laser_last_on",
-        "isotretinoin_last_on",
-        "botox_last_on",
-        "filler_last_on",
-    )
-}
+DAY_OF = {key: NOTHING[key] for key in ("pregnant", "skin_infection", *ANSWER_DATE_FIELDS)}
 
 
 def due(
