@@ -157,31 +157,10 @@ def test_api_alone_serves_a_migrated_database(tmp_path: Path) -> None:
 def test_create_user_then_log_in(tmp_path: Path) -> None:
     env = galvani_env(tmp_path)
     run_galvani("migrate", env=env)
-    made = run_galvani(
-        "create-user",
-        "--email",
-        "esme@clinic.example.com",
-        "--full-name",
-        "Esme",
-        "--role",
-        "esthetician",
-        "--password-stdin",
-        env=env,
-        stdin="a-long-password\n",
-    )
+    esme = ("create-user", "--email", "esme@clinic.example.com", "--full-name", "Esme", "--role", "esthetician")
+    made = run_galvani(*esme, "--password-stdin", env=env, stdin="a-long-password\n")
     assert made.returncode == 0, made.stderr
-    again = run_galvani(
-        "create-user",
-        "--email",
-        "esme@clinic.example.com",
-        "--full-name",
-        "Esme",
-        "--role",
-        "esthetician",
-        "--password-stdin",
-        env=env,
-        stdin="a-long-password\n",
-    )
+    again = run_galvani(*esme, "--password-stdin", env=env, stdin="a-long-password\n")  # the same account again
     assert again.returncode == 1 and "already exists" in again.stderr
     short = run_galvani(
         "create-user",

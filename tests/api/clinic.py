@@ -133,13 +133,20 @@ def due(
     )
     db.add(series)
     db.flush()
-    start = utcnow() + timedelta(minutes=minutes)
-    appointment = Appointment(
+    appointment = booked(series, device, start=utcnow() + timedelta(minutes=minutes))
+    db.add(appointment)
+    db.commit()
+    return appointment.id
+
+
+def booked(series: Series, device: Device, *, start: datetime, sequence: int = 1) -> Appointment:
+    """A booked appointment of `series` on `device`, 35 minutes long, ready to be added to a session."""
+    return Appointment(
         series_id=series.id,
-        sequence=1,
+        sequence=sequence,
         client_id=series.client_id,
         protocol_id=series.protocol_id,
-        esthetician_id=esthetician.id,
+        esthetician_id=series.esthetician_id,
         room_id=device.room_id,
         device_id=device.id,
         start_at=start,
@@ -147,9 +154,6 @@ def due(
         occupied_until=start + timedelta(minutes=35),
         status=AppointmentStatus.BOOKED,
     )
-    db.add(appointment)
-    db.commit()
-    return appointment.id
 
 
 class Room:

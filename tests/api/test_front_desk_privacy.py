@@ -7,18 +7,16 @@ import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from db.models import Appointment, Role, SessionStatus, TreatmentSession, User
-from tests.api.clinic import APPROVAL, BODIES, MATRIX, STEP, add_room, approved_protocol, new_client, ok
+from tests.api.clinic import APPROVAL, BODIES, LONDON, MATRIX, STEP, add_room, approved_protocol, new_client, ok
 from tests.conftest import add_user
 from tests.factories import NOTHING
 
-LONDON = ZoneInfo("Europe/London")  # the clinic's time zone in the tests' settings
 # The screening vocabulary of DESIGN.md and the rules' own words (domain.md), as they could show in an answer;
 # and what the approval on file says (its physician and its document).
 HEALTH_WORDS = (

@@ -6,17 +6,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Connection, event, select
 from sqlalchemy.orm import Session
 
-from db.models import Appointment, AppointmentStatus, Device, Role, Series, User
-from tests.api.clinic import add_room, approved_protocol, new_client, ok
+from db.models import Device, Role, Series, User
+from tests.api.clinic import LONDON, add_room, approved_protocol, booked, new_client, ok
 
-LONDON = ZoneInfo("Europe/London")
 TWO, THREE = {"intensive": {"sessions": 2, "per_week": 2}}, {"intensive": {"sessions": 3, "per_week": 3}}
 FIFTEEN = {"intensive": {"sessions": 12, "per_week": 2}, "maintenance": {"sessions": 3, "interval_weeks": 4}}
 
@@ -104,21 +102,7 @@ def add_series(db: Session, clinic: TwoRoomBooking, count: int, first_day: date)
         db.flush()
         for sequence in (1, 2):
             start = datetime.combine(first_day + timedelta(days=4 * n + 2 * sequence), time(10), tzinfo=LONDON)
-            db.add(
-                Appointment(
-                    series_id=series.id,
-                    sequence=sequence,
-                    client_id=client_id,
-                    protocol_id=series.protocol_id,
-                    esthetician_id=series.esthetician_id,
-                    room_id=device.room_id,
-                    device_id=device.id,
-                    start_at=start,
-                    end_at=start + timedelta(minutes=35),
-                    occupied_until=start + timedelta(minutes=35),
-                    status=AppointmentStatus.BOOKED,
-                )
-            )
+            db.add(booked(series, device, start=start, sequence=sequence))
     db.commit()
 
 
