@@ -310,17 +310,5 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     },
     ("PATCH", "/api/v1/appointments/{appointment_id}"): {},
     ("POST", "/api/v1/appointments/{appointment_id}/cancel"): {"scope": "this"},
-    ("POST", "/api/v1/appointments/{appointment_id}/start"): {
-        "day_of": {
-            "pregnant": False,
-            "skin_infection": False,
-            "retinol_last_used_on": None,
-            "prescription_retinoid_last_used_on": None,
-            "chemical_peel_last_on": None,
-            "laser_last_on": None,
-            "isotretinoin_last_on": None,
-            "botox_last_on": None,
-            "filler_last_on": None,
-        }
-    },
+    ("POST", "/api/v1/appointments/{appointment_id}/start"): {"day_of": DAY_OF},
 }
