@@ -15,7 +15,20 @@ from sqlalchemy.orm import Session
 
 from api.schemas.screening import ANSWER_DATE_FIELDS
 from db.base import utcnow
-from db.models import Appointment, AppointmentStatus, Device, DeviceCommand, GatewayPresence, Role, Series, User
+from db.models import (
+    Appointment,
+    AppointmentStatus,
+    Device,
+    DeviceCommand,
+    GatewayPresence,
+    Role,
+    Series,
+    SessionMessage,
+    SessionStatus,
+    TreatmentSession,
+    User,
+)
+from tests.conftest import add_user
 from tests.factories import NOTHING
 
 STEP = {
@@ -312,3 +325,42 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/api/v1/appointments/{appointment_id}/cancel"): {"scope": "this"},
     ("POST", "/api/v1/appointments/{appointment_id}/start"): {"day_of": DAY_OF},
 }
+
+
+def armed_session(db: Session, appointment_id: str, day_of: dict[str, Any] | None = None) -> str:
+    """An armed session of the appointment (200 µA for 300 s, 10 % tolerance), written straight to the table:
+    starting one needs a device online. Its day-of answers are health data when given."""
+    appointment = db.get(Appointment, uuid.UUID(appointment_id))
+    assert appointment is not None
+    treatment = TreatmentSession(
+        appointment_id=appointment.id,
+        device_id=appointment.device_id,
+        protocol_id=appointment.protocol_id,
+        status=SessionStatus.ARMED,
+        steps=[STEP],
+        max_current_ua=220,
+        max_output_s=330,
+        tolerance_percent=10,
+        day_of=day_of or {},
+        created_by_id=add_user(db, Role.ESTHETICIAN).id,
+    )
+    db.add(treatment)
+    db.commit()
+    return str(treatment.id)
+
+
+def telemetry_row(
+    treatment: TreatmentSession, seq: int, step: int, samples: list[float], contact: bool = True
+) -> SessionMessage:
+    """A telemetry block as the gateway stores it: samples 100 ms apart, a block a second."""
+    return SessionMessage(
+        device_id=treatment.device_id,
+        session_id=treatment.id,
+        seq=seq,
+        kind="telemetry",
+        step=step,
+        t_ms=seq * 1000,
+        interval_ms=100,
+        samples=samples,
+        contact=contact,
+    )

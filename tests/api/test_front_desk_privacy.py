@@ -12,9 +12,19 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
-from db.models import Appointment, Role, SessionStatus, TreatmentSession, User
-from tests.api.clinic import APPROVAL, BODIES, LONDON, MATRIX, STEP, add_room, approved_protocol, new_client, ok
-from tests.conftest import add_user
+from db.models import Role, User
+from tests.api.clinic import (
+    APPROVAL,
+    BODIES,
+    LONDON,
+    MATRIX,
+    STEP,
+    add_room,
+    approved_protocol,
+    armed_session,
+    new_client,
+    ok,
+)
 from tests.factories import NOTHING
 
 # The screening vocabulary of DESIGN.md and the rules' own words (domain.md), as they could show in an answer;
@@ -132,23 +142,7 @@ def _booking(ids: dict[str, str], client_id: str, start_at: str) -> dict[str, An
 
 def _session(db: Session, appointment_id: str, day_of: dict[str, Any]) -> str:
     """A session as the treatment room leaves it, with its day-of answers (health data) stored."""
-    appointment = db.get(Appointment, uuid.UUID(appointment_id))
-    assert appointment is not None
-    treatment = TreatmentSession(
-        appointment_id=appointment.id,
-        device_id=appointment.device_id,
-        protocol_id=appointment.protocol_id,
-        status=SessionStatus.ARMED,
-        steps=[STEP],
-        max_current_ua=220,
-        max_output_s=330,
-        tolerance_percent=10,
-        day_of=day_of,
-        created_by_id=add_user(db, Role.ESTHETICIAN).id,
-    )
-    db.add(treatment)
-    db.commit()
-    return str(treatment.id)
+    return armed_session(db, appointment_id, day_of)
 
 
 def _calls(clinic: FrontDeskRecords) -> list[tuple[str, str, dict[str, Any] | None]]:

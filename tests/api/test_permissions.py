@@ -10,8 +10,8 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
-from db.models import Appointment, Role, SessionStatus, TreatmentSession
-from tests.api.clinic import APPROVAL, BODIES, MATRIX, STEP, add_room, approved_protocol, new_client, ok
+from db.models import Role
+from tests.api.clinic import APPROVAL, BODIES, MATRIX, STEP, add_room, approved_protocol, armed_session, new_client, ok
 from tests.conftest import add_user, bearer
 
 # Allowed roles pass the role gate here but meet a refusal of the domain (no device online, not yet time).
@@ -81,23 +81,7 @@ class _Ids(dict[str, str]):
 
     def _session(self) -> str:
         """An armed session, written straight to the table: starting one needs a device online."""
-        appointment = self.db.get(Appointment, uuid.UUID(self["appointment_id"]))
-        assert appointment is not None
-        treatment = TreatmentSession(
-            appointment_id=appointment.id,
-            device_id=appointment.device_id,
-            protocol_id=appointment.protocol_id,
-            status=SessionStatus.ARMED,
-            steps=[STEP],
-            max_current_ua=220,
-            max_output_s=330,
-            tolerance_percent=10,
-            day_of={},
-            created_by_id=add_user(self.db, Role.ESTHETICIAN).id,
-        )
-        self.db.add(treatment)
-        self.db.commit()
-        return str(treatment.id)
+        return armed_session(self.db, self["appointment_id"])
 
     def _series(self) -> dict[str, Any]:
         if "series" not in self.__dict__:

@@ -7,8 +7,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from api.services.delivery import MISSING_LISTED, missing
-from db.models import Role, SessionMessage, TreatmentSession, User
-from tests.api.clinic import STEP, Room, ok
+from db.models import Role, TreatmentSession, User
+from tests.api.clinic import STEP, Room, ok, telemetry_row
 
 STEPS = [STEP | {"duration_s": 20}, STEP | {"zone": "jawline", "current_ua": 150, "duration_s": 10}]
 
@@ -32,19 +32,7 @@ def started(room: Room) -> TreatmentSession:
 def stored(db: Session, treatment: TreatmentSession, blocks: dict[int, tuple[int, list[float]]]) -> None:
     """Telemetry blocks written straight into the table, by seq: (step, samples at 100 ms), all with contact."""
     for seq, (step, samples) in blocks.items():
-        db.add(
-            SessionMessage(
-                device_id=treatment.device_id,
-                session_id=treatment.id,
-                seq=seq,
-                kind="telemetry",
-                step=step,
-                t_ms=seq * 1000,
-                interval_ms=100,
-                samples=samples,
-                contact=True,
-            )
-        )
+        db.add(telemetry_row(treatment, seq, step, samples))
     db.commit()
 
 

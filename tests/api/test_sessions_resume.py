@@ -11,8 +11,8 @@ from sqlalchemy.orm import Session
 
 from api.services.protocols import steps_sha256
 from db.base import utcnow
-from db.models import Role, SessionIncident, SessionMessage, SessionStatus, TreatmentSession, User
-from tests.api.clinic import STEP, Room, ok
+from db.models import Role, SessionIncident, SessionStatus, TreatmentSession, User
+from tests.api.clinic import STEP, Room, ok, telemetry_row
 
 STEPS = [STEP | {"duration_s": 20}, STEP | {"zone": "jawline", "current_ua": 150, "duration_s": 10}]
 Block = tuple[int, int, float]  # the step as the device numbers it, samples at 100 ms, current (0: no contact)
@@ -70,19 +70,7 @@ def earlier(
 def telemetry(db: Session, part: TreatmentSession, blocks: list[Block], seqs: list[int] | None = None) -> None:
     """Blocks as the gateway stores them, one message each (seq from 1 unless given)."""
     for seq, (step, count, current) in zip(seqs or range(1, len(blocks) + 1), blocks, strict=True):
-        db.add(
-            SessionMessage(
-                device_id=part.device_id,
-                session_id=part.id,
-                seq=seq,
-                kind="telemetry",
-                step=step,
-                t_ms=seq * 1000,
-                interval_ms=100,
-                samples=[current] * count,
-                contact=current > 0,
-            )
-        )
+        db.add(telemetry_row(part, seq, step, [current] * count, contact=current > 0))
     db.commit()
 
 
