@@ -192,7 +192,9 @@ class Gateway:
             return
         parsed: DeviceMessage | None = None
         try:
-            parsed = self._take(parse(message.topic, bytes(message.payload)))
+            parsed = parse(message.topic, bytes(message.payload))
+            if isinstance(parsed, Telemetry) and self.active.is_set():
+                self.ingest.interlock.check(parsed)  # at once, on this thread: a stop never waits on the database
         except Malformed as reason:
             self.counters["malformed"] += 1
             logger.warning("dropped a message on %s: %s", message.topic, reason)
@@ -202,12 +204,6 @@ class Gateway:
         self._inbox.append((message.mid, message.qos, parsed))
         if not self._arrived.is_set():  # set() takes a lock each time; the worker clears it before taking the inbox
             self._arrived.set()
-
-    def _take(self, message: DeviceMessage) -> DeviceMessage:
-        """What must not wait for the database: the interlock's check."""
-        if isinstance(message, Telemetry) and self.active.is_set():
-            self.ingest.interlock.check(message)
-        return message
 
     def _lost_device_patience(self) -> timedelta:
         """How long a device may be offline before its session counts as interrupted. Mosquitto sends every
