@@ -17,8 +17,10 @@ class Page:
 
 
 TODAY = Page("Today", "/today", Permission.BOOKINGS_READ)
+CLIENTS = Page("Clients", "/clients", Permission.CLIENTS_READ)
+BOOK_SERIES = Page("Book a series", "/series/new", Permission.BOOKINGS_WRITE)
 AUDIT = Page("Audit trail", "/audit", Permission.AUDIT_READ)
-MENU = (TODAY, AUDIT)
+MENU = (TODAY, CLIENTS, BOOK_SERIES, AUDIT)
 
 
 def menu_for(role: Role) -> list[Page]:

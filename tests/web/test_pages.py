@@ -41,7 +41,8 @@ def test_the_front_desk_signs_in_and_sees_the_day_by_room(page: Any, clinic: Cli
     rose = page.get_by_role("columnheader", name=re.compile("Rose room"))
     expect(rose).to_contain_text("DEMO-001: Idle, ready")  # the simulated device, through the gateway
     expect(page.get_by_role("columnheader", name=re.compile("Lily room"))).to_contain_text("LILY-001: Offline")
-    expect(page.get_by_role("navigation", name="Pages").get_by_role("link")).to_have_text(["Today"])
+    menu = page.get_by_role("navigation", name="Pages").get_by_role("link")
+    expect(menu).to_have_text(["Today", "Clients", "Book a series"])
     screenshot(page, "today")
 
     page.get_by_role("link", name="Next day").click()
