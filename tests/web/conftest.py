@@ -111,13 +111,8 @@ def _book_the_day(url: str, timezone: str) -> str:
     """Through the API, as staff would: a front desk account; Lily room with a device that is not connected;
     Grace Hopper's 12-session series in Sage room from 15:00 today; Marie Curie's 6 sessions in Lily room from
     11:00 tomorrow. Returns the MQTT id of Lily room's device."""
-    admin = _bearer(url, *ADMIN)
-    made = httpx.post(
-        f"{url}/api/v1/users",
-        headers=admin,
-        json={"email": FRONT_DESK[0], "password": FRONT_DESK[1], "full_name": "Frida Front", "role": "front_desk"},
-    )
-    assert made.status_code == 201, made.text
+    admin = bearer(url, *ADMIN)
+    add_staff(url, FRONT_DESK, full_name="Frida Front", role="front_desk")
     lily = httpx.post(f"{url}/api/v1/rooms", headers=admin, json={"name": "Lily room"})
     assert lily.status_code == 201, lily.text
     device = httpx.post(
@@ -126,7 +121,7 @@ def _book_the_day(url: str, timezone: str) -> str:
         json={"serial": "LILY-001", "room_id": lily.json()["id"], "probe_area_cm2": 1.0},
     )
     assert device.status_code == 201, device.text
-    desk = _bearer(url, *FRONT_DESK)
+    desk = bearer(url, *FRONT_DESK)
     midnight = datetime.combine(datetime.now(ZoneInfo(timezone)).date(), datetime.min.time(), ZoneInfo(timezone))
     _book(url, desk, "Hopper", "Sage room", midnight + timedelta(hours=15), sessions=12)
     _book(url, desk, "Curie", "Lily room", midnight + timedelta(days=1, hours=11), sessions=6)
@@ -156,7 +151,17 @@ def _book(url: str, headers: dict[str, str], client: str, room: str, start: date
     assert booked.status_code == 201, booked.text
 
 
-def _bearer(url: str, email: str, password: str) -> dict[str, str]:
+def add_staff(url: str, account: tuple[str, str], *, full_name: str, role: str) -> None:
+    """A staff account made by the clinic's admin through the API (each test module uses emails of its own)."""
+    made = httpx.post(
+        f"{url}/api/v1/users",
+        headers=bearer(url, *ADMIN),
+        json={"email": account[0], "password": account[1], "full_name": full_name, "role": role},
+    )
+    assert made.status_code == 201, made.text
+
+
+def bearer(url: str, email: str, password: str) -> dict[str, str]:
     answer = httpx.post(f"{url}/api/v1/auth/token", data={"username": email, "password": password})
     assert answer.status_code == 200, answer.text
     return {"Authorization": f"Bearer {answer.json()['access_token']}"}
