@@ -17,3 +17,15 @@ ensure_venv() {
     "$(find_python)" -m venv .venv
   fi
 }
+
+# Install the locked dependencies (requirements/*.lock, made by scripts/lock: exact versions, each file checked
+# against its sha256), then Galvani itself from this folder without resolving anything again.
+install_locked() {
+  local lock=$1
+  pip_install --require-hashes -r "$lock"
+  pip_install --no-deps -e .
+}
+
+pip_install() {
+  .venv/bin/pip install --quiet --disable-pip-version-check "$@" 2> >(grep -v 'is ignored: it is neither' >&2)
+}
