@@ -29,6 +29,10 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("galvani")
 GRACEFUL_SHUTDOWN_S = 3  # how long a stop waits for open requests, live views among them
+# How long a worker may take to answer uvicorn's health ping (uvicorn's default is 5 s). Four workers importing the
+# app at once on a 2-core server took longer, so uvicorn killed them as hung ("Child process died") and started
+# them again, for ever. A worker that really hangs is now replaced after a minute instead of 5 s.
+WORKER_HEALTHCHECK_S = 60
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -108,6 +112,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     simulate.set_defaults(command=cmd_simulate)
     commands.add_parser("migrate", help="bring the database schema up to date").set_defaults(command=cmd_migrate)
+    backup = commands.add_parser("backup", help="write the whole PostgreSQL database to a new file (pg_dump)")
+    backup.add_argument("file", type=Path, help="the backup file to make; never overwritten")
+    backup.set_defaults(command=cmd_backup)
+    restore = commands.add_parser("restore", help="restore a backup into an empty PostgreSQL database, then migrate")
+    restore.add_argument("file", type=Path, help="a file made by galvani backup")
+    restore.set_defaults(command=cmd_restore)
     commands.add_parser(
         "gateway-health",
         help="print the gateway's health from the file it writes; exit 1 when it is down, silent or unknown",
@@ -125,6 +135,30 @@ def _parser() -> argparse.ArgumentParser:
 def _add_http_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
+
+
+def cmd_backup(args: argparse.Namespace) -> int:
+    from galvani.backup import BackupError, backup
+
+    try:
+        made = backup(get_settings().resolved_database_url, args.file)
+    except BackupError as problem:
+        print(problem, file=sys.stderr)
+        return 1
+    print(f"backed up {made.tables} tables to {made.path} ({made.size_bytes:,} bytes)")
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    from galvani.backup import BackupError, restore
+
+    try:
+        restore(get_settings().resolved_database_url, args.file)
+    except BackupError as problem:
+        print(problem, file=sys.stderr)
+        return 1
+    print(f"restored {args.file}; the database is up to date")
+    return 0
 
 
 def cmd_migrate(_args: argparse.Namespace) -> int:
@@ -220,6 +254,7 @@ def cmd_api(args: argparse.Namespace) -> int:
         host=args.host,
         port=args.port,
         workers=args.workers,
+        timeout_worker_healthcheck=WORKER_HEALTHCHECK_S,
         log_level=settings.log_level.lower(),
     )
     return 0
