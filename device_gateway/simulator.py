@@ -11,7 +11,7 @@ import logging
 import socket
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any, Self
 
@@ -19,7 +19,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
-from device_gateway import topics
+from device_gateway import simulated_messages, topics
 from device_gateway.simulated_session import (
     BLOCK_SAMPLES,
     SAMPLE_INTERVAL_MS,
@@ -221,15 +221,15 @@ class SimulatedDevice:
     def _execute(self, command_id: str, command: dict[str, Any]) -> bytes:
         kind = command.get("type")
         if command.get("v") != 1 or kind not in ("load_protocol", "stop"):
-            return _ack(command_id, "rejected", "malformed")
+            return simulated_messages.ack(command_id, "rejected", "malformed")
         if kind == "stop":
             self._stop(command.get("session_id"))
-            return _ack(command_id, "executed")
+            return simulated_messages.ack(command_id, "executed")
         try:
             self._arm(command)
         except Rejected as rejected:
-            return _ack(command_id, "rejected", rejected.reason)
-        return _ack(command_id, "accepted")
+            return simulated_messages.ack(command_id, "rejected", rejected.reason)
+        return simulated_messages.ack(command_id, "accepted")
 
     def _arm(self, command: dict[str, Any]) -> None:
         protocol = parse_load_protocol(command)
@@ -277,16 +277,13 @@ class SimulatedDevice:
             current = (
                 self.over_current_ua if self.over_current_ua is not None and session.blocks >= 2 else step.current_ua
             )
+            samples = sample_currents(current, session.samples, count, step.polarity)
             sent = self._emit(
                 session,
                 TELEMETRY,
-                {
-                    "step": index,
-                    "t_ms": session.t_ms,
-                    "interval_ms": SAMPLE_INTERVAL_MS,
-                    "current_ua": sample_currents(current, session.samples, count, step.polarity),
-                    "contact": True,
-                },
+                lambda seq: simulated_messages.telemetry(
+                    session.session_id, seq, step=index, t_ms=session.t_ms, current_ua=samples
+                ),
             )
             session.end_interval()
             session.blocks, session.samples = session.blocks + 1, session.samples + count
@@ -327,16 +324,18 @@ class SimulatedDevice:
     # Sending
 
     def _event(self, session: Session, kind: str, step: int | None, t_ms: int) -> bool:
-        return self._emit(session, EVENTS, {"type": kind, "step": step, "t_ms": t_ms, "detail": None})
+        return self._emit(
+            session, EVENTS, lambda seq: simulated_messages.event(session.session_id, seq, kind, step=step, t_ms=t_ms)
+        )
 
-    def _emit(self, session: Session, leaf: str, fields: dict[str, Any]) -> bool:
-        """Number one message about the session and send it; False if the session is no longer current."""
+    def _emit(self, session: Session, leaf: str, build: Callable[[int], bytes]) -> bool:
+        """Number one message about the session, build it with that seq and send it; False if the session is no
+        longer current."""
         with self._lock:
             if self._session is not session:
                 return False
             session.seq += 1
-            body = {"v": 1, "session_id": session.session_id, "seq": session.seq, **fields}
-            self._send_numbered(leaf, _compact(body), session.seq)
+            self._send_numbered(leaf, build(session.seq), session.seq)
             return True
 
     def _send_numbered(self, leaf: str, payload: bytes, seq: int) -> None:
@@ -373,16 +372,12 @@ class SimulatedDevice:
         if self._state == "offline":
             payload = topics.OFFLINE
         else:
-            payload = _compact(
-                {
-                    "v": 1,
-                    "state": self._state,
-                    "session_id": self.session_id,
-                    "firmware": FIRMWARE,
-                    "probe_area_cm2": self.probe_area_cm2,
-                    "max_current_ua": self.max_current_ua,
-                    "ts": datetime.now(UTC).isoformat(timespec="milliseconds"),
-                }
+            payload = simulated_messages.status(
+                self._state,
+                self.session_id,
+                firmware=FIRMWARE,
+                probe_area_cm2=self.probe_area_cm2,
+                max_current_ua=self.max_current_ua,
             )
         return self._client.publish(self._topic(STATUS), payload, qos=1, retain=True)
 
@@ -433,14 +428,6 @@ class Simulator:
 
     def __exit__(self, *_exc: object) -> None:
         self.stop()
-
-
-def _ack(command_id: str, status: str, reason: str | None = None) -> bytes:
-    return _compact({"v": 1, "command_id": command_id, "status": status, "reason": reason})
-
-
-def _compact(body: dict[str, Any]) -> bytes:
-    return json.dumps(body, separators=(",", ":")).encode()
 
 
 def _json_object(payload: bytes) -> dict[str, Any]:

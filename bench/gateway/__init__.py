@@ -24,8 +24,9 @@ PostgreSQL database `galvani_bench_gateway`, which is left in place afterwards:
    devices stream telemetry.
 
 The stand-in devices of 3 and 4 are one paho client in this process that answers commands the way
-device_gateway/simulator.py does (ack, status, a `stopped` event); the ingest load generator publishes
-valid blocks without simulating sessions, filled into a template so that it costs per message what the
+device_gateway/simulator.py does (ack, status, a `stopped` event), with the simulator's own payloads
+(device_gateway/simulated_messages.py); the ingest load generator publishes valid blocks without simulating
+sessions, filled into a template made once from the simulator's block, so that it costs per message what the
 ceiling's publisher does (both share the two cores with what they measure). CPU is read from /proc (% of one
 core). Where the latency went is split by the timestamps the API and the gateway write (device_commands,
 session_messages.received_at).

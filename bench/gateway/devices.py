@@ -5,21 +5,25 @@ import threading
 import time
 import uuid
 from collections import Counter
-from datetime import UTC, datetime
 from typing import Any
 
 import paho.mqtt.client as mqtt
 
 from bench.common import LOOPBACK
 from bench.gateway.settings import MAX_OUTSTANDING, OVER_CURRENT_UA, WAIT_S
-from bench.gateway.support import compact, new_client, telemetry_block
-from device_gateway import topics
+from bench.gateway.support import new_client, telemetry_block
+from device_gateway import simulated_messages, topics
+
+FIRMWARE = "bench"
+PROBE_AREA_CM2 = 0.5  # as bench/gateway/database.py registers every device
+MAX_CURRENT_UA = 600
 
 
 class StandInDevices:
     """One paho client answering for many device ids: records every command with its arrival time and
     answers it as the simulator does (load_protocol: accepted, status armed; stop: executed, a `stopped`
-    event, status idle). Also publishes their status and session messages.
+    event, status idle). Also publishes their status and session messages. Every payload is built by
+    device_gateway/simulated_messages.py, as the simulator's are.
 
     Not device_gateway/simulator.py's SimulatedDevice on purpose: that is one paho client, with its own network
     thread, per device, and runs its session's telemetry itself. Here over 200 device ids share one client, so
@@ -64,15 +68,8 @@ class StandInDevices:
                 self.sessions.setdefault(device_id, session_id)
             self.arrivals.setdefault((device_id, kind), arrived)
             self._lock.notify_all()
-        self.publish(
-            device_id,
-            "acks",
-            {
-                "command_id": body["command_id"],
-                "status": "accepted" if kind == "load_protocol" else "executed",
-                "reason": None,
-            },
-        )
+        answer = "accepted" if kind == "load_protocol" else "executed"
+        self._publish(device_id, "acks", simulated_messages.ack(body["command_id"], answer))
         if kind == "load_protocol":
             self.status(device_id, "armed", session_id)
         else:
@@ -85,23 +82,12 @@ class StandInDevices:
             self._lock.wait_for(lambda: (device_id, kind) in self.arrivals, timeout)
             return self.arrivals.get((device_id, kind))
 
-    def publish(self, device_id: str, leaf: str, fields: dict[str, Any], retain: bool = False) -> None:
-        self.client.publish(topics.device_topic(device_id, leaf), compact({"v": 1, **fields}), qos=1, retain=retain)
-
     def status(self, device_id: str, state: str, session_id: str | None = None) -> None:
-        self.publish(
-            device_id,
-            "status",
-            {
-                "state": state,
-                "session_id": session_id,
-                "firmware": "bench",
-                "probe_area_cm2": 0.5,
-                "max_current_ua": 600,
-                "ts": datetime.now(UTC).isoformat(timespec="milliseconds"),
-            },
-            retain=True,
+        """Publish the device's retained status."""
+        payload = simulated_messages.status(
+            state, session_id, firmware=FIRMWARE, probe_area_cm2=PROBE_AREA_CM2, max_current_ua=MAX_CURRENT_UA
         )
+        self._publish(device_id, "status", payload, retain=True)
 
     def next_seq(self, session_id: str) -> int:
         with self._lock:
@@ -109,23 +95,17 @@ class StandInDevices:
             return self._seq[session_id]
 
     def event(self, device_id: str, session_id: str, kind: str) -> None:
-        self.publish(
-            device_id,
-            "events",
-            {
-                "session_id": session_id,
-                "seq": self.next_seq(session_id),
-                "type": kind,
-                "step": None,
-                "t_ms": 0,
-                "detail": None,
-            },
-        )
+        """Publish the session's next message: an event of that kind, at its start."""
+        payload = simulated_messages.event(session_id, self.next_seq(session_id), kind, step=None, t_ms=0)
+        self._publish(device_id, "events", payload)
 
     def over_current(self, device_id: str, session_id: str) -> float:
         """Start output, then send a block above the cap; returns when it was handed to paho."""
         self.event(device_id, session_id, "started")
         payload = telemetry_block(session_id, self.next_seq(session_id), OVER_CURRENT_UA)
         sent = time.perf_counter()
-        self.client.publish(topics.device_topic(device_id, "telemetry"), payload, qos=1)
+        self._publish(device_id, "telemetry", payload)
         return sent
+
+    def _publish(self, device_id: str, leaf: str, payload: bytes, retain: bool = False) -> None:
+        self.client.publish(topics.device_topic(device_id, leaf), payload, qos=1, retain=retain)

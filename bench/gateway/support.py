@@ -29,6 +29,7 @@ from bench.gateway.settings import (
     ROOT,
     STEP_CURRENT_UA,
 )
+from device_gateway import simulated_messages
 from device_gateway.simulated_session import BLOCK_SAMPLES, SAMPLE_INTERVAL_MS, sample_currents
 from tests.mqtt import wait_for_port
 
@@ -43,15 +44,19 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[max(0, math.ceil(fraction * len(ordered)) - 1)]
 
 
-def compact(body: dict[str, Any]) -> bytes:
-    return json.dumps(body, separators=(",", ":")).encode()
+def _block_format() -> str:
+    """The simulator's own telemetry block (simulated_messages.telemetry, step 0) as a %-template of its session_id,
+    seq, t_ms and samples, each found by a value that occurs nowhere else in it."""
+    block = simulated_messages.telemetry("SESSION", 111, step=0, t_ms=222, current_ua=[333.0]).decode()
+    fields = {'"SESSION"': '"%s"', ":111,": ":%d,", ":222,": ":%d,", "[333.0]": "%s"}
+    if "%" in block or any(block.count(value) != 1 for value in fields):
+        raise RuntimeError(f"cannot make a template of the telemetry block {block}")
+    for value, field in fields.items():
+        block = block.replace(value, field)
+    return block
 
 
-BLOCK_FORMAT = (
-    '{"v":1,"session_id":"%s","seq":%d,"step":0,"t_ms":%d,"interval_ms":'
-    + str(SAMPLE_INTERVAL_MS)
-    + ',"current_ua":%s,"contact":true}'
-)
+BLOCK_FORMAT = _block_format()
 
 
 def telemetry_block(session_id: str, seq: int, current_ua: float = STEP_CURRENT_UA) -> bytes:
