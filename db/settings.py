@@ -24,6 +24,9 @@ class Settings(BaseSettings):
     data_dir: Path = Path("data")
     database_url: str | None = None
     mqtt_url: str | None = None
+    # The CA that signed the broker's certificate (the clinic CA's ca.pem), for an mqtts:// mqtt_url; unset, the
+    # system's CAs. The gateway and `galvani simulate` refuse a broker whose certificate it did not sign.
+    mqtt_ca_file: Path | None = None
     # Where the gateway keeps the devices' broker users (`device_id:hash` lines) for Mosquitto to load;
     # unset, it keeps none (the embedded broker asks for no passwords).
     device_users_file: Path | None = None
@@ -33,6 +36,10 @@ class Settings(BaseSettings):
     gateway_id: str | None = None
     # The gateway writes its health here every second, for `galvani gateway-health` (compose's check).
     gateway_health_file: Path | None = None
+    # Staff HTTPS for `galvani api` and `galvani serve`: the server's certificate (PEM, any intermediate CA's after
+    # it) and its private key. Unset, they serve plain HTTP.
+    tls_certfile: Path | None = None
+    tls_keyfile: Path | None = None
     secret_key: SecretStr | None = None
     clinic_timezone: str = "UTC"
     admin_email: str | None = None
@@ -71,6 +78,15 @@ class Settings(BaseSettings):
                 f"GALVANI_GATEWAY_ID ({self.gateway_id}) must be the user in GALVANI_MQTT_URL ({user}): "
                 "the broker knows each gateway by its user"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _tls_settings_agree(self) -> "Settings":
+        if (self.tls_certfile is None) != (self.tls_keyfile is None):
+            raise ValueError("GALVANI_TLS_CERTFILE and GALVANI_TLS_KEYFILE go together: set both for HTTPS, or neither")
+        if self.mqtt_ca_file and urlsplit(self.mqtt_url or "").scheme not in {"mqtts", "ssl"}:
+            # A CA given for a plain connection would read as TLS configured while everything crosses in the clear.
+            raise ValueError("GALVANI_MQTT_CA_FILE is for a broker reached over TLS: GALVANI_MQTT_URL must be mqtts://")
         return self
 
     @property

@@ -101,6 +101,8 @@ class Gateway:
         )
         if broker.username:
             self._client.username_pw_set(broker.username, broker.password)
+        if broker.tls is not None:
+            self._client.tls_set_context(broker.tls)
         self._client.will_set(topics.GATEWAY_STATUS, topics.OFFLINE, qos=1, retain=True)
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect

@@ -18,7 +18,7 @@ class GatewayRunner:
     def __init__(self, settings: Settings) -> None:
         self.embedded_broker: EmbeddedBroker | None = None
         if settings.mqtt_url:
-            address = parse_broker_url(settings.mqtt_url)
+            address = parse_broker_url(settings.mqtt_url, settings.mqtt_ca_file)
         else:
             self.embedded_broker = EmbeddedBroker(port=settings.embedded_mqtt_port)
             address = BrokerAddress(host=self.embedded_broker.host, port=self.embedded_broker.port)

@@ -9,6 +9,7 @@ import contextlib
 import json
 import logging
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -67,6 +68,7 @@ class SimulatedDevice:
         reorder: bool = False,
         malformed_every: int | None = None,
         drop_seq: Iterable[int] = (),
+        tls: ssl.SSLContext | None = None,  # mqtts://: TLS, the broker's certificate checked as the context says
     ) -> None:
         if speed <= 0:
             raise ValueError("speed must be positive")
@@ -86,13 +88,15 @@ class SimulatedDevice:
         self._session: Session | None = None
         self._answers: dict[str, bytes] = {}  # command_id -> the ack sent, to answer a repeat identically
         self._held: tuple[str, bytes, int] | None = None  # reorder: the first message of a pair
-        self._client = self._make_client(password)
+        self._client = self._make_client(password, tls)
 
-    def _make_client(self, password: str | None) -> mqtt.Client:
+    def _make_client(self, password: str | None, tls: ssl.SSLContext | None) -> mqtt.Client:
         client = mqtt.Client(
             CallbackAPIVersion.VERSION2, client_id=self.device_id, clean_session=False, protocol=mqtt.MQTTv311
         )
         client.username_pw_set(self.device_id, password)
+        if tls is not None:
+            client.tls_set_context(tls)
         client.will_set(self._topic(STATUS), topics.OFFLINE, qos=1, retain=True)
         client.reconnect_delay_set(min_delay=1, max_delay=10)
         client.on_connect = self._on_connect

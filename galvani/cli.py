@@ -1,4 +1,4 @@
-"""`galvani serve | api | gateway | migrate | create-user | gateway-health | …`
+"""`galvani serve | api | gateway | migrate | create-user | gateway-health | certificates | …`
 
 Each command imports what it needs when it runs: `gateway-health` runs every few seconds as compose's health
 check, and importing the API and the gateway for it would cost a second of CPU each time.
@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from db.models import Role
-from db.settings import Settings, get_settings
+from db.settings import get_settings
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker
@@ -112,6 +112,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     simulate.set_defaults(command=cmd_simulate)
     commands.add_parser("migrate", help="bring the database schema up to date").set_defaults(command=cmd_migrate)
+    _add_certificates(commands)
     backup = commands.add_parser("backup", help="write the whole PostgreSQL database to a new file (pg_dump)")
     backup.add_argument("file", type=Path, help="the backup file to make; never overwritten")
     backup.set_defaults(command=cmd_backup)
@@ -135,6 +136,48 @@ def _parser() -> argparse.ArgumentParser:
 def _add_http_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
+
+
+def _add_certificates(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    certificates = commands.add_parser(
+        "certificates",
+        help="make the clinic CA (once) and the certificates of the staff HTTPS site and the broker",
+        description="Makes FOLDER/ca.pem (the clinic CA: give it to devices and staff browsers) with its key "
+        "ca-key.pem, unless they are there already, then https.pem and broker.pem with their keys, signed by it. "
+        "Run it again to renew them or to add a host: the CA stays, so devices need nothing new.",
+    )
+    certificates.add_argument("folder", type=Path, metavar="FOLDER", help="where the certificates are kept, e.g. certs")
+    certificates.add_argument(
+        "--host",
+        dest="hosts",
+        action="append",
+        required=True,
+        metavar="NAME",
+        help="a host name or IP address by which staff and devices reach the server; repeat for each "
+        "(the broker's certificate also names `mosquitto`, the name the gateways use inside docker compose)",
+    )
+    certificates.add_argument(
+        "--new-ca",
+        action="store_true",
+        help="replace the clinic CA that is there: every device and browser then needs the new ca.pem",
+    )
+    certificates.set_defaults(command=cmd_certificates)
+
+
+def cmd_certificates(args: argparse.Namespace) -> int:
+    from galvani.certificates import CertificateError, make_certificates
+
+    try:
+        made = make_certificates(args.folder, args.hosts, new_ca=args.new_ca)
+    except CertificateError as problem:
+        print(f"no certificate made: {problem}", file=sys.stderr)
+        return 1
+    ca = "made a new clinic CA" if made.new_ca else "kept the clinic CA"
+    print(
+        f"{ca} in {made.folder / 'ca.pem'} (devices and staff browsers trust it); https.pem and broker.pem for "
+        f"{', '.join(made.hosts)}, valid until {made.expires:%Y-%m-%d}. Keep ca-key.pem away from the server."
+    )
+    return 0
 
 
 def cmd_backup(args: argparse.Namespace) -> int:
@@ -175,8 +218,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from db.session import make_engine, make_session_factory
     from device_gateway.runner import GatewayRunner
     from galvani.bootstrap import ensure_first_admin, seed_demo
+    from galvani.https import https_options
 
     settings = get_settings()
+    tls = https_options(settings)
     migrate.upgrade(settings.resolved_database_url)
     factory = make_session_factory(make_engine(settings.resolved_database_url))
     _announce(ensure_first_admin(factory, settings))
@@ -188,8 +233,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     devices = _demo_devices(factory, runner) if args.demo else None
     try:
         app = create_app(settings, session_factory=factory)
-        print(f"Galvani is ready at http://{args.host}:{args.port}/ (API docs at /docs)", flush=True)
-        _run_uvicorn(app, host=args.host, port=args.port, log_level=settings.log_level.lower())
+        scheme = "https" if tls else "http"
+        print(f"Galvani is ready at {scheme}://{args.host}:{args.port}/ (API docs at /docs)", flush=True)
+        _run_uvicorn(app, host=args.host, port=args.port, log_level=settings.log_level.lower(), **tls)
     finally:
         if devices:
             devices.stop()
@@ -201,9 +247,8 @@ def _demo_devices(factory: sessionmaker[Session], runner: GatewayRunner) -> Staf
     """Simulated devices in the demo rooms, on the gateway's broker."""
     from galvani.demo import StaffedDevices, seed_demo_appointment, seed_demo_devices
 
-    devices = StaffedDevices(
-        seed_demo_devices(factory), host=runner.gateway.broker.host, port=runner.gateway.broker.port
-    )
+    broker = runner.gateway.broker
+    devices = StaffedDevices(seed_demo_devices(factory), host=broker.host, port=broker.port, tls=broker.tls)
     devices.start()
     appointment = seed_demo_appointment(factory)
     if appointment is not None:
@@ -244,8 +289,10 @@ def _leave_quietly(_signum: int, _frame: object) -> None:
 def cmd_api(args: argparse.Namespace) -> int:
     from db.session import make_engine, make_session_factory
     from galvani.bootstrap import ensure_first_admin
+    from galvani.https import https_options
 
     settings = get_settings()
+    tls = https_options(settings)
     factory = make_session_factory(make_engine(settings.resolved_database_url))
     _announce(ensure_first_admin(factory, settings))
     _run_uvicorn(
@@ -256,6 +303,7 @@ def cmd_api(args: argparse.Namespace) -> int:
         workers=args.workers,
         timeout_worker_healthcheck=WORKER_HEALTHCHECK_S,
         log_level=settings.log_level.lower(),
+        **tls,
     )
     return 0
 
@@ -278,109 +326,9 @@ def cmd_gateway(_args: argparse.Namespace) -> int:
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    """Simulated devices for the devices registered in service, or for those in --credentials with their
-    passwords; they press start 5 s after being armed."""
-    from device_gateway.broker_url import parse_broker_url
-    from galvani.demo import StaffedDevices
+    from galvani.simulate import simulate
 
-    settings = get_settings()
-    try:
-        ids, passwords = _devices_to_simulate(settings, args)
-    except _NotSimulated as exc:
-        print(f"no device simulated: {exc}", file=sys.stderr)
-        return 1
-    broker = parse_broker_url(settings.mqtt_url) if settings.mqtt_url else None
-    host, port = (broker.host, broker.port) if broker else ("127.0.0.1", settings.embedded_mqtt_port)
-    devices = StaffedDevices(
-        ids,
-        host=host,
-        port=port,
-        passwords=passwords,
-        speed=args.speed,
-        over_current_ua=args.over_current,
-        duplicate_every=args.duplicate_every,
-        reorder=args.reorder,
-        malformed_every=args.malformed_every,
-        drop_seq=args.drop_seq,
-    )
-    stop = threading.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stop.set())
-    try:
-        devices.start(timeout=args.connect_timeout)
-    except TimeoutError:
-        print(_not_online(devices, f"{host}:{port}", args), file=sys.stderr)
-        return 1
-    print(f"simulating {len(ids)} devices on {host}:{port}; Ctrl-C stops them", flush=True)
-    stop.wait()
-    devices.stop()
-    return 0
-
-
-class _NotSimulated(Exception):
-    """Why no device can be simulated, in words for the operator."""
-
-
-def _devices_to_simulate(settings: Settings, args: argparse.Namespace) -> tuple[list[str], dict[str, str] | None]:
-    """The device_ids to simulate and their passwords: those in --credentials, or the devices in service."""
-    from sqlalchemy.exc import OperationalError
-
-    from galvani.credentials import CredentialsError, read_credentials
-
-    if args.credentials:
-        try:
-            passwords = read_credentials(args.credentials)
-        except CredentialsError as exc:
-            raise _NotSimulated(str(exc)) from None
-        return list(passwords), passwords
-    try:
-        ids = _devices_in_service(settings, args.count)
-    except OperationalError as exc:
-        reason = str(exc.orig or exc).splitlines()[0]
-        raise _NotSimulated(
-            f"the database does not answer ({reason}); name the devices with --credentials FILE instead"
-        ) from None
-    if not ids:
-        raise _NotSimulated("none is registered in service; register one with POST /api/v1/devices")
-    return ids, None
-
-
-def _devices_in_service(settings: Settings, count: int | None) -> list[str]:
-    """The device_ids of up to `count` devices in service, oldest first."""
-    from sqlalchemy import select
-
-    from db.models import Device, DeviceStatus
-    from db.session import make_engine, make_session_factory
-
-    factory = make_session_factory(make_engine(settings.resolved_database_url))
-    with factory() as session:
-        return list(
-            session.scalars(
-                select(Device.device_id)
-                .where(Device.status == DeviceStatus.IN_SERVICE)
-                .order_by(Device.created_at)
-                .limit(count)
-            )
-        )
-
-
-def _not_online(devices: StaffedDevices, broker: str, args: argparse.Namespace) -> str:
-    """Why the simulated devices are not online, in words for the operator."""
-    refused = {device_id: device.refused for device_id, device in devices.simulator.devices.items() if device.refused}
-    if not refused:
-        return f"no device simulated: the broker at {broker} did not let them in within {args.connect_timeout:g} s"
-    lines = [
-        f"no device simulated: the broker at {broker} refused "
-        + ", ".join(f"{device_id} ({reason})" for device_id, reason in refused.items())
-    ]
-    if args.credentials:
-        lines.append(
-            f"check those devices' passwords in {args.credentials} (the API shows a device's password once; "
-            "POST /api/v1/devices/{id}/mqtt-password issues a new one)"
-        )
-    else:
-        lines.append("a broker that asks for passwords needs them: --credentials FILE, one device_id:password a line")
-    return "\n".join(lines)
+    return simulate(args)
 
 
 def cmd_gateway_health(_args: argparse.Namespace) -> int:

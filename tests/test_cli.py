@@ -6,6 +6,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -152,6 +153,49 @@ def test_api_alone_serves_a_migrated_database(tmp_path: Path) -> None:
     with running("api", env=env) as (process, port):
         assert httpx.get(f"http://127.0.0.1:{port}/health").status_code == 200
         stop(process)
+
+
+def test_four_workers_start_on_a_busy_two_core_server(tmp_path: Path) -> None:
+    """uvicorn pings each worker and kills one that does not answer in time as hung. With its default of 5 s, four
+    workers importing the app at once on a busy small server were killed and started again, for ever."""
+    env = galvani_env(tmp_path)
+    assert run_galvani("migrate", env=env).returncode == 0
+    burners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(4)]
+    api = subprocess.Popen(
+        [sys.executable, "-m", "galvani.cli", "api", "--workers", "4", "--port", str(free_port())],
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        log = _lines_until(api, "Application startup complete", count=4, timeout=90)
+    finally:
+        for burner in burners:
+            burner.kill()
+            burner.wait()
+        api.kill()
+        api.wait()
+        api.stderr.close()  # type: ignore[union-attr]
+    assert [line for line in log if "died" in line] == [], log
+    assert sum("Application startup complete" in line for line in log) == 4, log
+
+
+def _lines_until(process: subprocess.Popen[str], text: str, *, count: int, timeout: float) -> list[str]:
+    """What the process wrote to stderr until `text` appeared `count` times (or the time ran out)."""
+    assert process.stderr is not None
+    lines: list[str] = []
+    done = threading.Event()
+
+    def read() -> None:
+        for line in process.stderr:  # type: ignore[union-attr]
+            lines.append(line)
+            if sum(text in seen for seen in lines) >= count:
+                break
+        done.set()
+
+    threading.Thread(target=read, daemon=True).start()
+    done.wait(timeout)
+    return list(lines)
 
 
 def test_create_user_then_log_in(tmp_path: Path) -> None:
@@ -408,3 +452,15 @@ def test_the_health_check_does_not_load_the_api_or_the_gateway() -> None:
     ).stdout.split()
     heavy = {"api", "uvicorn", "fastapi", "device_gateway", "paho", "alembic", "amqtt"}
     assert not heavy & {name.split(".")[0] for name in loaded}
+
+
+def test_api_with_a_certificate_it_cannot_read_says_so_and_serves_nothing(tmp_path: Path) -> None:
+    """Before anything else: no admin made, no port opened, no traceback from each worker."""
+    missing = tmp_path / "certs" / "https.pem"
+    env = galvani_env(tmp_path, GALVANI_TLS_CERTFILE=str(missing), GALVANI_TLS_KEYFILE=str(tmp_path / "key.pem"))
+    result = run_galvani("api", "--workers", "2", env=env)
+    assert result.returncode == 1
+    assert (
+        result.stderr.strip() == f"no HTTPS: {missing} cannot be read by uid {os.getuid()} (No such file or directory)"
+    )
+    assert "Created" not in result.stdout

@@ -11,14 +11,36 @@
 # script puts the password file together again and sends the broker SIGHUP, which makes it read the file
 # again without dropping anyone who is connected.
 #
+#
+# TLS: the broker's certificate and key, and the clinic CA, are mounted read-only at /mosquitto/certs, the key
+# readable by its owner on the host only. Mosquitto reads them as root when it starts, but again as the user it
+# switched to at every SIGHUP; so this script gives it copies of its own, which mosquitto.conf names. New
+# certificates there are taken at the broker's next start (`docker compose restart mosquitto`).
+#
 # The paths can be changed through the environment; the tests run this script with a Mosquitto of their own.
 set -eu
 
 config=${MOSQUITTO_CONFIG:-/mosquitto/config/mosquitto.conf}
 password_file=${MOSQUITTO_PASSWORD_FILE:-/mosquitto/data/passwd}
 devices_file=${GALVANI_DEVICE_USERS_FILE:-/mosquitto/users/devices.passwd}
-broker_user=${MOSQUITTO_USER:-mosquitto}  # the user the broker switches to, which must read the file
+certs_dir=${MOSQUITTO_CERTS_DIR:-/mosquitto/certs}
+tls_dir=${MOSQUITTO_TLS_DIR:-/mosquitto/tls}
+broker_user=${MOSQUITTO_USER:-mosquitto}  # the user the broker switches to, which must read the files
 check_every_s=${CHECK_EVERY_S:-2}
+
+mkdir -p "$tls_dir"
+chmod 0700 "$tls_dir"
+chown "$broker_user" "$tls_dir"
+for file in ca.pem broker.pem broker-key.pem; do
+    if [ ! -f "$certs_dir/$file" ]; then
+        echo "run.sh: no $certs_dir/$file: make the certificates first (README: Production, Certificates)" >&2
+        exit 1
+    fi
+    cp "$certs_dir/$file" "$tls_dir/$file.new"
+    chmod 0600 "$tls_dir/$file.new"
+    chown "$broker_user" "$tls_dir/$file.new"
+    mv -f "$tls_dir/$file.new" "$tls_dir/$file"
+done
 
 gateway_users=${GALVANI_GATEWAY_USERS:?name each gateway MQTT user in GALVANI_GATEWAY_USERS}
 own_users=$(mktemp)

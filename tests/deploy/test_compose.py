@@ -26,6 +26,11 @@ from tests.deploy.shipped import (
 
 APP_SERVICES = ("migrate", "api", "gateway", "gateway-standby")
 GATEWAYS = ("gateway", "gateway-standby")
+# What a service sets beyond the shared environment: each gateway its identity, the api its HTTPS certificate.
+OWN_ENVIRONMENT = {
+    **dict.fromkeys(GATEWAYS, {"GALVANI_GATEWAY_ID", "GALVANI_MQTT_URL"}),
+    "api": {"GALVANI_TLS_CERTFILE", "GALVANI_TLS_KEYFILE"},
+}
 
 
 # One compose interpolation and nothing else: ${NAME}, ${NAME:-default}, ${NAME:?message}, ...
@@ -44,17 +49,18 @@ def test_app_services_share_one_build_and_environment() -> None:
     for name in APP_SERVICES:
         service = compose["services"][name]
         assert service["build"] == shared["build"] == ".", name
-        gateways_own = {"GALVANI_GATEWAY_ID", "GALVANI_MQTT_URL"} if name in GATEWAYS else set()
+        its_own = OWN_ENVIRONMENT.get(name, set())
         own, common = (
-            {key: value for key, value in environment.items() if key not in gateways_own}
+            {key: value for key, value in environment.items() if key not in its_own}
             for environment in (service["environment"], shared["environment"])
         )
         assert own == common, name
+        assert its_own <= set(service["environment"]), name
     environment = shared["environment"]
     assert environment["GALVANI_ENV"] == "production"
     assert environment["GALVANI_DATABASE_URL"].startswith("postgresql+psycopg://galvani:")
-    # The api only checks that the broker answers, without logging in; each gateway logs in as itself.
-    assert environment["GALVANI_MQTT_URL"] == "mqtt://mosquitto:1883"
+    # The api only checks that the broker answers, without logging in; each gateway logs in as itself, over TLS.
+    assert environment["GALVANI_MQTT_URL"] == "mqtts://mosquitto:8883"
 
 
 def test_two_gateways_run_alike_each_with_its_own_identity() -> None:
@@ -70,8 +76,8 @@ def test_two_gateways_run_alike_each_with_its_own_identity() -> None:
         assert first[key] == second[key], key
 
 
-# mqtt://user:password@mosquitto:1883, the password being a compose interpolation (which may hold `?`).
-GATEWAY_LOGIN = re.compile(r"^mqtt://(?P<user>[^:/@]+):(?P<password>.+)@mosquitto:1883$")
+# mqtts://user:password@mosquitto:8883, the password being a compose interpolation (which may hold `?`).
+GATEWAY_LOGIN = re.compile(r"^mqtts://(?P<user>[^:/@]+):(?P<password>.+)@mosquitto:8883$")
 
 
 def test_each_gateway_logs_in_as_its_own_user_with_rights_and_a_password() -> None:
@@ -96,7 +102,7 @@ def test_each_gateway_logs_in_as_its_own_user_with_rights_and_a_password() -> No
 def test_each_app_service_runs_its_own_command() -> None:
     services = shipped.services()
     assert services["migrate"]["command"] == "galvani migrate"
-    assert services["api"]["command"] == "galvani api --host 0.0.0.0 --port 8000 --workers 4"
+    assert services["api"]["command"] == "galvani api --host 0.0.0.0 --port 8443 --workers 4"
     assert services["gateway"]["command"] == "galvani gateway"
     assert services["migrate"]["restart"] == "no"  # a one-shot job, not a daemon
 
@@ -141,7 +147,7 @@ def test_postgres_has_a_healthcheck() -> None:
 
 def test_api_healthcheck_asks_the_health_endpoint() -> None:
     check = " ".join(shipped.services()["api"]["healthcheck"]["test"])
-    assert "http://localhost:8000/health" in check
+    assert "https://localhost:8443/health" in check  # test_shipped_tls.py runs it against `galvani api`
     assert "curl" not in check  # python:3.11-slim has none
 
 
@@ -178,10 +184,7 @@ def _seconds(duration: str) -> int:
 
 def test_mosquitto_mounts_the_config_files_of_this_repository() -> None:
     compose = shipped.compose()
-    mounts = {}
-    for volume in compose["services"]["mosquitto"]["volumes"]:
-        source, target, *options = volume.split(":")
-        mounts[target] = (source, options)
+    mounts = _mounts(compose["services"]["mosquitto"])
     for target, repo_file in [
         ("/mosquitto/config/mosquitto.conf", MOSQUITTO_CONF),
         ("/mosquitto/config/acl", MOSQUITTO_ACL),
@@ -196,10 +199,15 @@ def test_mosquitto_mounts_the_config_files_of_this_repository() -> None:
 
 
 def _mounts(service: dict[str, Any]) -> dict[str, tuple[str, list[str]]]:
+    """target -> (source, options) of each volume, written short (`source:target:ro`) or long (a mapping)."""
     mounts = {}
-    for volume in service["volumes"]:
-        source, target, *options = volume.split(":")
-        mounts[target] = (source, options)
+    for volume in service.get("volumes", []):
+        if isinstance(volume, dict):
+            options = ["ro"] if volume.get("read_only") else []
+            mounts[volume["target"]] = (volume["source"], options)
+        else:
+            source, target, *options = volume.split(":")
+            mounts[target] = (source, options)
     return mounts
 
 
@@ -233,3 +241,78 @@ def test_the_gateway_healthcheck_command_reads_the_gateways_file(tmp_path: Path)
     )
     result = check()
     assert (result.returncode, result.stdout) == (0, "gateway ok (active)\n"), result.stderr
+
+
+# --- TLS: certificates mounted where each service looks, and no plain port published -------------------------------
+
+
+def test_only_tls_ports_are_published() -> None:
+    """Devices reach the broker on 8883 and staff the api on 443 (8443 in the container), both TLS only; no plain
+    1883 or 8000, and nothing else reaches the clinic network."""
+    published = {name: service.get("ports", []) for name, service in shipped.services().items()}
+    assert {name: ports for name, ports in published.items() if ports} == {
+        "mosquitto": ["8883:8883"],
+        "api": ["443:8443"],
+    }
+    assert "--port 8443" in shipped.services()["api"]["command"]
+    assert _options(MOSQUITTO_CONF)["listener"] == ["8883"]  # the broker has no plain listener to publish
+
+
+def _options(path: Path) -> dict[str, list[str]]:
+    options: dict[str, list[str]] = {}
+    for line in shipped.conf_lines(path):
+        key, _, value = line.partition(" ")
+        options.setdefault(key, []).append(value)
+    return options
+
+
+def _certificate_mounts(service: str) -> dict[str, str]:
+    """target -> file in ./certs of each certificate mounted into the service, checked to be read-only and to make
+    compose stop when the file is missing (instead of making a folder in its place)."""
+    mounts = {}
+    for volume in shipped.services()[service].get("volumes", []):
+        if isinstance(volume, dict) and volume["source"].startswith("./certs/"):
+            assert volume["type"] == "bind" and volume["read_only"] is True, volume
+            assert volume["bind"]["create_host_path"] is False, volume
+            mounts[volume["target"]] = volume["source"].removeprefix("./certs/")
+    return mounts
+
+
+def test_each_service_gets_the_certificates_it_needs_and_no_ca_key() -> None:
+    """The api its HTTPS certificate and key, the broker its own and the clinic CA, each gateway the clinic CA to
+    check the broker with; the CA's key stays off the server's containers."""
+    services = shipped.services()
+    shared = shipped.compose()["x-galvani"]["environment"]
+    api = services["api"]["environment"]
+    assert _certificate_mounts("api") == {
+        api["GALVANI_TLS_CERTFILE"]: "https.pem",
+        api["GALVANI_TLS_KEYFILE"]: "https-key.pem",
+    }
+    for gateway in GATEWAYS:
+        assert _certificate_mounts(gateway) == {shared["GALVANI_MQTT_CA_FILE"]: "ca.pem"}, gateway
+    assert _certificate_mounts("mosquitto") == {
+        "/mosquitto/certs/ca.pem": "ca.pem",
+        "/mosquitto/certs/broker.pem": "broker.pem",
+        "/mosquitto/certs/broker-key.pem": "broker-key.pem",
+    }
+    assert _certificate_mounts("migrate") == {}
+    assert not [
+        volume for service in services.values() for volume in service.get("volumes", []) if "ca-key" in str(volume)
+    ]
+
+
+def test_the_broker_reads_the_copies_run_sh_makes_of_its_mounted_certificates() -> None:
+    """run.sh copies the mounted files (its default MOSQUITTO_CERTS_DIR) into the broker's own folder (its default
+    MOSQUITTO_TLS_DIR), which mosquitto.conf names; the health check trusts the mounted CA."""
+    script = RUN_SH.read_text()
+    assert "certs_dir=${MOSQUITTO_CERTS_DIR:-/mosquitto/certs}" in script
+    assert "tls_dir=${MOSQUITTO_TLS_DIR:-/mosquitto/tls}" in script
+    assert "for file in ca.pem broker.pem broker-key.pem; do" in script
+    options = _options(MOSQUITTO_CONF)
+    assert {key: options[key] for key in ("cafile", "certfile", "keyfile")} == {
+        "cafile": ["/mosquitto/tls/ca.pem"],
+        "certfile": ["/mosquitto/tls/broker.pem"],
+        "keyfile": ["/mosquitto/tls/broker-key.pem"],
+    }
+    _, command = shipped.healthcheck("mosquitto")
+    assert "-h mosquitto -p 8883 --cafile /mosquitto/certs/ca.pem" in command  # by the name the gateways use

@@ -1,6 +1,7 @@
 """The shipped Mosquitto configuration and ACL (deploy/mosquitto/), as data and loaded by a real Mosquitto 2, because
 a config it refuses or an ACL it reads differently from what we meant only shows up there; with run.sh, the broker's
-health check as docker-compose.yml writes it, and `galvani simulate` logging in to it."""
+health check as docker-compose.yml writes it, and `galvani simulate` logging in to it. Every client connects over
+TLS, as the shipped broker has no other way in (test_shipped_tls.py: how TLS itself is held to)."""
 
 import json
 import os
@@ -23,7 +24,16 @@ from db.broker_passwords import hash_device_password, new_device_password
 from db.models import Device, DeviceStatus, Room
 from device_gateway.device_users import DeviceUsersFile
 from tests.deploy import shipped
-from tests.deploy.broker import MQTT_TIMEOUT_S, BrokerClient, clients, local_config, running, running_mosquitto
+from tests.deploy.broker import (
+    MQTT_TIMEOUT_S,
+    Broker,
+    BrokerClient,
+    certificates,
+    clients,
+    local_config,
+    running,
+    running_mosquitto,
+)
 from tests.deploy.shipped import (
     GATEWAY_RULES,
     GATEWAY_USER,
@@ -78,7 +88,7 @@ def _mosquitto_options(path: Path = MOSQUITTO_CONF) -> dict[str, str]:
 
 def test_mosquitto_conf_locks_the_broker_and_keeps_messages() -> None:
     options = _mosquitto_options()
-    assert options["listener"] == "1883"
+    assert options["listener"] == "8883"  # TLS: test_shipped_tls.py
     assert options["allow_anonymous"] == "false"
     # Where docker-compose.yml puts the ACL, and on the data volume the app writes passwords to.
     assert options["acl_file"] == "/mosquitto/config/acl"
@@ -94,9 +104,9 @@ def test_mosquitto_conf_makes_every_client_id_its_username() -> None:
     device's client id and push it off."""
     lines = shipped.conf_lines(MOSQUITTO_CONF)
     assert "use_username_as_clientid true" in lines
-    # A listener option: before any `listener` line Mosquitto 2 would open a second listener on 1883 for it (and in
-    # the container, where `listener 1883` already has that port, refuse to start).
-    assert lines.index("use_username_as_clientid true") > lines.index("listener 1883")
+    # A listener option: before any `listener` line Mosquitto 2 would open a second listener, on 1883 and without TLS,
+    # for it.
+    assert lines.index("use_username_as_clientid true") > lines.index("listener 8883")
 
 
 def test_acl_holds_the_device_rules_of_the_protocol() -> None:
@@ -123,8 +133,8 @@ def test_acl_gives_each_gateway_and_the_health_check_their_own_rules() -> None:
 
 @needs_mosquitto
 def test_mosquitto_2_accepts_the_config(tmp_path: Path) -> None:
-    with running_mosquitto(tmp_path, {GATEWAY_USER: "somepassword"}) as (port, process):
-        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+    with running_mosquitto(tmp_path, {GATEWAY_USER: "somepassword"}) as (broker, process):
+        socket.create_connection(("127.0.0.1", broker.port), timeout=1).close()
         assert process.poll() is None, "mosquitto stopped after accepting a connection"
 
 
@@ -133,7 +143,7 @@ def test_mosquitto_enforces_the_acl(tmp_path: Path) -> None:
     """Each check of a refused message is followed by an allowed one from the same sender: a broker
     delivers in order, so had the first got through it would be the one received."""
     users = {GATEWAY_USER: "gateway-password", "device-a": "password-a", "device-b": "password-b"}
-    with running_mosquitto(tmp_path, users) as (port, _), clients(port, users) as connect:
+    with running_mosquitto(tmp_path, users) as (broker, _), clients(broker, users) as connect:
         gateway = connect(GATEWAY_USER, protocol=mqtt.MQTTv5)  # shared subscriptions are MQTT 5
         device_a, device_b = connect("device-a"), connect("device-b")
         gateway.subscribe("$share/galvani/clinic/v1/devices/+/+")
@@ -168,7 +178,7 @@ def test_a_device_with_another_devices_client_id_does_not_push_it_off(tmp_path: 
     """Device A's own credentials with device B's client id: the broker takes A's username as the client id, so B
     keeps its connection, and a stop sent to it meanwhile reaches it."""
     users = {GATEWAY_USER: "gateway-password", "device-a": "password-a", "device-b": "password-b"}
-    with running_mosquitto(tmp_path, users) as (port, _), clients(port, users) as connect:
+    with running_mosquitto(tmp_path, users) as (broker, _), clients(broker, users) as connect:
         gateway = connect(GATEWAY_USER)
         device_b = connect("device-b", persistent=True)
         device_b.subscribe("clinic/v1/devices/device-b/commands")
@@ -183,7 +193,7 @@ def test_a_device_with_another_devices_client_id_does_not_push_it_off(tmp_path: 
 def test_two_gateways_are_connected_at_once(tmp_path: Path) -> None:
     """Each gateway under its own user: neither pushes the other off, and both hear every device."""
     users = {**dict.fromkeys(GATEWAY_USERS, "gateway-password"), "device-a": "password-a"}
-    with running_mosquitto(tmp_path, users) as (port, _), clients(port, users) as connect:
+    with running_mosquitto(tmp_path, users) as (broker, _), clients(broker, users) as connect:
         gateways = []
         for username in GATEWAY_USERS:  # each subscribed before the next logs in
             gateways.append(connect(username))
@@ -199,7 +209,7 @@ def test_a_device_cannot_publish_on_its_own_commands_topic(tmp_path: Path) -> No
     """Its firmware would obey the forged command. A broker delivers one sender's messages in order: had the forged
     command got through, the gateway and the device would each have received it before what follows it."""
     users = {GATEWAY_USER: "gateway-password", "device-a": "password-a"}
-    with running_mosquitto(tmp_path, users) as (port, _), clients(port, users) as connect:
+    with running_mosquitto(tmp_path, users) as (broker, _), clients(broker, users) as connect:
         gateway = connect(GATEWAY_USER)
         gateway.subscribe("clinic/v1/devices/+/+")
         device = connect("device-a", persistent=True)
@@ -215,13 +225,14 @@ def test_a_device_cannot_publish_on_its_own_commands_topic(tmp_path: Path) -> No
 # --- deploy/mosquitto/run.sh: the broker's users follow the devices the gateway lists ----------------
 
 
-def _connects(port: int, username: str, password: str) -> bool:
+def _connects(broker: Broker, username: str, password: str) -> bool:
     """Whether the broker accepts these credentials."""
     answers: queue.Queue[Any] = queue.Queue()
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=username)
     client.username_pw_set(username, password)
     client.on_connect = lambda _c, _u, _f, reason, _p: answers.put(reason)
-    client.connect("127.0.0.1", port)
+    client.tls_set_context(broker.trusting())
+    client.connect("127.0.0.1", broker.port)
     client.loop_start()
     try:
         return not answers.get(timeout=MQTT_TIMEOUT_S).is_failure
@@ -270,11 +281,15 @@ def test_the_broker_lets_in_exactly_the_devices_the_gateway_lists(
 
     port = free_port()
     password_file = tmp_path / "passwd"
+    certs, tls_dir = certificates(tmp_path / "certs"), tmp_path / "tls"  # the mounted files, the broker's copies
+    broker = Broker(port, certs / "ca.pem")
     env = {
         **os.environ,
         "PATH": SEARCH_PATH,
-        "MOSQUITTO_CONFIG": str(local_config(tmp_path, port, password_file)),
+        "MOSQUITTO_CONFIG": str(local_config(tmp_path, port, password_file, tls_dir)),
         "MOSQUITTO_PASSWORD_FILE": str(password_file),
+        "MOSQUITTO_CERTS_DIR": str(certs),
+        "MOSQUITTO_TLS_DIR": str(tls_dir),
         "GALVANI_DEVICE_USERS_FILE": str(users_file),
         "MOSQUITTO_USER": pwd.getpwuid(os.getuid()).pw_name,
         "CHECK_EVERY_S": "0.1",
@@ -282,20 +297,26 @@ def test_the_broker_lets_in_exactly_the_devices_the_gateway_lists(
         "GALVANI_GATEWAY_USERS": shipped.services()["mosquitto"]["environment"]["GALVANI_GATEWAY_USERS"],
     }
     with running(["sh", str(RUN_SH)], port, tmp_path / "run.log", env):
+        # The broker's own copies of its TLS files: the key as private as the one it was copied from.
+        assert {path.name: path.stat().st_mode & 0o777 for path in tls_dir.iterdir()} == {
+            "ca.pem": 0o600,
+            "broker.pem": 0o600,
+            "broker-key.pem": 0o600,
+        }
         for user in (*GATEWAY_USERS, HEALTH_USER):  # every gateway and the health check, with the one password
-            assert _connects(port, user, "gateway-password"), user
-            assert not _connects(port, user, "not-the-password"), user
-        assert _connects(port, "gd-first", first_password)  # Galvani's hash is one Mosquitto checks
-        assert not _connects(port, "gd-first", second_password)
-        gateway = BrokerClient(port, GATEWAY_USER, "gateway-password")
-        revoked = BrokerClient(port, "gd-first", first_password)
+            assert _connects(broker, user, "gateway-password"), user
+            assert not _connects(broker, user, "not-the-password"), user
+        assert _connects(broker, "gd-first", first_password)  # Galvani's hash is one Mosquitto checks
+        assert not _connects(broker, "gd-first", second_password)
+        gateway = BrokerClient(broker, GATEWAY_USER, "gateway-password")
+        revoked = BrokerClient(broker, "gd-first", first_password)
         try:
             _device(db, room, "gd-second", second_password)  # registered while the broker runs
             first.status = DeviceStatus.REVOKED
             db.commit()
             assert device_users.refresh()
-            assert _soon(lambda: _connects(port, "gd-second", second_password))
-            assert not _connects(port, "gd-first", first_password)
+            assert _soon(lambda: _connects(broker, "gd-second", second_password))
+            assert not _connects(broker, "gd-first", first_password)  # and the reload kept TLS working
             assert revoked.dropped.wait(MQTT_TIMEOUT_S)  # a revoked device is cut off at the reload
             assert not gateway.dropped.is_set()  # everyone else stays connected
         finally:
@@ -308,12 +329,20 @@ def test_the_broker_lets_in_exactly_the_devices_the_gateway_lists(
 # --- the broker's health check in docker-compose.yml, run as written ----------------------------------
 
 
-def _check_broker(command: str, port: int, password: str) -> subprocess.CompletedProcess[str]:
-    """The broker's health check as the container's shell runs it, with the port moved to this test's."""
-    assert command.count(" -p 1883 ") == 1, command
+def _check_broker(command: str, broker: Broker, password: str) -> subprocess.CompletedProcess[str]:
+    """The broker's health check as the container's shell runs it, with the port, the CA's path and the broker's name
+    moved to this test's (its certificate names localhost: `mosquitto` is only known inside compose's network)."""
+    moves = {
+        " -p 8883 ": f" -p {broker.port} ",
+        " -h mosquitto ": " -h localhost ",
+        " --cafile /mosquitto/certs/ca.pem ": f" --cafile {broker.ca_file} ",
+    }
+    for old, new in moves.items():
+        assert command.count(old) == 1, (old, command)
+        command = command.replace(old, new)
     env = {"PATH": SEARCH_PATH, "GALVANI_GATEWAY_MQTT_PASSWORD": password}
     return subprocess.run(
-        ["sh", "-c", command.replace(" -p 1883 ", f" -p {port} ")],
+        ["sh", "-c", command],
         env=env,
         capture_output=True,
         text=True,
@@ -328,19 +357,19 @@ def test_the_mosquitto_healthcheck_passes_only_while_the_broker_lets_it_in(tmp_p
     _, command = shipped.healthcheck("mosquitto")
     users = {HEALTH_USER: "gateway-password", GATEWAY_USER: "gateway-password"}
     # The broker's own $SYS interval (10 s), as in production: the uptime must come at once all the same.
-    with running_mosquitto(tmp_path, users, sys_interval=None) as (port, _):
-        gateway = BrokerClient(port, GATEWAY_USER, "gateway-password")
+    with running_mosquitto(tmp_path, users, sys_interval=None) as (broker, _):
+        gateway = BrokerClient(broker, GATEWAY_USER, "gateway-password")
         try:
             started = time.monotonic()
-            healthy = _check_broker(command, port, "gateway-password")
+            healthy = _check_broker(command, broker, "gateway-password")
             assert healthy.returncode == 0, healthy.stderr
             assert healthy.stdout.strip().endswith("seconds")  # the uptime, shown by `docker inspect`
             assert time.monotonic() - started < 2
-            assert _check_broker(command, port, "not-the-password").returncode != 0
+            assert _check_broker(command, broker, "not-the-password").returncode != 0
             assert not gateway.dropped.wait(1)  # the check never pushes a gateway off
         finally:
             gateway.close()
-    assert _check_broker(command, port, "gateway-password").returncode != 0  # the broker is gone
+    assert _check_broker(command, broker, "gateway-password").returncode != 0  # the broker is gone
 
 
 # --- galvani simulate on the production broker: each device logs in with its own password ------------
@@ -363,19 +392,23 @@ def _credentials_file(tmp_path: Path, devices: dict[str, str]) -> Path:
     return path
 
 
-def _simulate(port: int, tmp_path: Path, *args: str) -> tuple[list[str], dict[str, str]]:
-    """The command line and environment of `galvani simulate ARGS` on this broker, with no database anywhere
-    (connecting to one would fail)."""
+SIMULATE_START_S = 30.0
+
+
+def _simulate(broker: Broker, tmp_path: Path, *args: str) -> tuple[list[str], dict[str, str]]:
+    """The command line and environment of `galvani simulate ARGS` on this broker, over TLS, with no database
+    anywhere (connecting to one would fail)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("GALVANI_")} | {
         "GALVANI_DATA_DIR": str(tmp_path / "data"),
-        "GALVANI_MQTT_URL": f"mqtt://127.0.0.1:{port}",
+        "GALVANI_MQTT_URL": f"mqtts://127.0.0.1:{broker.port}",
+        "GALVANI_MQTT_CA_FILE": str(broker.ca_file),
         "GALVANI_DATABASE_URL": f"postgresql+psycopg://nobody@127.0.0.1:{free_port()}/nowhere",
     }
     return [sys.executable, "-m", "galvani.cli", "simulate", *args], env
 
 
-def _next_status(gateway: BrokerClient) -> tuple[str, dict[str, Any]]:
-    topic, payload = gateway.next_message()
+def _next_status(gateway: BrokerClient, timeout: float = MQTT_TIMEOUT_S) -> tuple[str, dict[str, Any]]:
+    topic, payload = gateway.next_message(timeout)
     return topic.split("/")[3], json.loads(payload)
 
 
@@ -383,14 +416,15 @@ def _next_status(gateway: BrokerClient) -> tuple[str, dict[str, Any]]:
 def test_simulate_brings_devices_online_with_their_own_passwords(tmp_path: Path) -> None:
     devices = {"gd-room1": new_device_password(), "gd-room2": new_device_password()}
     _broker_with_devices(tmp_path, devices)
-    with running_mosquitto(tmp_path, {GATEWAY_USER: "gateway-password"}) as (port, _):
-        gateway = BrokerClient(port, GATEWAY_USER, "gateway-password")
+    with running_mosquitto(tmp_path, {GATEWAY_USER: "gateway-password"}) as (broker, _):
+        gateway = BrokerClient(broker, GATEWAY_USER, "gateway-password")
         try:
             gateway.subscribe("clinic/v1/devices/+/status")
-            command, env = _simulate(port, tmp_path, "--credentials", str(_credentials_file(tmp_path, devices)))
+            command, env = _simulate(broker, tmp_path, "--credentials", str(_credentials_file(tmp_path, devices)))
             process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
             try:
-                online = dict(_next_status(gateway) for _ in devices)
+                # The first statuses wait for the command to start, which takes seconds on a busy machine.
+                online = dict(_next_status(gateway, timeout=SIMULATE_START_S) for _ in devices)
                 assert {device_id: status["state"] for device_id, status in online.items()} == {
                     "gd-room1": "idle",
                     "gd-room2": "idle",
@@ -414,12 +448,14 @@ def test_simulate_brings_devices_online_with_their_own_passwords(tmp_path: Path)
 def test_simulate_with_a_wrong_password_says_so_and_fails(tmp_path: Path) -> None:
     _broker_with_devices(tmp_path, {"gd-room1": new_device_password()})
     credentials = _credentials_file(tmp_path, {"gd-room1": "not-the-password-it-was-given"})
-    with running_mosquitto(tmp_path, {GATEWAY_USER: "gateway-password"}) as (port, _):
-        command, env = _simulate(port, tmp_path, "--credentials", str(credentials), "--connect-timeout", "2")
+    with running_mosquitto(tmp_path, {GATEWAY_USER: "gateway-password"}) as (broker, _):
+        command, env = _simulate(broker, tmp_path, "--credentials", str(credentials), "--connect-timeout", "2")
         result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=30, check=False)
     assert result.returncode == 1
     last_lines = result.stderr.strip().splitlines()[-2:]
-    assert last_lines[0] == f"no device simulated: the broker at 127.0.0.1:{port} refused gd-room1 (Not authorized)"
+    assert last_lines[0] == (
+        f"no device simulated: the broker at 127.0.0.1:{broker.port} refused gd-room1 (Not authorized)"
+    )
     assert last_lines[1].startswith(f"check those devices' passwords in {credentials}")
     assert "Traceback" not in result.stderr
     assert "not-the-password" not in result.stdout + result.stderr
