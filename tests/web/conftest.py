@@ -193,7 +193,8 @@ def context(browser: Any, clinic: Clinic) -> Iterator[Any]:
 
 @pytest.fixture
 def page(context: Any) -> Any:
-    """A tab that fails the test on any script error or refused resource (a CSP violation, a missing file)."""
+    """A tab that fails the test on any script error or refused resource (a CSP violation, a missing file); a
+    4xx answer (a refusal in words) is expected."""
     opened = context.new_page()
     problems: list[str] = []
     opened.on("pageerror", lambda error: problems.append(f"script error: {error}"))
@@ -201,7 +202,7 @@ def page(context: Any) -> Any:
         "console",
         lambda message: (
             problems.append(f"console: {message.text}")
-            if message.type == "error" and "status of 40" not in message.text
+            if message.type == "error" and "status of 4" not in message.text
             else None
         ),
     )
