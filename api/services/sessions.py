@@ -20,6 +20,8 @@ from api.services.calendar import load_calendar
 from api.services.current_density import fits, too_dense
 from api.services.protocols import steps_sha256
 from api.services.records import get_or_404
+from api.services.session_records import signed
+from api.services.sign_off import RecordSigned, refuse_if_signed, signer
 from db.base import utcnow
 from db.lifecycle import FINAL, RUNNING
 from db.models import (
@@ -63,6 +65,10 @@ def start(
     appointment = get_or_404(session, Appointment, appointment_id, "appointment")
     client = lock_client(session, client_id=appointment.client_id)
     _refuse_unless_startable(session, appointment, now=utcnow(), zone=ZoneInfo(clinic.timezone))
+    # a session started now would resume the treatment, whose record covers it: a signed record stays as signed
+    refuse_if_signed(
+        session, appointment_id=appointment.id, zone=ZoneInfo(clinic.timezone), doing="resumed with another session"
+    )
     protocol = bookable_protocol(session, protocol_id=appointment.protocol_id)
     left = resume.remaining(session, appointment_id=appointment.id, protocol=protocol)
     device = session.get_one(Device, appointment.device_id)
@@ -142,10 +148,16 @@ def stop(session: Session, *, actor: Actor, session_id: uuid.UUID, reason: str =
     state = session.scalar(select(Device.state).where(Device.id == treatment.device_id))
     # an interrupted session is not final: it only lost touch with its device, which may well be treating still
     if treatment.status in FINAL and state not in MAY_GIVE_CURRENT:
-        raise Conflict(
+        found = signed(session, appointment_id=treatment.appointment_id)
+        raise (RecordSigned if found else Conflict)(
             f"This session already ended ({treatment.status.value}) and its device is "
             f"{DEVICE_STATE_WORDS.get(str(state), state)}: there is nothing to stop."
+            + (f" Its record was signed off by {signer(session, found)} and can no longer change." if found else "")
         )
+    # A stop of an ended session whose device may still give current goes out all the same (a signed record is no
+    # reason to leave output on); it changes no record, as an ended session takes no more changes.
+    if treatment.status not in FINAL and treatment.stop_requested_by_id is None:
+        treatment.stop_requested_by_id, treatment.stop_requested_at = actor.user.id, utcnow()
     queue_command(session, device_id=treatment.device_id, session_id=treatment.id, kind="stop", body={"reason": reason})
     audit.record(session, actor=actor, action="session.stop", record_type="session", record_id=treatment.id)
     return treatment

@@ -36,11 +36,14 @@ class TreatmentSession(IdMixin, Base):
     steps: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
     first_step: Mapped[int] = mapped_column(default=0, server_default="0")
     resumes_session_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("treatment_sessions.id"))
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)  # lists of sessions go newest first
     created_by_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"))
     armed_at: Mapped[datetime | None]
     started_at: Mapped[datetime | None]
     ended_at: Mapped[datetime | None]
+    # who asked for output to end, from a page or the API, while the session was unfinished (the first to ask)
+    stop_requested_by_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
+    stop_requested_at: Mapped[datetime | None]
 
 
 class CommandStatus(StrEnum):
@@ -114,3 +117,33 @@ class SessionIncident(IdMixin, Base):
     kind: Mapped[str] = mapped_column(String(32))
     at: Mapped[datetime] = mapped_column(default=utcnow)
     detail: Mapped[str] = mapped_column(String(500))
+
+
+class SessionSignOff(IdMixin, Base):
+    """A medical director's sign-off of a finished treatment's record, with the record as it was signed.
+
+    A record covers every session of its appointment (a treatment resumed after an interruption is given in
+    parts), so an appointment's record is signed once. What was signed is kept here and is what the record shows
+    from then on: a device may still deliver a late message, which is stored but changes no signed record."""
+
+    __tablename__ = "session_sign_offs"
+
+    appointment_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("appointments.id"), unique=True)
+    session_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("treatment_sessions.id"), index=True)  # signed on
+    signed_by_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"))
+    signed_at: Mapped[datetime] = mapped_column(default=utcnow)
+    note: Mapped[str | None] = mapped_column(String(2000))
+    # each session's record and the treatment's chart as signed; sha256 of their compact JSON with sorted keys
+    signed_record: Mapped[dict[str, Any]] = mapped_column(JSON)
+    sha256: Mapped[str] = mapped_column(String(64))
+
+
+class SessionAddendum(IdMixin, Base):
+    """A later correction or completion of a record: kept beside the original, never changed or removed."""
+
+    __tablename__ = "session_addenda"
+
+    session_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("treatment_sessions.id"), index=True)
+    written_by_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"))
+    written_at: Mapped[datetime] = mapped_column(default=utcnow)
+    text: Mapped[str] = mapped_column(String(4000))

@@ -8,19 +8,13 @@ from sqlalchemy.orm import Session
 
 from api.services.delivery import MISSING_LISTED, missing
 from db.models import Role, TreatmentSession, User
-from tests.api.clinic import STEP, Room, ok, telemetry_row
-
-STEPS = [STEP | {"duration_s": 20}, STEP | {"zone": "jawline", "current_ua": 150, "duration_s": 10}]
+from tests.api.clinic import Room, ok, ready_room, telemetry_row
 
 
 @pytest.fixture
 def room(client: TestClient, as_role: dict, staff: dict[Role, User], db: Session) -> Room:
     """A room, a client screened and an appointment due with a 20 s + 10 s protocol (200 and 150 µA)."""
-    ready = Room(client, as_role, staff, db, steps=STEPS)
-    ready.gateway_is(connected=True)
-    ready.device_is("idle")
-    ready.screen()
-    return ready
+    return ready_room(client, as_role, staff, db)
 
 
 def started(room: Room) -> TreatmentSession:

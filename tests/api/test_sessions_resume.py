@@ -12,20 +12,15 @@ from sqlalchemy.orm import Session
 from api.services.protocols import steps_sha256
 from db.base import utcnow
 from db.models import Role, SessionIncident, SessionStatus, TreatmentSession, User
-from tests.api.clinic import STEP, Room, ok, telemetry_row
+from tests.api.clinic import SHORT_STEPS, Room, ok, ready_room, telemetry_row
 
-STEPS = [STEP | {"duration_s": 20}, STEP | {"zone": "jawline", "current_ua": 150, "duration_s": 10}]
 Block = tuple[int, int, float]  # the step as the device numbers it, samples at 100 ms, current (0: no contact)
 
 
 @pytest.fixture
 def room(client: TestClient, as_role: dict, staff: dict[Role, User], db: Session) -> Room:
     """A room, a client screened and an appointment due with a 20 s + 10 s protocol (200 and 150 µA)."""
-    ready = Room(client, as_role, staff, db, steps=STEPS)
-    ready.gateway_is(connected=True)
-    ready.device_is("idle")
-    ready.screen()
-    return ready
+    return ready_room(client, as_role, staff, db)
 
 
 @pytest.fixture
@@ -86,10 +81,10 @@ def load(room: Room) -> dict[str, Any]:
 @pytest.mark.parametrize(
     ("blocks", "first_step", "left", "max_output_s"),
     [
-        (seconds(0, 20) + seconds(1, 5, 150), 1, [STEPS[1] | {"duration_s": 5}], 6),  # ceil(5 × 1.1)
+        (seconds(0, 20) + seconds(1, 5, 150), 1, [SHORT_STEPS[1] | {"duration_s": 5}], 6),  # ceil(5 × 1.1)
         # 2.3 s of step 1 (a block without contact gives nothing): 7.7 s left, rounded up to 8 s
-        (seconds(0, 20) + seconds(1, 2, 150) + [(1, 3, 150), (1, 10, 0)], 1, [STEPS[1] | {"duration_s": 8}], 9),
-        (seconds(0, 12), 0, [STEPS[0] | {"duration_s": 8}, STEPS[1]], 20),  # ceil(18 × 1.1)
+        (seconds(0, 20) + seconds(1, 2, 150) + [(1, 3, 150), (1, 10, 0)], 1, [SHORT_STEPS[1] | {"duration_s": 8}], 9),
+        (seconds(0, 12), 0, [SHORT_STEPS[0] | {"duration_s": 8}, SHORT_STEPS[1]], 20),  # ceil(18 × 1.1)
     ],
     ids=["25s", "22.3s", "12s"],
 )
@@ -112,7 +107,7 @@ def test_each_part_counts_in_the_protocol_steps_it_was_armed_with(room: Room, es
     first = earlier(room, esthetician, SessionStatus.STOPPED, seconds(0, 20) + seconds(1, 2, 150))
     second = earlier(room, esthetician, SessionStatus.INTERRUPTED, seconds(0, 3, 150), first_step=1, resumes=first)
     started = room.start()  # step 1 of the protocol: 2 s then 3 s given, 5 s left
-    left = [STEPS[1] | {"duration_s": 5}]
+    left = [SHORT_STEPS[1] | {"duration_s": 5}]
     assert load(room)["protocol"]["steps"] == left
     resumed = room.db.get(TreatmentSession, uuid.UUID(started["session_id"]))
     assert resumed is not None and (resumed.first_step, resumed.resumes_session_id) == (1, second.id)

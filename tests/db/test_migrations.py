@@ -32,6 +32,9 @@ APP_TABLES = {
     "device_commands",
     "session_messages",
     "session_incidents",
+    "session_sign_offs",
+    "session_addenda",
+    "alarms",
 }
 
 
