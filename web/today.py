@@ -14,15 +14,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api.actor import Actor
-from api.errors import NotFound
 from api.permissions import Permission, allows
+from api.schemas.alarms import AlarmRead
 from api.schemas.clinic_settings import ClinicSettings
 from api.schemas.screening import DayOfAnswers
 from api.schemas.series import Plan
-from api.services import audit, clients, rooms, screenings, series, users
+from api.services import alarms, audit, clients, rooms, screenings, series, users
 from api.services.scheduling import local_to_utc, session_days
 from api.services.screenings import Eligibility
-from db.models import Appointment, AppointmentStatus, DeviceStatus, Series
+from db.models import AlarmSeverity, Appointment, AppointmentStatus, Client, DeviceStatus, Series
 from db.models.gateway import gateway_present
 from db.vocabulary import Outcome
 
@@ -51,6 +51,7 @@ class RoomColumn:
     id: uuid.UUID
     name: str
     devices: list[DeviceView]
+    alarm: Badge | None = None  # the room's most severe active alarm
 
 
 @dataclass(frozen=True)
@@ -111,6 +112,20 @@ def device_badge(state: str, status: DeviceStatus, *, live: bool) -> Badge:
     return Badge(words, tone, symbol)
 
 
+# IEC 60601-1-8: a colour and a marker for each priority, and words, so colour is never alone.
+ALARM_PRIORITY = {
+    AlarmSeverity.HIGH: Badge("High priority", "alarm-high", "!!!"),
+    AlarmSeverity.MEDIUM: Badge("Medium priority", "alarm-medium", "!!"),
+    AlarmSeverity.LOW: Badge("Low priority", "alarm-low", "!"),
+}
+
+
+def alarm_badge(alarm: AlarmRead) -> Badge:
+    """An alarm in a line: its priority's colour and marker, and its priority and name in words."""
+    priority = ALARM_PRIORITY[alarm.severity]
+    return Badge(f"Alarm, {priority.words.lower()}: {alarm.title}", priority.tone, priority.symbol)
+
+
 def screening_badge(eligibility: Eligibility) -> Badge:
     """The eligibility check's outcome and date, as the front desk may read it."""
     verdict = eligibility.verdict
@@ -135,7 +150,15 @@ def room_columns(session: Session) -> list[RoomColumn]:
             by_room.setdefault(device.room_id, []).append(
                 DeviceView(device.id, device.serial, device_badge(device.state, device.status, live=live))
             )
-    return [RoomColumn(room.id, room.name, by_room.get(room.id, [])) for room in rooms.list_rooms(session)]
+    worst: dict[uuid.UUID, Badge] = {}
+    rooms_of = {view.id: room_id for room_id, views in by_room.items() for view in views}
+    for alarm in alarms.active(session):  # most severe first
+        if alarm.device_id in rooms_of:
+            worst.setdefault(rooms_of[alarm.device_id], alarm_badge(alarm))
+    return [
+        RoomColumn(room.id, room.name, by_room.get(room.id, []), worst.get(room.id))
+        for room in rooms.list_rooms(session)
+    ]
 
 
 def read_day(session: Session, *, actor: Actor, day: date, clinic: ClinicSettings, today: date) -> Day:
@@ -186,12 +209,10 @@ def cards_for(
     session: Session, *, actor: Actor, appointments: Sequence[Appointment], day: date, today: date, zone: ZoneInfo
 ) -> list[Card]:
     """Each appointment (all of them on `day`) with its client, room, esthetician, place in its series and the
-    client's screening state that day."""
-    client_ids = list(dict.fromkeys(a.client_id for a in appointments))
-    names = _client_names(session, actor=actor, client_ids=client_ids)
-    states = _screening_states(
-        session, actor=actor, client_ids=[c for c in client_ids if c in names], day=day, today=today
-    )
+    client's screening state that day, read in the same few statements however many there are."""
+    live = _live_clients(session, actor=actor, client_ids={a.client_id for a in appointments})
+    states = _screening_states(session, actor=actor, live=list(live.values()), day=day, today=today)
+    names = {client_id: f"{c.first_name} {c.last_name}" for client_id, c in live.items()}
     staff = {u.id: u.full_name for u in users.list_all(session)}
     room_names = {r.id: r.name for r in rooms.list_rooms(session)}
     totals = _series_lengths(session, {a.series_id for a in appointments})
@@ -212,33 +233,23 @@ def cards_for(
     ]
 
 
-def _client_names(session: Session, *, actor: Actor, client_ids: list[uuid.UUID]) -> dict[uuid.UUID, str]:
-    """The live clients' names; showing them is a read of their records, audited as a list is."""
-    names = {}
-    for client_id in client_ids:
-        try:
-            client = clients.get_live(session, client_id=client_id)
-        except NotFound:
-            continue
-        names[client_id] = f"{client.first_name} {client.last_name}"
-    audit.record_reads(session, actor=actor, action="client.list", record_type=clients.RECORD, record_ids=names)
-    return names
+def _live_clients(session: Session, *, actor: Actor, client_ids: set[uuid.UUID]) -> dict[uuid.UUID, Client]:
+    """The clients not deleted; showing their names is a read of their records, audited as a list is."""
+    live = clients.live_by_id(session, client_ids=client_ids)
+    audit.record_reads(session, actor=actor, action="client.list", record_type=clients.RECORD, record_ids=live)
+    return live
 
 
 def _screening_states(
-    session: Session, *, actor: Actor, client_ids: list[uuid.UUID], day: date, today: date
+    session: Session, *, actor: Actor, live: list[Client], day: date, today: date
 ) -> dict[uuid.UUID, Badge]:
     """Each client's eligibility that day, as the API's check answers it; none for a day gone by."""
     if day < today or not allows(actor.user.role, Permission.ELIGIBILITY_CHECK):
         return {}
-    return {
-        client_id: screening_badge(
-            screenings.check_eligibility(
-                session, actor=actor, client_id=client_id, on=day, day_of=DayOfAnswers(), today=today
-            )
-        )
-        for client_id in client_ids
-    }
+    checked = screenings.check_eligibility_of(
+        session, actor=actor, live=live, on=day, day_of=DayOfAnswers(), today=today
+    )
+    return {client_id: screening_badge(eligibility) for client_id, eligibility in checked.items()}
 
 
 def _series_lengths(session: Session, series_ids: set[uuid.UUID]) -> dict[uuid.UUID, int]:
@@ -266,7 +277,10 @@ def _rows(
     last = max([_wall(c.end) for c in cards] + ([datetime.combine(day, hours[1])] if hours else []))
     origin = datetime.combine(day, time(first.hour, first.minute - first.minute % 15))
     count = max(1, math.ceil((last - origin) / SLOT))
-    columns = [_column(count, origin, [c for c in cards if room_of[c.id] == room_id]) for room_id in room_ids]
+    in_room: dict[uuid.UUID, list[Card]] = {room_id: [] for room_id in room_ids}
+    for card in cards:
+        in_room.setdefault(room_of[card.id], []).append(card)
+    columns = [_column(count, origin, in_room[room_id]) for room_id in room_ids]
     return [
         Row(
             at=(origin + SLOT * i).time(),

@@ -2,7 +2,7 @@
 
 import re
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import date
 from typing import Any
 
@@ -52,6 +52,14 @@ def get_live(session: Session, *, client_id: uuid.UUID) -> Client:
     if client is None or client.deleted_at is not None:
         raise NotFound("There is no client with this id.")
     return client
+
+
+def live_by_id(session: Session, *, client_ids: Collection[uuid.UUID]) -> dict[uuid.UUID, Client]:
+    """The clients among these that have not been deleted, by id, in one query (the others are left out)."""
+    if not client_ids:
+        return {}
+    found = session.scalars(select(Client).where(Client.id.in_(client_ids), Client.deleted_at.is_(None)))
+    return {client.id: client for client in found}
 
 
 def search(session: Session, *, actor: Actor, q: str | None, limit: int, offset: int) -> tuple[Sequence[Client], bool]:

@@ -1,20 +1,22 @@
 """Screening clients, and the day-of eligibility check every later step asks. Every read is audited."""
 
 import uuid
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from api.actor import Actor
 from api.errors import InvalidInput
 from api.schemas.screening import ANSWER_DATE_FIELDS, DayOfAnswers, ScreeningAnswers
+from api.schemas.screening_rules import RuleParameters
 from api.services import approvals, audit, clients, rule_sets
 from api.services.screening_engine import IncompleteAnswers, Kind, Reason, Verdict, evaluate, judge
 from db.models import Client, Screening
-from db.vocabulary import TREATABLE
+from db.vocabulary import TREATABLE, ApprovalScope
 
 RECORD = "screening"
 NO_VALID_SCREENING = Reason(
@@ -92,18 +94,31 @@ def list_for(session: Session, *, actor: Actor, client_id: uuid.UUID, today: dat
     return [_judged(session, s, today=today) for s in found]
 
 
-def latest_valid(session: Session, *, client_id: uuid.UUID, on: date) -> Screening | None:
-    """The newest screening of the client that is valid on `on`."""
-    return session.scalar(
-        select(Screening)
-        .where(
-            Screening.client_id == client_id,
-            Screening.screened_on <= on,
-            Screening.valid_until >= on,
+class Answered(NamedTuple):
+    """A stored screening as the eligibility check reads it."""
+
+    id: uuid.UUID
+    answers: dict[str, Any]
+
+
+def latest_valid(session: Session, *, client_ids: Collection[uuid.UUID], on: date) -> dict[uuid.UUID, Answered]:
+    """Each client's newest screening that is valid on `on`, in one query; a client with none is left out."""
+    newest = (
+        select(
+            Screening.id,
+            func.row_number()
+            .over(partition_by=Screening.client_id, order_by=(Screening.created_at.desc(), Screening.id))
+            .label("rank"),
         )
-        .order_by(Screening.created_at.desc())
-        .limit(1)
+        .where(Screening.client_id.in_(client_ids), Screening.screened_on <= on, Screening.valid_until >= on)
+        .subquery()
     )
+    found = session.execute(
+        select(Screening.client_id, Screening.id, Screening.answers)
+        .join(newest, newest.c.id == Screening.id)
+        .where(newest.c.rank == 1)
+    )
+    return {row.client_id: Answered(row.id, row.answers) for row in found}
 
 
 def check_eligibility(
@@ -111,26 +126,57 @@ def check_eligibility(
 ) -> Eligibility:
     """Whether the client may be treated on `on`: the latest valid screening, with the day-of answers."""
     client = clients.get_live(session, client_id=client_id)
+    return check_eligibility_of(session, actor=actor, live=[client], on=on, day_of=day_of, today=today)[client.id]
+
+
+def check_eligibility_of(
+    session: Session, *, actor: Actor, live: Sequence[Client], on: date, day_of: DayOfAnswers, today: date
+) -> dict[uuid.UUID, Eligibility]:
+    """`check_eligibility` of each of these live clients, in the same few statements however many they are; each
+    check is audited as an event of its own, all of them in one insert."""
     if on < today:
         raise InvalidInput("on", "cannot be in the past")
     changes = _day_of_changes(day_of)
     _refuse_future_dates(changes, today=today, prefix="day_of.")
+    if not live:
+        return {}
     rule_set = rule_sets.current(session)
-    screening = latest_valid(session, client_id=client.id, on=on)
-    audit.record(
+    newest = latest_valid(session, client_ids=[c.id for c in live], on=on)
+    audit.record_reads(
         session,
         actor=actor,
         action="screening.eligibility",
-        record_type="client",
-        record_id=client.id,
-        detail={"screening_id": str(screening.id) if screening else None},
+        record_type=clients.RECORD,
+        record_ids=(c.id for c in live),
+        details={c.id: {"screening_id": str(newest[c.id].id) if c.id in newest else None} for c in live},
     )
+    approved = approvals.valid_on_for(session, client_ids=list(newest), day=on) if newest else {}
+    rules = rule_sets.parameters(rule_set)
+    return {
+        c.id: Eligibility(
+            on=on,
+            verdict=_verdict(c, newest.get(c.id), on=on, changes=changes, rules=rules, approved=approved.get(c.id, {})),
+            screening_id=newest[c.id].id if c.id in newest else None,
+            rule_set_version=rule_set.version,
+        )
+        for c in live
+    }
+
+
+def _verdict(
+    client: Client,
+    screening: Answered | None,
+    *,
+    on: date,
+    changes: dict[str, Any],
+    rules: RuleParameters,
+    approved: dict[ApprovalScope, str],
+) -> Verdict | None:
+    """The rules' verdict on the screening's answers with the day-of changes, given the approvals in force."""
     if screening is None:
-        return Eligibility(on=on, verdict=None, screening_id=None, rule_set_version=rule_set.version)
+        return None
     answers = ScreeningAnswers.model_validate(screening.answers | changes)
-    reasons = _evaluate(answers, client=client, on=on, rules=rule_sets.parameters(rule_set), prefix="day_of.")
-    verdict = judge(reasons, approvals.valid_on(session, client_id=client.id, day=on))
-    return Eligibility(on=on, verdict=verdict, screening_id=screening.id, rule_set_version=rule_set.version)
+    return judge(_evaluate(answers, client=client, on=on, rules=rules, prefix="day_of."), approved)
 
 
 def _judged(session: Session, screening: Screening, *, today: date) -> Judged:

@@ -1,16 +1,18 @@
 """Helpers that tests of several modules share, and the gateway's tests and the benchmarks too: a bookable clinic
 set up through the API (rooms, devices, approved protocols, clients), appointments due now, log-ins, dates of the
-clinic's week, and the role matrix with a body that succeeds for each endpoint.
+clinic's week, the role matrix with a body that succeeds for each endpoint, and the SQL statements a block sends.
 
 Only test data that needs neither the API nor the database lives in `tests.factories`."""
 
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import Connection, event, select
 from sqlalchemy.orm import Session
 
 from api.schemas.screening import ANSWER_DATE_FIELDS
@@ -219,6 +221,20 @@ class Room:
         return list(self.db.scalars(select(DeviceCommand).order_by(DeviceCommand.created_at)))
 
 
+# Two short steps, 20 s at 200 µA then 10 s at 150 µA: a treatment whose telemetry a test writes out in full.
+SHORT_STEPS = [STEP | {"duration_s": 20}, STEP | {"zone": "jawline", "current_ua": 150, "duration_s": 10}]
+
+
+def ready_room(client: TestClient, as_role: dict, staff: dict[Role, User], db: Session) -> Room:
+    """A room whose device is idle with the gateway online, a client screened, and an appointment due with the
+    SHORT_STEPS protocol: a session can start at once."""
+    ready = Room(client, as_role, staff, db, steps=SHORT_STEPS)
+    ready.gateway_is(connected=True)
+    ready.device_is("idle")
+    ready.screen()
+    return ready
+
+
 # Who may call what, and a body that succeeds for each endpoint that takes one.
 
 ALL = frozenset(Role)
@@ -267,14 +283,20 @@ MATRIX: dict[tuple[str, str], frozenset[Role]] = {
     ("PATCH", "/api/v1/devices/{device_id}"): ADMIN,
     ("POST", "/api/v1/devices/{device_id}/mqtt-password"): ADMIN,
     ("POST", "/api/v1/series"): ALL,
+    ("POST", "/api/v1/series/preview"): ALL,
     ("GET", "/api/v1/series"): ALL,
     ("GET", "/api/v1/series/{series_id}"): ALL,
     ("GET", "/api/v1/appointments"): ALL,
     ("PATCH", "/api/v1/appointments/{appointment_id}"): ALL,
     ("POST", "/api/v1/appointments/{appointment_id}/cancel"): ALL,
     ("POST", "/api/v1/appointments/{appointment_id}/start"): WRITERS,
+    ("GET", "/api/v1/sessions"): ALL,
     ("GET", "/api/v1/sessions/{session_id}"): ALL,
     ("POST", "/api/v1/sessions/{session_id}/stop"): WRITERS,
+    ("POST", "/api/v1/sessions/{session_id}/sign-off"): DIRECTOR,
+    ("POST", "/api/v1/sessions/{session_id}/addenda"): WRITERS,  # clinical staff who treat: not admin, not desk
+    ("GET", "/api/v1/alarms"): ALL,
+    ("POST", "/api/v1/alarms/{alarm_id}/acknowledge"): WRITERS,
 }
 
 
@@ -324,29 +346,48 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("PATCH", "/api/v1/appointments/{appointment_id}"): {},
     ("POST", "/api/v1/appointments/{appointment_id}/cancel"): {"scope": "this"},
     ("POST", "/api/v1/appointments/{appointment_id}/start"): {"day_of": DAY_OF},
+    ("POST", "/api/v1/sessions/{session_id}/sign-off"): {"note": "Reviewed: as prescribed."},
+    ("POST", "/api/v1/sessions/{session_id}/addenda"): {"text": "Client phoned: no redness the next day."},
 }
+BODIES[("POST", "/api/v1/series/preview")] = BODIES[("POST", "/api/v1/series")]  # a preview takes a booking's body
 
 
-def armed_session(db: Session, appointment_id: str, day_of: dict[str, Any] | None = None) -> str:
+def armed_session(
+    db: Session,
+    appointment_id: str,
+    day_of: dict[str, Any] | None = None,
+    status: SessionStatus = SessionStatus.ARMED,
+) -> str:
     """An armed session of the appointment (200 µA for 300 s, 10 % tolerance), written straight to the table:
-    starting one needs a device online. Its day-of answers are health data when given."""
+    starting one needs a device online. Its day-of answers are health data when given; `status`: another, as if
+    it had got there."""
     appointment = db.get(Appointment, uuid.UUID(appointment_id))
     assert appointment is not None
-    treatment = TreatmentSession(
+    treatment = session_of(appointment, add_user(db, Role.ESTHETICIAN).id, status, day_of)
+    db.add(treatment)
+    db.commit()
+    return str(treatment.id)
+
+
+def session_of(
+    appointment: Appointment,
+    created_by_id: uuid.UUID,
+    status: SessionStatus = SessionStatus.ARMED,
+    day_of: dict[str, Any] | None = None,
+) -> TreatmentSession:
+    """A session of the appointment on its device (200 µA for 300 s, 10 % tolerance), not yet added."""
+    return TreatmentSession(
         appointment_id=appointment.id,
         device_id=appointment.device_id,
         protocol_id=appointment.protocol_id,
-        status=SessionStatus.ARMED,
+        status=status,
         steps=[STEP],
         max_current_ua=220,
         max_output_s=330,
         tolerance_percent=10,
         day_of=day_of or {},
-        created_by_id=add_user(db, Role.ESTHETICIAN).id,
+        created_by_id=created_by_id,
     )
-    db.add(treatment)
-    db.commit()
-    return str(treatment.id)
 
 
 def telemetry_row(
@@ -364,3 +405,35 @@ def telemetry_row(
         samples=samples,
         contact=contact,
     )
+
+
+@contextmanager
+def statements(connection: Connection) -> Iterator[list[str]]:
+    """Every statement sent on the test's connection (which the app's sessions share) while the block runs."""
+    sent: list[str] = []
+
+    def count(_conn: Connection, _cursor: Any, statement: str, *_: Any) -> None:
+        sent.append(statement)
+
+    event.listen(connection, "before_cursor_execute", count)
+    try:
+        yield sent
+    finally:
+        event.remove(connection, "before_cursor_execute", count)
+
+
+def screened_client(
+    client: TestClient,
+    as_role: dict[Role, dict[str, str]],
+    name: str,
+    approval: dict[str, Any] | None = None,
+    **answers: Any,
+) -> str:
+    """A client registered at the front desk and screened by an esthetician with nothing to hold treatment back but
+    `answers`; with a physician's `approval` recorded when one is given."""
+    client_id = new_client(client, as_role[Role.FRONT_DESK], name)
+    esthetician, url = as_role[Role.ESTHETICIAN], f"/api/v1/clients/{client_id}"
+    ok(client.post(f"{url}/screenings", headers=esthetician, json={"answers": NOTHING | answers}), 201)
+    if approval is not None:
+        ok(client.post(f"{url}/physician-approvals", headers=esthetician, json=approval), 201)
+    return client_id

@@ -1,37 +1,20 @@
 """A list, and the checks of a whole series, run a fixed number of SQL statements whatever their length."""
 
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Connection, event, select
+from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session
 
-from db.models import Device, Role, Series, User
-from tests.api.clinic import LONDON, add_room, approved_protocol, booked, new_client, ok
+from db.models import Device, Role, Series, SessionStatus, User
+from tests.api.clinic import LONDON, add_room, approved_protocol, armed_session, booked, due, new_client, ok, statements
 
 TWO, THREE = {"intensive": {"sessions": 2, "per_week": 2}}, {"intensive": {"sessions": 3, "per_week": 3}}
 FIFTEEN = {"intensive": {"sessions": 12, "per_week": 2}, "maintenance": {"sessions": 3, "interval_weeks": 4}}
-
-
-@contextmanager
-def statements(connection: Connection) -> Iterator[list[str]]:
-    """Every statement sent on the test's connection (which the app's sessions share) while the block runs."""
-    sent: list[str] = []
-
-    def count(_conn: Connection, _cursor: Any, statement: str, *_: Any) -> None:
-        sent.append(statement)
-
-    event.listen(connection, "before_cursor_execute", count)
-    try:
-        yield sent
-    finally:
-        event.remove(connection, "before_cursor_execute", count)
 
 
 @dataclass
@@ -44,8 +27,8 @@ class TwoRoomBooking:
     protocol: str
     esthetician: User
 
-    def book(self, client_id: str, start: datetime, plan: dict[str, Any], status: int = 201, **fields: Any) -> Any:
-        body = {
+    def body(self, client_id: str, start: datetime, plan: dict[str, Any], **fields: Any) -> dict[str, Any]:
+        return {
             "client_id": client_id,
             "protocol_id": self.protocol,
             "esthetician_id": str(self.esthetician.id),
@@ -53,7 +36,14 @@ class TwoRoomBooking:
             "start_at": start.isoformat(),
             "plan": plan,
         } | fields
+
+    def book(self, client_id: str, start: datetime, plan: dict[str, Any], status: int = 201, **fields: Any) -> Any:
+        body = self.body(client_id, start, plan, **fields)
         return ok(self.http.post("/api/v1/series", headers=self.desk, json=body), status)
+
+    def preview(self, client_id: str, start: datetime, plan: dict[str, Any]) -> Any:
+        body = self.body(client_id, start, plan)
+        return ok(self.http.post("/api/v1/series/preview", headers=self.desk, json=body))
 
 
 @pytest.fixture
@@ -147,3 +137,54 @@ def test_alternatives_for_15_conflicts_run_the_same_statements_as_for_1(
     assert len(conflict["conflicts"]) == 15
     assert all(datetime.fromisoformat(c["alternative_start_at"]).time() == time(10, 45) for c in conflict["conflicts"])
     assert len(fifteen) == len(one)
+
+
+def test_a_preview_of_15_sessions_runs_the_same_statements_as_of_3_and_writes_nothing(
+    clinic: TwoRoomBooking, connection: Connection
+) -> None:
+    ada, bea, cy = (new_client(clinic.http, clinic.desk, name) for name in ("Ada", "Bea", "Cy"))
+    clinic.book(ada, monday_at(10), FIFTEEN)
+    with statements(connection) as three:
+        assert clinic.preview(bea, monday_at(14), THREE)["bookable"]
+    with statements(connection) as fifteen:
+        found = clinic.preview(cy, monday_at(10), FIFTEEN)  # every session conflicts: 15 alternatives
+    assert [o["alternative_start_at"] is not None for o in found["occurrences"]] == [True] * 15
+    assert len(fifteen) == len(three)
+    verbs = {s.split()[0].upper() for s in three + fifteen}
+    assert verbs <= {"SAVEPOINT", "RELEASE", "ROLLBACK", "SELECT"}, verbs  # the test's transaction, and reads
+
+
+def test_booking_15_sessions_with_moved_ones_runs_the_same_statements_as_3(
+    clinic: TwoRoomBooking, connection: Connection
+) -> None:
+    ada, bea, cy = (new_client(clinic.http, clinic.desk, name) for name in ("Ada", "Bea", "Cy"))
+    clinic.book(ada, monday_at(10), FIFTEEN)
+    moved = {
+        str(o["sequence"]): o["alternative_start_at"] for o in clinic.preview(cy, monday_at(10), FIFTEEN)["occurrences"]
+    }
+    with statements(connection) as three:
+        clinic.book(bea, monday_at(14), THREE)
+    with statements(connection) as fifteen:
+        assert len(clinic.book(cy, monday_at(10), FIFTEEN, moved=moved)["appointments"]) == 15
+    assert len(fifteen) == len(three)
+
+
+def test_listing_sessions_runs_the_same_statements_for_1_or_30(
+    clinic: TwoRoomBooking, db: Session, connection: Connection
+) -> None:
+    appointment = due(
+        db,
+        client_id=new_client(clinic.http, clinic.desk, "Lister"),
+        protocol_id=clinic.protocol,
+        room_id=clinic.rooms[0],
+        esthetician=clinic.esthetician,
+    )
+    armed_session(db, str(appointment), status=SessionStatus.COMPLETED)
+    with statements(connection) as one:
+        assert len(ok(clinic.http.get("/api/v1/sessions", headers=clinic.desk))["items"]) == 1
+    for _ in range(29):
+        armed_session(db, str(appointment), status=SessionStatus.STOPPED)
+    with statements(connection) as thirty:
+        listed = ok(clinic.http.get("/api/v1/sessions", headers=clinic.desk, params={"signed_off": False}))
+    assert len(listed["items"]) == 30
+    assert len(thirty) == len(one)
