@@ -12,12 +12,12 @@ from starlette.datastructures import FormData
 
 from tests.web.accessibility import assert_accessible
 from tests.web.conftest import ADMIN, FRONT_DESK, VIEWPORT, Clinic, add_staff, bearer, screenshot, sign_in
+from tests.web.screening_form import answer, save
 from web.questionnaire import NEVER, NO, ON, QUESTIONS, WHEN, YES, Kind, read_form
 from web.templating import long_date
 
 ESTHETICIAN = ("screening-esme@clinic.example.com", "a-long-screening-password")
 DIRECTOR = ("screening-doc@clinic.example.com", "a-long-director-password")
-Answers = dict[str, bool | date | list[str] | None]
 
 
 @pytest.fixture(scope="module")
@@ -46,30 +46,6 @@ def open_screening(page: Any, client_id: str, account: tuple[str, str]) -> None:
     page.goto(f"/clients/{client_id}/screening")
     sign_in(page, *account)
     expect(page).to_have_url(re.compile(rf"/clients/{client_id}/screening$"))
-
-
-def answer(page: Any, answers: Answers, *, leave_out: tuple[str, ...] = ()) -> None:
-    """Every question by its words: No and Never unless `answers` says otherwise."""
-    for q in QUESTIONS.values():
-        if q.name in leave_out:
-            continue
-        asked = page.get_by_role("group", name=q.text, exact=True)
-        given = answers.get(q.name)
-        if q.kind == Kind.YES_NO:
-            asked.get_by_label("Yes" if given else "No", exact=True).check()
-        elif q.kind == Kind.DATE and isinstance(given, date):
-            asked.get_by_label("On this date:").check()
-            asked.get_by_label(f"Date: {q.label}").fill(given.isoformat())
-        elif q.kind == Kind.DATE:
-            asked.get_by_label("Never").check()
-        else:
-            for zone in given if isinstance(given, list) else []:
-                asked.get_by_label(zone.capitalize(), exact=True).check()
-
-
-def save(page: Any) -> Any:
-    page.get_by_role("button", name="Save screening").click()
-    return page.locator("#screening-result")
 
 
 def stored(clinic: Clinic, client_id: str) -> list[dict[str, Any]]:
