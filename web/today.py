@@ -135,7 +135,7 @@ def screening_badge(eligibility: Eligibility) -> Badge:
     return {
         Outcome.CLEARED: Badge("Cleared", "ok", "✓"),
         Outcome.CLEARED_WITH_EXCLUSIONS: Badge(f"Cleared, with zone exclusions{until}", "caution", "✓"),
-        Outcome.DEFERRED: Badge(f"Deferred{until or ' until a new screening'}", "caution", "⏸"),
+        Outcome.DEFERRED: Badge(f"Deferred{until or ' until a new screening'}", "caution", "◷"),
         Outcome.PHYSICIAN_APPROVAL_REQUIRED: Badge("Needs a physician's approval", "stop", "!"),
         Outcome.CONTRAINDICATED: Badge("Contraindicated: do not treat", "stop", "✕"),
     }[verdict.outcome]
