@@ -38,26 +38,43 @@ def _plain_number(value: Any) -> Any:
 
 def check_limits(steps: list[Step], *, clinic: ClinicSettings, rules: RuleParameters) -> None:
     """Refuse, naming the step and the limit, anything past the clinic's maximum, a zone cap or 10 minutes."""
+    if broken := broken_limits(steps, clinic=clinic, rules=rules):
+        raise broken[0]
+
+
+def broken_limits(steps: list[Step], *, clinic: ClinicSettings, rules: RuleParameters) -> list[InvalidInput]:
+    """Every limit the steps break, each naming its step and the limit, in step order (check_limits refuses the
+    first; a draft editor shows them all)."""
     maximum = clinic.current_limits.max_current_ua
+    broken: list[InvalidInput] = []
     for index, step in enumerate(steps):
         where = f"steps.{index}"
         if step.mode not in clinic.modes:
-            raise InvalidInput(f"{where}.mode", f"must be one of the clinic's modes: {', '.join(clinic.modes)}")
-        if step.current_ua > maximum:
-            raise InvalidInput(
-                f"{where}.current_ua", f"{step.current_ua:g} µA is above the clinic's maximum of {maximum} µA"
+            broken.append(
+                InvalidInput(f"{where}.mode", f"must be one of the clinic's modes: {', '.join(clinic.modes)}")
             )
         percent = rules.zone_caps_percent.percent_for(step.zone)
         cap = maximum * percent / 100
-        if step.current_ua > cap:
-            raise InvalidInput(
-                f"{where}.current_ua",
-                f"{step.current_ua:g} µA is above the {step.zone.value} cap "
-                f"of {percent}% of the clinic's maximum ({cap:g} µA)",
+        if step.current_ua > maximum:
+            broken.append(
+                InvalidInput(
+                    f"{where}.current_ua", f"{step.current_ua:g} µA is above the clinic's maximum of {maximum} µA"
+                )
+            )
+        elif step.current_ua > cap:
+            broken.append(
+                InvalidInput(
+                    f"{where}.current_ua",
+                    f"{step.current_ua:g} µA is above the {step.zone.value} cap "
+                    f"of {percent}% of the clinic's maximum ({cap:g} µA)",
+                )
             )
     total = sum(step.duration_s for step in steps)
     if total > MAX_OUTPUT_S:
-        raise InvalidInput("steps", f"the steps add up to {total} s of output; at most {MAX_OUTPUT_S} s (10 minutes)")
+        broken.append(
+            InvalidInput("steps", f"the steps add up to {total} s of output; at most {MAX_OUTPUT_S} s (10 minutes)")
+        )
+    return broken
 
 
 def create(

@@ -106,7 +106,7 @@ def treatment(clinic: Clinic) -> Iterator[Treated]:
 
 
 def _book(clinic: Clinic, desk: dict[str, str], client_id: str, room_id: str) -> str:
-    [protocol] = httpx.get(f"{clinic.url}/api/v1/protocols", headers=desk).json()
+    [protocol] = httpx.get(f"{clinic.url}/api/v1/protocols", headers=desk, params={"status": "approved"}).json()
     me = next(u for u in httpx.get(f"{clinic.url}/api/v1/users", headers=desk).json() if u["email"] == ESTHETICIAN[0])
     soon = datetime.now(ZoneInfo(clinic.timezone)).replace(second=0, microsecond=0) + timedelta(minutes=2)
     series = created(
