@@ -10,6 +10,7 @@ from api.errors import install_error_handlers
 from api.http_errors import install_http_error_handler
 from api.openapi import install_openapi
 from api.routes import (
+    alarms,
     audit,
     auth,
     clients,
@@ -73,6 +74,7 @@ def _api_router() -> APIRouter:
         sessions,
         audit,
         clinic_settings,
+        alarms,
     ):
         router.include_router(module.router)
     return router

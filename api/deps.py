@@ -123,6 +123,7 @@ BookingsReader = Annotated[Actor, Depends(require(Permission.BOOKINGS_READ))]
 BookingsWriter = Annotated[Actor, Depends(require(Permission.BOOKINGS_WRITE))]
 SessionsReader = Annotated[Actor, Depends(require(Permission.SESSIONS_READ))]
 SessionRunner = Annotated[Actor, Depends(require(Permission.SESSIONS_RUN))]
+AlarmAcknowledger = Annotated[Actor, Depends(require(Permission.ALARMS_ACKNOWLEDGE))]
 
 
 def get_clinic(session: SessionDep, settings: SettingsDep) -> ClinicSettings:

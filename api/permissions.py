@@ -32,6 +32,9 @@ class Permission(StrEnum):
     BOOKINGS_WRITE = "bookings:write"  # book, reschedule, cancel
     SESSIONS_READ = "sessions:read"
     SESSIONS_RUN = "sessions:run"  # start and stop current
+    SESSIONS_SIGN_OFF = "sessions:sign_off"  # a finished session's record, which then can no longer change
+    SESSIONS_AMEND = "sessions:amend"  # an addendum to a record: who and when kept, the original untouched
+    ALARMS_ACKNOWLEDGE = "alarms:acknowledge"  # a device's alarm: who and when kept, the alarm stays in the history
 
 
 _EVERY_ROLE = {
@@ -50,8 +53,10 @@ _EVERY_ROLE = {
 }
 # Those who see health data: the screening answers and the approvals.
 _HEALTH_DATA = {Permission.SCREENINGS_WRITE, Permission.SCREENING_ANSWERS_READ, Permission.APPROVALS_READ}
-# Those who stand at the device: the day-of answers are asked and current is started by clinical staff.
-_TREATMENT = {Permission.SESSIONS_RUN}
+# Those who stand at the device: the day-of answers are asked and current is started by clinical staff. They add
+# to a record what it lacks (the esthetician who saw the client at the next visit too); each addendum names its
+# author, and nothing they write replaces what was recorded.
+_TREATMENT = {Permission.SESSIONS_RUN, Permission.SESSIONS_AMEND, Permission.ALARMS_ACKNOWLEDGE}
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     # Admins run the clinic's system, not its treatments: no approvals, no protocols of their own.
@@ -62,6 +67,9 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
         Permission.PROTOCOLS_DRAFT,
         Permission.PROTOCOLS_APPROVE,
         Permission.SESSIONS_RUN,
+        Permission.SESSIONS_SIGN_OFF,
+        Permission.SESSIONS_AMEND,
+        Permission.ALARMS_ACKNOWLEDGE,
     },
     Role.MEDICAL_DIRECTOR: frozenset(
         _EVERY_ROLE
@@ -72,6 +80,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.APPROVALS_REVOKE,
             Permission.PROTOCOLS_DRAFT,
             Permission.PROTOCOLS_APPROVE,
+            Permission.SESSIONS_SIGN_OFF,
         }
     ),
     Role.ESTHETICIAN: frozenset(
@@ -95,6 +104,9 @@ DENIED_MESSAGES = {
     Permission.PROTOCOLS_APPROVE: "Only a medical director can approve or withdraw a protocol.",
     Permission.RESOURCES_MANAGE: "Only an admin can add or change rooms and devices.",
     Permission.SESSIONS_RUN: "Only an esthetician or a medical director can start or stop current.",
+    Permission.SESSIONS_SIGN_OFF: "Only a medical director can sign off a session's record.",
+    Permission.SESSIONS_AMEND: "Only an esthetician or a medical director can add an addendum to a session's record.",
+    Permission.ALARMS_ACKNOWLEDGE: "Only an esthetician or a medical director can acknowledge a device's alarm.",
 }
 
 

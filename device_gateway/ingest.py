@@ -13,9 +13,10 @@ from sqlalchemy import select
 from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from db.alarms import record_incident
 from db.base import utcnow
 from db.lifecycle import DEVICE_STATUS, ENDED, EVENT_STATUS, FINAL, RUNNING, UNFINISHED, SessionStatus, allowed, move
-from db.models import UNANSWERED, CommandStatus, Device, DeviceCommand, SessionIncident, TreatmentSession
+from db.models import UNANSWERED, CommandStatus, Device, DeviceCommand, TreatmentSession
 from db.session import transaction
 from device_gateway.interlock import Interlock, Publish, Stop
 from device_gateway.messages import Ack, DeviceMessage, Event, Status, Telemetry, highest_seq
@@ -113,12 +114,12 @@ class Ingest:
         ).all()
         for treatment in lost:
             self._end(treatment, SessionStatus.INTERRUPTED)
-            session.add(
-                SessionIncident(
-                    session_id=treatment.id,
-                    kind="device_offline",
-                    detail="the device went offline during the session and did not come back",
-                )
+            record_incident(
+                session,
+                session_id=treatment.id,
+                device_id=treatment.device_id,
+                kind="device_offline",
+                detail="the device went offline during the session and did not come back",
             )
 
     def _one(self, session: Session, message: Status | Ack | Event) -> None:
@@ -165,12 +166,12 @@ class Ingest:
         if treatment is None or treatment.device_id != device_id or treatment.status != SessionStatus.INTERRUPTED:
             return
         move(treatment, status)
-        session.add(
-            SessionIncident(
-                session_id=treatment.id,
-                kind="device_back",
-                detail=f"the device is back and reports that it is {status.value}",
-            )
+        record_incident(
+            session,
+            session_id=treatment.id,
+            device_id=device_id,
+            kind="device_back",
+            detail=f"the device is back and reports that it is {status.value}",
         )
         self.interlock.watch(session, [treatment.id])
 
@@ -191,12 +192,12 @@ class Ingest:
             self.interlock.watch(session, [treatment.id])  # guarded before its first block comes
         else:
             self._end(treatment, SessionStatus.REJECTED)
-            session.add(
-                SessionIncident(
-                    session_id=treatment.id,
-                    kind="rejected",
-                    detail=f"the device refused the protocol: {message.reason or 'no reason'}",
-                )
+            record_incident(
+                session,
+                session_id=treatment.id,
+                device_id=device_id,
+                kind="rejected",
+                detail=f"the device refused the protocol: {message.reason or 'no reason'}",
             )
 
     def _event(self, session: Session, device_id: uuid.UUID, message: Event) -> None:
@@ -225,12 +226,12 @@ class Ingest:
         else:
             move(treatment, new)
         if message.type == "fault":
-            session.add(
-                SessionIncident(
-                    session_id=treatment.id,
-                    kind="fault",
-                    detail=f"the device reported a fault: {message.detail or 'no detail'}",
-                )
+            record_incident(
+                session,
+                session_id=treatment.id,
+                device_id=device_id,
+                kind="fault",
+                detail=f"the device reported a fault: {message.detail or 'no detail'}",
             )
 
     def _telemetry(self, session: Session, run: list[Telemetry]) -> None:

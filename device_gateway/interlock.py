@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import Row, Select, func, select
 from sqlalchemy.orm import Session
 
+from db.alarms import record_incident
 from db.base import utcnow
 from db.models import Device, DeviceCommand, SessionIncident, SessionMessage, TreatmentSession
 from db.outbox import record_command
@@ -209,7 +210,14 @@ class Interlock:
                 created_at=stop.at,
                 sent=stop.published,
             )
-            session.add(SessionIncident(session_id=stop.session_id, kind=stop.kind, at=stop.at, detail=stop.detail))
+            record_incident(
+                session,
+                session_id=stop.session_id,
+                device_id=stop.device_id,
+                kind=stop.kind,
+                detail=stop.detail,
+                at=stop.at,
+            )
         return stops
 
     def recorded(self, stops: Iterable[Stop]) -> None:

@@ -15,9 +15,10 @@ import psycopg
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from db.alarms import record_incident
 from db.base import utcnow
 from db.lifecycle import SessionStatus, move
-from db.models import UNANSWERED, CommandStatus, Device, DeviceCommand, DeviceStatus, SessionIncident, TreatmentSession
+from db.models import UNANSWERED, CommandStatus, Device, DeviceCommand, DeviceStatus, TreatmentSession
 from db.outbox import CHANNEL, wake_on_commit
 from db.session import transaction
 from device_gateway import topics
@@ -114,7 +115,7 @@ def _give_up(
     treatment = session.get(TreatmentSession, command.session_id) if command.session_id else None
     if treatment is not None and treatment.status == SessionStatus.PENDING:
         move(treatment, SessionStatus.REJECTED)
-        session.add(SessionIncident(session_id=treatment.id, kind=incident, detail=detail))
+        record_incident(session, session_id=treatment.id, device_id=treatment.device_id, kind=incident, detail=detail)
 
 
 class OutboxWakeup:

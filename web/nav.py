@@ -19,8 +19,10 @@ class Page:
 TODAY = Page("Today", "/today", Permission.BOOKINGS_READ)
 CLIENTS = Page("Clients", "/clients", Permission.CLIENTS_READ)
 BOOK_SERIES = Page("Book a series", "/series/new", Permission.BOOKINGS_WRITE)
+DEVICES = Page("Devices", "/devices", Permission.RESOURCES_READ)
+PROTOCOLS = Page("Protocols", "/protocols", Permission.PROTOCOLS_READ)
 AUDIT = Page("Audit trail", "/audit", Permission.AUDIT_READ)
-MENU = (TODAY, CLIENTS, BOOK_SERIES, AUDIT)
+MENU = (TODAY, CLIENTS, BOOK_SERIES, DEVICES, PROTOCOLS, AUDIT)
 
 
 def menu_for(role: Role) -> list[Page]:

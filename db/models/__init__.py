@@ -1,6 +1,7 @@
 """All tables; importing this package registers them on Base.metadata."""
 
 from db.lifecycle import SessionStatus
+from db.models.alarm import Alarm, AlarmSeverity
 from db.models.audit import AuditEvent
 from db.models.booking import (
     Appointment,
@@ -28,6 +29,8 @@ from db.models.treatment import (
 from db.models.user import Role, User
 
 __all__ = [
+    "Alarm",
+    "AlarmSeverity",
     "UNANSWERED",
     "CommandStatus",
     "DeviceCommand",

@@ -10,7 +10,8 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
-from db.models import Role
+from db.alarms import raise_alarm
+from db.models import Role, SessionStatus
 from tests.api.clinic import APPROVAL, BODIES, MATRIX, STEP, add_room, approved_protocol, armed_session, new_client, ok
 from tests.conftest import add_user, bearer
 
@@ -27,7 +28,10 @@ def test_every_endpoint_is_in_the_matrix(app: FastAPI) -> None:
 
 
 # Where a path's id must be of a particular kind of record.
-PATH_IDS = {("POST", "/api/v1/protocols/{protocol_id}/withdraw"): {"protocol_id": "approved_id"}}
+PATH_IDS = {
+    ("POST", "/api/v1/protocols/{protocol_id}/withdraw"): {"protocol_id": "approved_id"},
+    ("POST", "/api/v1/sessions/{session_id}/sign-off"): {"session_id": "finished_session_id"},
+}
 
 
 def _valid_call(
@@ -76,12 +80,22 @@ class _Ids(dict[str, str]):
             "series_id": lambda: self._series()["id"],
             "appointment_id": lambda: self._series()["appointments"][0]["id"],
             "session_id": self._session,
+            "alarm_id": self._alarm,
+            "finished_session_id": lambda: armed_session(
+                self.db, self["appointment_id"], status=SessionStatus.COMPLETED
+            ),
         }
         return makers[name]()
 
     def _session(self) -> str:
         """An armed session, written straight to the table: starting one needs a device online."""
         return armed_session(self.db, self["appointment_id"])
+
+    def _alarm(self) -> str:
+        """A device's fault alarm, written straight to the table as the gateway would."""
+        alarm = raise_alarm(self.db, device_id=uuid.UUID(self["device_id"]), kind="fault", detail="a test fault")
+        self.db.commit()
+        return str(alarm.id)
 
     def _series(self) -> dict[str, Any]:
         if "series" not in self.__dict__:

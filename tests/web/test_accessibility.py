@@ -73,6 +73,11 @@ PAGES = {
     "screening-forbidden": Visit("/clients/{client}/screening", roles=("front_desk",), status=403, planned=True),
     "series-new": Visit("/series/new", planned=True),
     "treatment-room": Visit("/appointments/{appointment}/room", roles=AT_THE_DEVICE, planned=True),
+    "devices": Visit("/devices"),
+    "protocols": Visit("/protocols"),
+    "protocol": Visit("/protocols/{protocol}"),
+    "protocol-new": Visit("/protocols/new", roles=AT_THE_DEVICE),
+    "protocol-new-forbidden": Visit("/protocols/new", roles=("admin", "front_desk"), status=403),
 }
 Opener = Callable[[str | None, Visit], Any]  # the open_as fixture
 SIGNED_OUT_PAGES = {
@@ -99,6 +104,7 @@ def places(clinic: Clinic) -> dict[str, str]:
     return {
         "appointment": appointments[0]["id"],
         "client": client["id"],
+        "protocol": appointments[0]["protocol_id"],
         "tomorrow": (clinic.today + timedelta(days=1)).isoformat(),
     }
 

@@ -42,7 +42,7 @@ def test_the_front_desk_signs_in_and_sees_the_day_by_room(page: Any, clinic: Cli
     expect(rose).to_contain_text("DEMO-001: Idle, ready")  # the simulated device, through the gateway
     expect(page.get_by_role("columnheader", name=re.compile("Lily room"))).to_contain_text("LILY-001: Offline")
     menu = page.get_by_role("navigation", name="Pages").get_by_role("link")
-    expect(menu).to_have_text(["Today", "Clients", "Book a series"])
+    expect(menu).to_have_text(["Today", "Clients", "Book a series", "Devices", "Protocols"])
     screenshot(page, "today")
 
     page.get_by_role("link", name="Next day").click()

@@ -7,14 +7,11 @@ times faster than life), its own screened client booked there a minute ahead, st
 day-of answers, the probes losing contact once, and stopped through the API in the last step."""
 
 import re
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import httpx2 as httpx
 import pytest
@@ -25,11 +22,11 @@ from tests.api.clinic import DAY_OF
 from tests.factories import NOTHING
 from tests.web.accessibility import assert_accessible
 from tests.web.conftest import ADMIN, FRONT_DESK, Clinic, add_staff, bearer, screenshot, sign_in
+from tests.web.treatments import book_soon, created, wait_for
 
 DIRECTOR = ("records-director@clinic.example.com", "a-long-records-director-password")
 ESTHETICIAN = ("records-esthetician@clinic.example.com", "a-long-records-esthetician-password")
 SPEED = 8.0  # device seconds per real second: the demo's 4-minute protocol runs in 30 s
-WAIT_S = 60.0
 ADDED = "The addendum was added."
 A4_INSIDE_MARGINS = {"width": 703, "height": 1032}  # (210 × 297 mm less 12 mm each side) at 96 dpi
 
@@ -39,22 +36,6 @@ class Treated:
     session_id: str
     appointment_id: str
     client: str
-
-
-def wait_for(what: str, check: Callable[[], Any], timeout: float = WAIT_S) -> Any:
-    """Ask the API until `check` answers something truthy; fail naming what never happened."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        answer = check()
-        if answer:
-            return answer
-        time.sleep(0.1)  # the next question to the API, not a guess at how long the device takes
-    pytest.fail(f"{what} did not happen within {timeout:.0f} s")
-
-
-def created(response: httpx.Response) -> dict[str, Any]:
-    assert response.status_code in (200, 201), response.text
-    return response.json()  # type: ignore[no-any-return]
 
 
 @pytest.fixture(scope="module")
@@ -99,31 +80,12 @@ def treatment(clinic: Clinic) -> Iterator[Treated]:
                 f"{clinic.url}/api/v1/clients/{client['id']}/screenings", headers=esthetician, json={"answers": NOTHING}
             )
         )
-        appointment = _book(clinic, desk, client["id"], room["id"])
+        appointment = book_soon(
+            clinic, desk, client_id=client["id"], room_id=room["id"], esthetician_email=ESTHETICIAN[0]
+        )
         yield _treat(clinic, esthetician, simulated, appointment, f"{client['first_name']} {client['last_name']}")
     finally:
         simulated.stop()
-
-
-def _book(clinic: Clinic, desk: dict[str, str], client_id: str, room_id: str) -> str:
-    [protocol] = httpx.get(f"{clinic.url}/api/v1/protocols", headers=desk, params={"status": "approved"}).json()
-    me = next(u for u in httpx.get(f"{clinic.url}/api/v1/users", headers=desk).json() if u["email"] == ESTHETICIAN[0])
-    soon = datetime.now(ZoneInfo(clinic.timezone)).replace(second=0, microsecond=0) + timedelta(minutes=2)
-    series = created(
-        httpx.post(
-            f"{clinic.url}/api/v1/series",
-            headers=desk,
-            json={
-                "client_id": client_id,
-                "protocol_id": protocol["id"],
-                "esthetician_id": me["id"],
-                "room_id": room_id,
-                "start_at": soon.isoformat(),
-                "plan": {"intensive": {"sessions": 1, "per_week": 1}},
-            },
-        )
-    )
-    return str(series["appointments"][0]["id"])
 
 
 def _treat(clinic: Clinic, headers: dict[str, str], device: SimulatedDevice, appointment: str, client: str) -> Treated:
