@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from db.alarms import record_incident
 from db.base import utcnow
+from db.limits import with_tolerance
 from db.models import Device, DeviceCommand, SessionIncident, SessionMessage, TreatmentSession
 from db.outbox import record_command
 from device_gateway import topics
@@ -240,11 +241,10 @@ class Interlock:
 
 
 def _watch(row: Row[Any]) -> Watch:
-    factor = 1 + row.tolerance_percent / 100
     return Watch(
         mqtt_id=row.mqtt_id,
         device_id=row.device_id,
-        step_caps=[s["current_ua"] * factor for s in row.steps],
+        step_caps=[with_tolerance(s["current_ua"], row.tolerance_percent) for s in row.steps],
         highest_seq=highest_seq(row.max_output_s, len(row.steps)),
         max_current_ua=row.max_current_ua,
         max_output_s=row.max_output_s,

@@ -25,6 +25,7 @@ from api.services.delivery import appointment_parts, session_record
 from api.services.scheduling import session_days
 from api.services.sessions import MAY_GIVE_CURRENT
 from db.lifecycle import ENDED, RUNNING, UNFINISHED, SessionStatus
+from db.limits import with_tolerance
 from db.models import Appointment, AppointmentStatus, Device, Screening, TreatmentSession
 from web.templating import TEMPLATES
 from web.today import Badge, screening_badge
@@ -208,7 +209,6 @@ def _rows(
 ) -> list[StepRow]:
     # The cap is the gateway's interlock's: a sample above the step's current plus the tolerance stops the device,
     # as does one above the session's device limit.
-    factor = 1 + session.tolerance_percent / 100 if session else None
     return [
         StepRow(
             number=first + index + 1,
@@ -216,8 +216,14 @@ def _rows(
             mode=step["mode"],
             current_ua=step["current_ua"],
             duration_s=step["duration_s"],
-            cap_ua=round(min(step["current_ua"] * factor, session.max_current_ua), 1) if session and factor else None,
+            cap_ua=_cap(step["current_ua"], session),
             excluded=step["zone"] in excluded,
         )
         for index, step in enumerate(steps)
     ]
+
+
+def _cap(current_ua: float, session: TreatmentSession | None) -> float | None:
+    if session is None:
+        return None
+    return round(min(with_tolerance(current_ua, session.tolerance_percent), session.max_current_ua), 1)

@@ -24,6 +24,7 @@ from api.services.session_records import signed
 from api.services.sign_off import RecordSigned, refuse_if_signed, signer
 from db.base import utcnow
 from db.lifecycle import FINAL, RUNNING
+from db.limits import with_tolerance
 from db.models import (
     Appointment,
     AppointmentStatus,
@@ -127,11 +128,11 @@ def start(
 
 def device_limits(steps: list[dict[str, Any]], clinic: ClinicSettings) -> dict[str, Any]:
     """The device's hard caps: highest step current and total output plus the tolerance, within the clinic's maximum."""
-    factor = 1 + clinic.current_limits.tolerance_percent / 100
+    tolerance = clinic.current_limits.tolerance_percent
     highest = max(step["current_ua"] for step in steps)
     return {
-        "max_current_ua": min(round(highest * factor, 1), clinic.current_limits.max_current_ua),
-        "max_output_s": math.ceil(sum(step["duration_s"] for step in steps) * factor),
+        "max_current_ua": min(round(with_tolerance(highest, tolerance), 1), clinic.current_limits.max_current_ua),
+        "max_output_s": math.ceil(with_tolerance(sum(step["duration_s"] for step in steps), tolerance)),
     }
 
 
