@@ -261,6 +261,8 @@ def test_the_room_is_linked_and_opened_for_clinical_staff_only(
     sign_in(page, *FRONT_DESK)
     expect(page.get_by_role("heading", level=1)).to_have_text("Mary Shelley")
     expect(page.get_by_role("link", name="Open treatment room")).to_have_count(0)
+    page.goto("/today")
+    expect(page.get_by_role("link", name="Treatment room for Mary Shelley")).to_have_count(0)
     answer = page.goto(f"{path}/room")
     assert answer is not None and answer.status == 403
     expect(page.get_by_role("alert")).to_contain_text("Only an esthetician or a medical director can start or stop")
@@ -271,3 +273,7 @@ def test_the_room_is_linked_and_opened_for_clinical_staff_only(
     page.get_by_role("link", name="Open treatment room").click()
     expect(page).to_have_url(re.compile(re.escape(path) + "/room$"))
     expect(page.get_by_role("button", name="Start session")).to_be_visible()
+
+    page.goto("/today")  # Today links each of the day's appointments to its room, for those who treat
+    page.get_by_role("link", name="Treatment room for Mary Shelley").click()
+    expect(page).to_have_url(re.compile(re.escape(path) + "/room$"))
