@@ -11,8 +11,18 @@ from api.deps import BookingsReader, BookingsWriter, ClinicDep, ClinicToday, Ses
 from api.openapi import CONFLICT
 from api.schemas.clinic_settings import ClinicSettings
 from api.schemas.common import DateTimeWithOffset
-from api.schemas.series import AppointmentChange, AppointmentRead, Cancellation, Cancelled, SeriesCreate, SeriesRead
-from api.services import series
+from api.schemas.series import (
+    AppointmentChange,
+    AppointmentRead,
+    Cancellation,
+    Cancelled,
+    OccurrenceRead,
+    SeriesCreate,
+    SeriesPreview,
+    SeriesPreviewRequest,
+    SeriesRead,
+)
+from api.services import series, series_plan
 from db.models import Appointment, AppointmentStatus, Series
 
 router = APIRouter(tags=["series and appointments"])
@@ -22,9 +32,24 @@ router = APIRouter(tags=["series and appointments"])
 def book_series(
     data: SeriesCreate, session: SessionDep, actor: BookingsWriter, clinic: ClinicDep, today: ClinicToday
 ) -> SeriesRead:
-    """Book every session of a plan at once, or nothing: a 409 lists every session that conflicts and why."""
+    """Book every session of a plan at once (`moved` ones at their new times), or nothing: a 409 lists every
+    session that conflicts and why."""
     booked = series.book(session, actor=actor, data=data, clinic=clinic, today=today)
     return _series(booked, series.get(session, series_id=booked.id)[1], clinic)
+
+
+@router.post("/series/preview")
+def preview_series(
+    data: SeriesPreviewRequest, session: SessionDep, actor: BookingsWriter, clinic: ClinicDep, today: ClinicToday
+) -> SeriesPreview:
+    """What booking this body would do now, writing nothing: every session with its room, device and problems (the
+    409's reasons), the nearest free time for each that conflicts, and why the client cannot be booked at all."""
+    planned = series_plan.plan(session, actor=actor, data=data, clinic=clinic, today=today)
+    return SeriesPreview(
+        bookable=planned.bookable,
+        refusal=planned.refusal.detail if planned.refusal else None,
+        occurrences=[OccurrenceRead.model_validate(o) for o in planned.occurrences()],
+    )
 
 
 @router.get("/series")

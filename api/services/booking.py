@@ -115,6 +115,11 @@ REFUSED_OUTCOMES = {
     Outcome.CONTRAINDICATED: "does not allow this treatment (contraindicated)",
     Outcome.PHYSICIAN_APPROVAL_REQUIRED: "does not allow this treatment yet (approval required)",
 }
+NEXT_STEP = {Outcome.PHYSICIAN_APPROVAL_REQUIRED: " The client can be booked once a physician's approval is recorded."}
+
+
+class ClientRefused(Conflict):
+    """The client cannot be booked at all, whatever the times: the latest screening stands in the way."""
 
 
 def screened(session: Session, *, client_id: uuid.UUID, today: date, detailed: bool) -> Screened:
@@ -129,16 +134,15 @@ def screened(session: Session, *, client_id: uuid.UUID, today: date, detailed: b
     verdict = judge(
         [Reason.from_json(r) for r in screening.reasons], approvals.valid_on(session, client_id=client_id, day=today)
     )
-    if verdict.outcome in REFUSED_OUTCOMES and not detailed:
-        raise Conflict(f"This client cannot be booked: the client's screening {REFUSED_OUTCOMES[verdict.outcome]}.")
-    if verdict.outcome in REFUSED_OUTCOMES:
-        why = "; ".join(
-            r.rule
-            for r in verdict.reasons
-            if not r.approved_by and r.kind in {Kind.CONTRAINDICATION, Kind.APPROVAL_REQUIRED}
-        )
-        raise Conflict(f"This client cannot be booked: the latest screening is {verdict.outcome.value} ({why}).")
-    return Screened(screening, verdict.reasons, detailed)
+    if verdict.outcome not in REFUSED_OUTCOMES:
+        return Screened(screening, verdict.reasons, detailed)
+    standing = {Kind.CONTRAINDICATION, Kind.APPROVAL_REQUIRED}
+    why = "; ".join(r.rule for r in verdict.reasons if not r.approved_by and r.kind in standing)
+    raise ClientRefused(
+        f"This client cannot be booked: the client's screening {REFUSED_OUTCOMES[verdict.outcome]}."
+        + (f" Why: {why}." if detailed else "")
+        + NEXT_STEP.get(verdict.outcome, "")
+    )
 
 
 def bookable_protocol(session: Session, *, protocol_id: uuid.UUID) -> Protocol:
@@ -239,6 +243,12 @@ class BookingContext:
     @property
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.clinic.timezone)
+
+    def check(self, slots: Sequence[Slot]) -> None:
+        """Check every slot, then the cadence: each against the client's other sessions and the other slots."""
+        for slot in slots:
+            check_slot(slot, self)
+        add_cadence_problems(slots, self.client_starts, self.clinic.cadence)
 
 
 def check_slot(slot: Slot, context: BookingContext) -> None:
@@ -365,9 +375,12 @@ def insert_appointments(session: Session, appointments: list[Appointment]) -> No
         ) from exc
 
 
-def lock_client(session: Session, *, client_id: uuid.UUID) -> Client:
-    """The client's row, locked until the booking commits, so two desks cannot break the cadence together."""
-    client = session.scalar(select(Client).where(Client.id == client_id, Client.deleted_at.is_(None)).with_for_update())
+def lock_client(session: Session, *, client_id: uuid.UUID, lock: bool = True) -> Client:
+    """The client's row, locked until the booking commits, so two desks cannot break the cadence together.
+
+    `lock=False` for a look that books nothing (a preview): it holds no other desk up."""
+    query = select(Client).where(Client.id == client_id, Client.deleted_at.is_(None))
+    client = session.scalar(query.with_for_update() if lock else query)
     if client is None:
         raise InvalidInput("client_id", "there is no client with this id")
     return client

@@ -3,15 +3,14 @@
 import uuid
 from collections import defaultdict
 from collections.abc import Sequence
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api.actor import Actor
-from api.errors import Conflict, InvalidInput
-from api.permissions import Permission, allows
+from api.errors import Conflict
 from api.schemas.clinic_settings import ClinicSettings
 from api.schemas.series import SeriesCreate
 from api.services import audit
@@ -19,86 +18,49 @@ from api.services.booking import (
     BookingConflict,
     BookingContext,
     Slot,
-    add_cadence_problems,
     appointment_length,
     bookable_esthetician,
     bookable_protocol,
-    check_slot,
     insert_appointments,
     lock_client,
     places,
     screened,
 )
 from api.services.records import get_or_404
-from api.services.scheduling import session_starts
+from api.services.series_plan import plan, refuse_past, sees_health_data
 from db.base import utcnow
 from db.models import Appointment, AppointmentStatus, Series
 
-ALTERNATIVE_STEP = timedelta(minutes=15)
-ALTERNATIVE_DAYS = (0, 1, -1, 2, -2, 3, -3)
-ALTERNATIVE_REACH = timedelta(days=max(ALTERNATIVE_DAYS), hours=12)  # how far from its slot a proposal may start
-
 
 def book(session: Session, *, actor: Actor, data: SeriesCreate, clinic: ClinicSettings, today: date) -> Series:
-    """Book every session of the plan in one transaction, or none and say what conflicts."""
-    zone = ZoneInfo(clinic.timezone)
-    _refuse_past(data.start_at)
-    client = lock_client(session, client_id=data.client_id)
-    protocol = bookable_protocol(session, protocol_id=data.protocol_id)
-    esthetician = bookable_esthetician(session, user_id=data.esthetician_id)
-    screen = screened(session, client_id=client.id, today=today, detailed=_sees_health_data(actor))
-    length, occupied = appointment_length(protocol, clinic)
-    slots = [
-        Slot(sequence=n, start_at=start, end_at=start + length, occupied_until=start + occupied)
-        for n, start in enumerate(session_starts(data.start_at, data.plan, zone), start=1)
-    ]
-    context = BookingContext.read(
-        session,
-        slots,
-        places=places(session, room_id=data.room_id),
-        any_room=data.room_id is None,
-        esthetician=esthetician,
-        client=client,
-        protocol=protocol,
-        clinic=clinic,
-        screen=screen,
-        reach=ALTERNATIVE_REACH if data.alternatives else timedelta(0),
-    )
-    for slot in slots:
-        check_slot(slot, context)
-    add_cadence_problems(slots, context.client_starts, clinic.cadence)
-    if any(slot.problems for slot in slots):
-        raise BookingConflict(slots, zone, _alternatives(slots, context) if data.alternatives else None)
+    """Book every session of the plan (the moved ones at their new times) in one transaction, or none and say what
+    conflicts."""
+    planned = plan(session, actor=actor, data=data, clinic=clinic, today=today, lock=True)
+    if planned.refusal is not None:
+        raise planned.refusal
+    if not planned.bookable:
+        alternatives = planned.alternatives if data.alternatives else None
+        raise BookingConflict(planned.slots, planned.context.zone, alternatives)
     series = Series(
-        client_id=client.id,
-        protocol_id=protocol.id,
-        esthetician_id=esthetician.id,
+        client_id=data.client_id,
+        protocol_id=data.protocol_id,
+        esthetician_id=data.esthetician_id,
         room_id=data.room_id,
         plan=data.plan.model_dump(mode="json"),
         created_by_id=actor.user.id,
     )
     session.add(series)
     session.flush()
-    insert_appointments(session, [_appointment(series, slot) for slot in slots])
+    insert_appointments(session, [_appointment(series, slot) for slot in planned.slots])
     audit.record(
         session,
         actor=actor,
         action="series.book",
         record_type="series",
         record_id=series.id,
-        detail={"client_id": str(client.id), "appointments": len(slots)},
+        detail={"client_id": str(data.client_id), "appointments": len(planned.slots), "moved": len(data.moved)},
     )
     return series
-
-
-def _sees_health_data(actor: Actor) -> bool:
-    """Whether a refusal may say which screening rule stands in the way (the front desk reads outcomes only)."""
-    return allows(actor.user.role, Permission.SCREENING_ANSWERS_READ)
-
-
-def _refuse_past(start_at: datetime) -> None:
-    if start_at < utcnow():
-        raise InvalidInput("start_at", "cannot be in the past")
 
 
 def _appointment(series: Series, slot: Slot) -> Appointment:
@@ -117,44 +79,6 @@ def _appointment(series: Series, slot: Slot) -> Appointment:
         status=AppointmentStatus.BOOKED,
         awaiting_screening=slot.awaiting_screening,
     )
-
-
-def _alternatives(slots: list[Slot], context: BookingContext) -> dict[int, datetime]:
-    """For each conflicting slot, the nearest start (same day first, then up to 3 days away) that fits.
-
-    Asked of the context in memory: it was read for every start within ALTERNATIVE_REACH of the slots."""
-    kept = [s for s in slots if not s.problems]
-    found: dict[int, datetime] = {}
-    for slot in (s for s in slots if s.problems):
-        for start in _candidate_starts(slot.start_at):
-            trial = Slot(
-                sequence=slot.sequence,
-                start_at=start,
-                end_at=start + (slot.end_at - slot.start_at),
-                occupied_until=start + (slot.occupied_until - slot.start_at),
-            )
-            check_slot(trial, context)
-            if not trial.problems:  # the cadence last: it is the slowest to judge
-                add_cadence_problems(
-                    [trial], [*context.client_starts, *(k.start_at for k in kept)], context.clinic.cadence
-                )
-            if not trial.problems:
-                found[slot.sequence] = start
-                kept.append(trial)
-                break
-    return found
-
-
-def _candidate_starts(wanted: datetime) -> list[datetime]:
-    steps = int(timedelta(hours=12) / ALTERNATIVE_STEP)
-    same_day_first = [wanted + ALTERNATIVE_STEP * k * sign for k in range(1, steps) for sign in (1, -1)]
-    other_days = [
-        wanted + timedelta(days=d) + ALTERNATIVE_STEP * k * sign
-        for d in ALTERNATIVE_DAYS[1:]
-        for k in range(0, steps)
-        for sign in (1, -1)
-    ]
-    return list(dict.fromkeys(same_day_first + other_days))  # k=0 gives each other day's time twice
 
 
 def get(session: Session, *, series_id: uuid.UUID) -> tuple[Series, Sequence[Appointment]]:
@@ -230,7 +154,7 @@ def reschedule(
         raise Conflict(f"This appointment is {appointment.status.value}; only a booked one can be moved.")
     zone = ZoneInfo(clinic.timezone)
     if start_at is not None:
-        _refuse_past(start_at)
+        refuse_past(start_at)
     client = lock_client(session, client_id=appointment.client_id)
     protocol = bookable_protocol(session, protocol_id=appointment.protocol_id)
     esthetician = bookable_esthetician(session, user_id=esthetician_id or appointment.esthetician_id)
@@ -246,11 +170,10 @@ def reschedule(
         client=client,
         protocol=protocol,
         clinic=clinic,
-        screen=screened(session, client_id=client.id, today=today, detailed=_sees_health_data(actor)),
+        screen=screened(session, client_id=client.id, today=today, detailed=sees_health_data(actor)),
         ignore=appointment.id,
     )
-    check_slot(slot, context)
-    add_cadence_problems([slot], context.client_starts, clinic.cadence)
+    context.check([slot])
     if slot.problems:
         raise BookingConflict([slot], zone)
     appointment.start_at, appointment.end_at = slot.start_at, slot.end_at

@@ -30,18 +30,22 @@ class SeriesBooking:
     client: str
     esthetician: str
 
-    def book(
-        self, start: str, plan: dict | None = None, status: int = 201, as_role: Role = Role.FRONT_DESK, **fields: Any
-    ) -> Any:
-        body = {
+    def body(self, start: str, plan: dict | None = None, **fields: Any) -> dict[str, Any]:
+        """A booking of this client, protocol, esthetician and room (one session unless a plan is given)."""
+        return {
             "client_id": self.client,
             "protocol_id": self.protocol["id"],
             "esthetician_id": self.esthetician,
             "room_id": self.room,
             "start_at": start,
             "plan": plan or {"intensive": {"sessions": 1, "per_week": 1}},
-        }
-        return ok(self.http.post("/api/v1/series", headers=self.as_role[as_role], json=body | fields), status)
+        } | fields
+
+    def book(
+        self, start: str, plan: dict | None = None, status: int = 201, as_role: Role = Role.FRONT_DESK, **fields: Any
+    ) -> Any:
+        body = self.body(start, plan, **fields)
+        return ok(self.http.post("/api/v1/series", headers=self.as_role[as_role], json=body), status)
 
     def screen(self, **answers: Any) -> Any:
         return ok(
@@ -203,9 +207,10 @@ def test_screening_gates(clinic: SeriesBooking) -> None:
     )
     clinic.screen(pregnant=True)
     refused = clinic.book(at(next_monday(), 10), status=409, as_role=Role.MEDICAL_DIRECTOR)
-    assert "physician_approval_required (Pregnancy" in refused["detail"]
+    assert "(approval required). Why: Pregnancy" in refused["detail"]
     assert clinic.book(at(next_monday(), 10), status=409)["detail"] == (
         "This client cannot be booked: the client's screening does not allow this treatment yet (approval required)."
+        " The client can be booked once a physician's approval is recorded."
     )
 
 
