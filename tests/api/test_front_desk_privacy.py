@@ -12,6 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
+from db.alarms import raise_alarm
 from db.models import Role, User
 from tests.api.clinic import (
     APPROVAL,
@@ -126,6 +127,8 @@ def clinic(
     )  # once the deferral and the exclusion end
     ids["series_id"], ids["appointment_id"] = later["id"], later["appointments"][0]["id"]
     ids["session_id"] = _session(db, ids["appointment_id"], day_of=answers)
+    ids["alarm_id"] = str(raise_alarm(db, device_id=uuid.UUID(ids["device_id"]), kind="fault", detail="a fault").id)
+    db.commit()
     return FrontDeskRecords(ids=ids, waiting=waiting, tomorrow=today + timedelta(days=1))
 
 
