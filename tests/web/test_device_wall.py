@@ -7,7 +7,6 @@ over-current switch on), its own screened client booked there, started through t
 
 import re
 import time
-import uuid
 from typing import Any
 
 import httpx2 as httpx
@@ -15,10 +14,9 @@ from playwright.sync_api import expect
 
 from device_gateway.simulator import SimulatedDevice
 from tests.api.clinic import DAY_OF
-from tests.factories import NOTHING
 from tests.web.accessibility import assert_accessible
-from tests.web.conftest import ADMIN, FRONT_DESK, Clinic, add_staff, bearer, screenshot, sign_in
-from tests.web.treatments import book_soon, created, wait_for
+from tests.web.conftest import FRONT_DESK, Clinic, add_staff, bearer, screenshot, sign_in
+from tests.web.treatments import book_soon, cleared_client, created, room_with_device, wait_for
 
 DIRECTOR = ("wall-director@clinic.example.com", "a-long-wall-director-password")
 ESTHETICIAN = ("alarms-esthetician@clinic.example.com", "a-long-alarms-esthetician-password")
@@ -28,38 +26,13 @@ SPEED = 8.0
 def test_an_over_current_shows_a_high_alarm_the_director_acknowledges(page: Any, clinic: Clinic) -> None:
     add_staff(clinic.url, DIRECTOR, full_name="Dr Miranda Bailey", role="medical_director")
     add_staff(clinic.url, ESTHETICIAN, full_name="Alma Alarmsworth", role="esthetician")
-    admin, desk, esthetician = (bearer(clinic.url, *who) for who in (ADMIN, FRONT_DESK, ESTHETICIAN))
-    room = created(httpx.post(f"{clinic.url}/api/v1/rooms", headers=admin, json={"name": "Alarm room"}))
-    device = created(
-        httpx.post(
-            f"{clinic.url}/api/v1/devices",
-            headers=admin,
-            json={"serial": "ALM-001", "room_id": room["id"], "probe_area_cm2": 0.5},
-        )
-    )
-    simulated = SimulatedDevice(device["device_id"], port=clinic.mqtt_port, speed=SPEED, over_current_ua=900.0)
+    desk, esthetician = (bearer(clinic.url, *who) for who in (FRONT_DESK, ESTHETICIAN))
+    room_id, device_id = room_with_device(clinic, room="Alarm room", serial="ALM-001")
+    simulated = SimulatedDevice(device_id, port=clinic.mqtt_port, speed=SPEED, over_current_ua=900.0)
     simulated.start()
     try:
-        client = created(
-            httpx.post(
-                f"{clinic.url}/api/v1/clients",
-                headers=desk,
-                json={
-                    "first_name": "Lise",
-                    "last_name": "Meitner",
-                    "date_of_birth": "1978-11-07",
-                    "email": f"lise.{uuid.uuid4().hex[:6]}@example.com",
-                },
-            )
-        )
-        created(
-            httpx.post(
-                f"{clinic.url}/api/v1/clients/{client['id']}/screenings", headers=esthetician, json={"answers": NOTHING}
-            )
-        )
-        appointment = book_soon(
-            clinic, desk, client_id=client["id"], room_id=room["id"], esthetician_email=ESTHETICIAN[0]
-        )
+        client = cleared_client(clinic, esthetician, first="Lise", last="Meitner", born="1978-11-07")
+        appointment = book_soon(clinic, desk, client_id=client["id"], room_id=room_id, esthetician_email=ESTHETICIAN[0])
         page.goto("/login")
         sign_in(page, *DIRECTOR)
         page.goto("/devices")

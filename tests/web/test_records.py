@@ -7,7 +7,6 @@ times faster than life), its own screened client booked there a minute ahead, st
 day-of answers, the probes losing contact once, and stopped through the API in the last step."""
 
 import re
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -19,10 +18,9 @@ from playwright.sync_api import expect
 
 from device_gateway.simulator import SimulatedDevice
 from tests.api.clinic import DAY_OF
-from tests.factories import NOTHING
 from tests.web.accessibility import assert_accessible
-from tests.web.conftest import ADMIN, FRONT_DESK, Clinic, add_staff, bearer, screenshot, sign_in
-from tests.web.treatments import book_soon, created, wait_for
+from tests.web.conftest import FRONT_DESK, Clinic, add_staff, bearer, screenshot, sign_in
+from tests.web.treatments import book_soon, cleared_client, created, room_with_device, wait_for
 
 DIRECTOR = ("records-director@clinic.example.com", "a-long-records-director-password")
 ESTHETICIAN = ("records-esthetician@clinic.example.com", "a-long-records-esthetician-password")
@@ -50,39 +48,14 @@ def treatment(clinic: Clinic) -> Iterator[Treated]:
     """This module's accounts, room, device (switched off at the end), client and treatment."""
     add_staff(clinic.url, DIRECTOR, full_name="Dr Meredith Grey", role="medical_director")
     add_staff(clinic.url, ESTHETICIAN, full_name="Esther Records", role="esthetician")
-    admin, desk = bearer(clinic.url, *ADMIN), bearer(clinic.url, *FRONT_DESK)
+    desk = bearer(clinic.url, *FRONT_DESK)
     esthetician = bearer(clinic.url, *ESTHETICIAN)
-    room = created(httpx.post(f"{clinic.url}/api/v1/rooms", headers=admin, json={"name": "Records room"}))
-    device = created(
-        httpx.post(
-            f"{clinic.url}/api/v1/devices",
-            headers=admin,
-            json={"serial": "REC-001", "room_id": room["id"], "probe_area_cm2": 0.5},
-        )
-    )
-    simulated = SimulatedDevice(device["device_id"], port=clinic.mqtt_port, speed=SPEED)
+    room_id, device_id = room_with_device(clinic, room="Records room", serial="REC-001")
+    simulated = SimulatedDevice(device_id, port=clinic.mqtt_port, speed=SPEED)
     simulated.start()
     try:
-        client = created(
-            httpx.post(
-                f"{clinic.url}/api/v1/clients",
-                headers=desk,
-                json={
-                    "first_name": "Rosalind",
-                    "last_name": "Franklin",
-                    "date_of_birth": "1980-07-25",
-                    "email": f"rosalind.{uuid.uuid4().hex[:6]}@example.com",
-                },
-            )
-        )
-        created(
-            httpx.post(
-                f"{clinic.url}/api/v1/clients/{client['id']}/screenings", headers=esthetician, json={"answers": NOTHING}
-            )
-        )
-        appointment = book_soon(
-            clinic, desk, client_id=client["id"], room_id=room["id"], esthetician_email=ESTHETICIAN[0]
-        )
+        client = cleared_client(clinic, esthetician, first="Rosalind", last="Franklin", born="1980-07-25")
+        appointment = book_soon(clinic, desk, client_id=client["id"], room_id=room_id, esthetician_email=ESTHETICIAN[0])
         yield _treat(clinic, esthetician, simulated, appointment, f"{client['first_name']} {client['last_name']}")
     finally:
         simulated.stop()

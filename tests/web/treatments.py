@@ -2,6 +2,7 @@
 booking a one-session series a couple of minutes ahead in a room of the test's own."""
 
 import time
+import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -10,7 +11,8 @@ from zoneinfo import ZoneInfo
 import httpx2 as httpx
 import pytest
 
-from tests.web.conftest import Clinic
+from tests.factories import NOTHING
+from tests.web.conftest import ADMIN, FRONT_DESK, Clinic, bearer
 
 WAIT_S = 60.0
 
@@ -52,3 +54,36 @@ def book_soon(clinic: Clinic, desk: dict[str, str], *, client_id: str, room_id: 
         )
     )
     return str(series["appointments"][0]["id"])
+
+
+def room_with_device(clinic: Clinic, *, room: str, serial: str) -> tuple[str, str]:
+    """A room of the test's own with one device (probes of 0.5 cm²): the room's id and the device's MQTT id."""
+    admin = bearer(clinic.url, *ADMIN)
+    made = created(httpx.post(f"{clinic.url}/api/v1/rooms", headers=admin, json={"name": room}))
+    device = created(
+        httpx.post(
+            f"{clinic.url}/api/v1/devices",
+            headers=admin,
+            json={"serial": serial, "room_id": made["id"], "probe_area_cm2": 0.5},
+        )
+    )
+    return str(made["id"]), str(device["device_id"])
+
+
+def cleared_client(clinic: Clinic, esthetician: dict[str, str], *, first: str, last: str, born: str) -> dict[str, Any]:
+    """A client registered at the front desk and screened by the esthetician with nothing to hold treatment back."""
+    client = created(
+        httpx.post(
+            f"{clinic.url}/api/v1/clients",
+            headers=bearer(clinic.url, *FRONT_DESK),
+            json={
+                "first_name": first,
+                "last_name": last,
+                "date_of_birth": born,
+                "email": f"{first.lower()}.{uuid.uuid4().hex[:6]}@example.com",
+            },
+        )
+    )
+    screening = {"answers": NOTHING}
+    created(httpx.post(f"{clinic.url}/api/v1/clients/{client['id']}/screenings", headers=esthetician, json=screening))
+    return client
