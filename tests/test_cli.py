@@ -131,7 +131,8 @@ def test_an_open_live_view_does_not_hold_up_a_stop(tmp_path: Path) -> None:
             "GET", f"http://127.0.0.1:{port}/api/v1/devices/{device['id']}/live", headers=headers, timeout=WAIT_S
         ) as live:
             lines = live.iter_lines()  # kept: an iterator dropped would close the connection
-            assert next(lines).startswith("event: state")  # the view is open and streaming
+            assert next(lines) == "retry: 1000"  # the view is open: first how soon to reconnect, then the device
+            assert next(line for line in lines if line.startswith("event: ")) == "event: state"
             started = time.monotonic()
             _, err = stop(process)  # a browser tab left open: the stop must not wait for it
             assert time.monotonic() - started < WAIT_S
