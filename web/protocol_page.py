@@ -1,5 +1,6 @@
-"""What the protocol pages show besides the steps: each version's state in words, who approved it, and the booked
-appointments that still use a withdrawn one (read in a fixed number of statements, however many there are)."""
+"""What the protocol pages show besides the steps: each version's state in words, who approved it, the other versions
+of the same protocol, and the booked appointments that still use a withdrawn one (read in a fixed number of
+statements, however many there are)."""
 
 import uuid
 from collections.abc import Sequence
@@ -10,7 +11,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.orm import Session
 
 from api.actor import Actor
-from api.services import audit, clients, rooms, users
+from api.services import audit, clients, protocols, rooms, users
 from api.services.protocols import future_booked
 from db.models import Appointment, Protocol, ProtocolStatus
 
@@ -62,6 +63,30 @@ def versions(session: Session, found: Sequence[Protocol], zone: ZoneInfo) -> lis
         )
         for p in found
     ]
+
+
+@dataclass(frozen=True)
+class Lineage:
+    """One version among all the versions of its protocol."""
+
+    version: Version
+    versions: list[Version]  # every version, this one included, newest first
+    open_draft: Protocol | None  # a draft newer than this version: to continue rather than start another
+    also_approved: list[Protocol]  # other versions still approved, and so bookable, beside this approved one
+
+
+def lineage(session: Session, protocol: Protocol, zone: ZoneInfo) -> Lineage:
+    """This version and the others of its protocol, as its page shows them."""
+    found = versions(session, protocols.versions_of(session, lineage_id=protocol.lineage_id), zone)
+    [this] = [v for v in found if v.protocol.id == protocol.id]
+    drafts = [v.protocol for v in found if v.protocol.status == ProtocolStatus.DRAFT]
+    approved = [v.protocol for v in found if v.protocol.status == ProtocolStatus.APPROVED and v.protocol != protocol]
+    return Lineage(
+        version=this,
+        versions=found,
+        open_draft=next((d for d in drafts if d.version > protocol.version), None),
+        also_approved=approved if protocol.status == ProtocolStatus.APPROVED else [],
+    )
 
 
 def appointments_to_move(session: Session, *, actor: Actor, protocol: Protocol, zone: ZoneInfo) -> list[ToMove]:

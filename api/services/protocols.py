@@ -148,7 +148,16 @@ def edit(
     return protocol
 
 
+def versions_of(session: Session, *, lineage_id: uuid.UUID) -> Sequence[Protocol]:
+    """Every version of one protocol, newest first."""
+    query = select(Protocol).where(Protocol.lineage_id == lineage_id).order_by(Protocol.version.desc())
+    return session.scalars(query).all()
+
+
 def _next_draft(session: Session, *, actor: Actor, source: Protocol) -> Protocol:
+    # Two people starting a new version at once: the second waits for the first to commit (PostgreSQL; SQLite's
+    # writers take turns anyway), then numbers its own after it, instead of failing on the same number.
+    session.execute(select(Protocol.id).where(Protocol.lineage_id == source.lineage_id).with_for_update())
     latest = session.scalar(select(func.max(Protocol.version)).where(Protocol.lineage_id == source.lineage_id))
     draft = Protocol(
         lineage_id=source.lineage_id,

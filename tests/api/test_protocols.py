@@ -8,7 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from db.models import Role
-from tests.api.clinic import STEP, approved_protocol, ok
+from tests.api.clinic import STEP, add_room, approved_protocol, at, new_client, next_monday, ok
 
 URL = "/api/v1/protocols"
 
@@ -123,3 +123,75 @@ def test_bad_protocols(client: TestClient, as_role: dict) -> None:
         assert response.status_code == 422
         assert field in [e["field"] for e in response.json()["errors"]], body
     assert client.get(f"{URL}/3f2b6a1e-8c4d-4e57-9a0b-1c2d3e4f5a6b", headers=as_role[Role.ADMIN]).status_code == 404
+
+
+def test_an_empty_edit_of_an_approved_version_copies_it_as_the_next_draft(client: TestClient, as_role: dict) -> None:
+    approved = approved_protocol(client, as_role, steps=[STEP, STEP | {"zone": "forehead", "duration_s": 60}])
+    copied = ok(client.patch(f"{URL}/{approved['id']}", headers=as_role[Role.MEDICAL_DIRECTOR], json={}))
+    assert (copied["version"], copied["status"], copied["sha256"]) == (2, "draft", None)
+    kept = ("lineage_id", "name", "target", "steps", "total_output_s", "max_current_ua")
+    assert {k: copied[k] for k in kept} == {k: approved[k] for k in kept}
+    assert ok(client.get(f"{URL}/{approved['id']}", headers=as_role[Role.FRONT_DESK])) == approved
+
+
+def test_a_withdrawn_version_is_started_again_as_a_new_draft(client: TestClient, as_role: dict) -> None:
+    approved = approved_protocol(client, as_role)
+    director = as_role[Role.MEDICAL_DIRECTOR]
+    ok(client.post(f"{URL}/{approved['id']}/withdraw", headers=director, json={"reason": "too strong"}))
+    gentler = [STEP | {"current_ua": 120}]
+    again = ok(client.patch(f"{URL}/{approved['id']}", headers=as_role[Role.ESTHETICIAN], json={"steps": gentler}))
+    assert (again["version"], again["status"], again["steps"][0]["current_ua"]) == (2, "draft", 120)
+    assert ok(client.get(f"{URL}/{approved['id']}", headers=director))["status"] == "withdrawn"
+    refused = client.patch(f"{URL}/{approved['id']}", headers=as_role[Role.FRONT_DESK], json={})
+    assert refused.status_code == 403
+    assert refused.json()["detail"] == "Only an esthetician or a medical director can write a protocol."
+
+
+def test_approving_the_next_version_leaves_the_previous_one_and_its_appointments(
+    client: TestClient, as_role: dict, staff: dict
+) -> None:
+    first = approved_protocol(client, as_role)
+    booking = {
+        "client_id": new_client(client, as_role[Role.FRONT_DESK]),
+        "protocol_id": first["id"],
+        "esthetician_id": str(staff[Role.ESTHETICIAN].id),
+        "room_id": add_room(client, as_role[Role.ADMIN]),
+        "start_at": at(next_monday(), 10),
+        "plan": {"intensive": {"sessions": 2, "per_week": 2}},
+    }
+    series = ok(client.post("/api/v1/series", headers=as_role[Role.FRONT_DESK], json=booking), 201)
+    director = as_role[Role.MEDICAL_DIRECTOR]
+    second = ok(client.patch(f"{URL}/{first['id']}", headers=director, json={"steps": [STEP | {"current_ua": 150}]}))
+    ok(client.post(f"{URL}/{second['id']}/approve", headers=director))
+
+    # Both versions are approved and bookable; what was booked keeps the version it was booked with.
+    assert ok(client.get(f"{URL}/{first['id']}", headers=director)) == first
+    listed = ok(client.get(URL, headers=as_role[Role.FRONT_DESK], params={"status": "approved"}))
+    assert [(p["name"], p["version"]) for p in listed] == [("Lift and tone", 2), ("Lift and tone", 1)]
+    kept = ok(client.get(f"/api/v1/series/{series['id']}", headers=as_role[Role.FRONT_DESK]))
+    assert {a["protocol_id"] for a in kept["appointments"]} == {first["id"]}
+    # Withdrawing the first is the medical director's own decision, and names the appointments to move.
+    withdrawn = ok(client.post(f"{URL}/{first['id']}/withdraw", headers=director, json={"reason": "version 2"}))
+    assert [a["id"] for a in withdrawn["appointments_to_rebook"]] == [a["id"] for a in series["appointments"]]
+
+
+def test_a_copy_under_lowered_limits_names_the_step_to_change(client: TestClient, as_role: dict) -> None:
+    approved = approved_protocol(client, as_role)  # 200 µA on the cheeks
+    ok(client.put("/api/v1/settings", headers=as_role[Role.ADMIN], json={"current_limits": {"max_current_ua": 150}}))
+    url, esthetician = f"{URL}/{approved['id']}", as_role[Role.ESTHETICIAN]
+    refused = client.patch(url, headers=esthetician, json={})
+    assert refused.status_code == 422
+    assert refused.json()["errors"] == [
+        {"field": "steps.0.current_ua", "message": "200 µA is above the clinic's maximum of 150 µA"}
+    ]
+    assert [p["version"] for p in ok(client.get(URL, headers=esthetician))] == [1]  # nothing was made
+    fixed = ok(client.patch(url, headers=esthetician, json={"steps": [STEP | {"current_ua": 150}]}))
+    assert (fixed["version"], fixed["status"]) == (2, "draft")
+
+
+def test_each_new_version_gets_the_next_number(client: TestClient, as_role: dict) -> None:
+    approved = approved_protocol(client, as_role)
+    url, esthetician = f"{URL}/{approved['id']}", as_role[Role.ESTHETICIAN]
+    drafts = [ok(client.patch(url, headers=esthetician, json={})) for _ in range(2)]
+    assert [d["version"] for d in drafts] == [2, 3]  # a second start from version 1 is a draft of its own
+    assert len({d["lineage_id"] for d in drafts} | {approved["lineage_id"]}) == 1

@@ -1,5 +1,6 @@
 """Treatment protocols (`/protocols`): the versions, a draft editor that checks the clinic's limits as the API does
-(api/services/protocols.py, the same calls), and a version's page where the medical director approves or withdraws.
+(api/services/protocols.py, the same calls), and a version's page where the medical director approves or withdraws,
+and where those who draft start the next version of an approved or withdrawn one (the API's PATCH of it).
 """
 
 import uuid
@@ -34,7 +35,7 @@ from web.protocol_form import (
     steps_changes,
     vocabulary,
 )
-from web.protocol_page import appointments_to_move, versions
+from web.protocol_page import appointments_to_move, lineage, versions
 from web.templating import SECURITY_HEADERS, render
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
@@ -108,6 +109,30 @@ def save_edit(
     return _edited(request, session, actor, form, clinic, rules, protocol=_draft(session, protocol_id))
 
 
+@router.get("/protocols/{protocol_id}/new-version")
+def new_version(
+    protocol_id: uuid.UUID, request: Request, session: SessionDep, actor: Drafter, clinic: ClinicDep, rules: RulesDep
+) -> Response:
+    """The editor, filled with an approved or withdrawn version's steps: saving makes the next draft version."""
+    protocol = _released(session, protocol_id)
+    return _editor(request, actor, draft_of(protocol), clinic, rules, protocol=protocol)
+
+
+@router.post("/protocols/{protocol_id}/new-version")
+def save_new_version(
+    protocol_id: uuid.UUID,
+    request: Request,
+    session: SessionDep,
+    actor: Drafter,
+    form: CheckedForm,
+    clinic: ClinicDep,
+    rules: RulesDep,
+) -> Response:
+    """As for a draft; saving asks the service to edit this version, which makes the next draft version (as the
+    API's PATCH does) and leaves this one as it is."""
+    return _edited(request, session, actor, form, clinic, rules, protocol=_released(session, protocol_id))
+
+
 @router.post("/protocols/{protocol_id}/approve")
 def approve(
     protocol_id: uuid.UUID,
@@ -150,6 +175,13 @@ def _draft(session: SessionDep, protocol_id: uuid.UUID) -> Protocol:
     protocol = protocols.get(session, protocol_id=protocol_id)
     if protocol.status != ProtocolStatus.DRAFT:
         raise Conflict(f"Only a draft can be edited; this version is {protocol.status.value}.")
+    return protocol
+
+
+def _released(session: SessionDep, protocol_id: uuid.UUID) -> Protocol:
+    protocol = protocols.get(session, protocol_id=protocol_id)
+    if protocol.status == ProtocolStatus.DRAFT:
+        raise Conflict("This version is still a draft: edit it rather than start a new version from it.")
     return protocol
 
 
@@ -203,14 +235,20 @@ def _editor(
     status: int = 200,
 ) -> Response:
     shown = problems if problems is not None else (check(draft, clinic=clinic, rules=rules)[1] if protocol else [])
+    source = protocol if protocol and protocol.status != ProtocolStatus.DRAFT else None  # a new version of it
+    title, action_url = "New protocol", "/protocols/new"
+    if protocol:
+        title = f"New version of {protocol.name}" if source else f"Edit {protocol.name}"
+        action_url = f"/protocols/{protocol.id}/{'new-version' if source else 'edit'}"
     return render(
         request,
         fragment or "protocols/edit.html",
         actor=actor,
         status_code=status,
-        title=f"Edit {protocol.name}" if protocol else "New protocol",
+        title=title,
         protocol=protocol,
-        action_url=f"/protocols/{protocol.id}/edit" if protocol else "/protocols/new",
+        source=source,
+        action_url=action_url,
         draft=draft,
         fields=STEP_FIELDS,
         labels=LABELS,
@@ -237,18 +275,23 @@ def _page(
     status: int = 200,
 ) -> Response:
     zone = ZoneInfo(clinic.timezone)
-    [version] = versions(session, [protocol], zone)
+    history = lineage(session, protocol, zone)
     role = actor.user.role
+    released = protocol.status != ProtocolStatus.DRAFT
+    drafter = allows(role, Permission.PROTOCOLS_DRAFT)
     return render(
         request,
         "protocols/page.html",
         actor=actor,
         status_code=status,
         title=f"{protocol.name}, version {protocol.version}",
-        version=version,
+        version=history.version,
+        history=history,
+        can_new_version=released and drafter and history.open_draft is None,
+        open_draft=history.open_draft if released and drafter else None,
         labels=LABELS,
         fields=STEP_FIELDS,
-        can_edit=protocol.status == ProtocolStatus.DRAFT and allows(role, Permission.PROTOCOLS_DRAFT),
+        can_edit=not released and drafter,
         can_approve=protocol.status == ProtocolStatus.DRAFT and allows(role, Permission.PROTOCOLS_APPROVE),
         can_withdraw=protocol.status == ProtocolStatus.APPROVED and allows(role, Permission.PROTOCOLS_APPROVE),
         to_move=appointments_to_move(session, actor=actor, protocol=protocol, zone=zone)
