@@ -1,17 +1,20 @@
-"""First-start chores: the first admin and, on request, demo data."""
+"""First-start chores: the first admin, the clinic's time zone and opening hours and, on request, demo data."""
 
 import secrets
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from api.services import users
+from api.services import clinic_settings, users
 from db.models import Client, Role
 from db.models.client import client_search_text
 from db.session import transaction
 from db.settings import Settings
+from db.weekly_hours import WeeklyHours
 
 DEFAULT_ADMIN_EMAIL = "admin@galvani.local"
 
@@ -57,6 +60,53 @@ def ensure_first_admin(factory: sessionmaker[Session], settings: Settings) -> Ne
         password = given or secrets.token_urlsafe(12)
         users.add(session, email=email, password=password, full_name="Administrator", role=Role.ADMIN)
         return NewAccount(email=email, role=Role.ADMIN, password=None if given else password)
+
+
+ASK_AN_ADMIN = (
+    "The clinic's time zone and opening hours are not confirmed yet (GALVANI_CLINIC_TIMEZONE and "
+    "GALVANI_OPENING_HOURS were not both given, and no admin has saved them): the first admin to sign in to the "
+    "staff pages is asked for them at /settings. Until then the clinic's times are in {zone}."
+)
+
+
+def ensure_clinic_settings(factory: sessionmaker[Session], settings: Settings, *, demo: bool = False) -> str | None:
+    """Store the time zone and opening hours given in the environment, when the clinic has no settings yet; never
+    over settings already saved. The demo clinic counts as confirmed, in GALVANI_CLINIC_TIMEZONE or UTC.
+
+    Returns a line for the terminal when the clinic still has to be asked, or what was stored."""
+    changes: dict[str, Any] = {}
+    if settings.clinic_timezone_given or demo:
+        changes["timezone"] = settings.clinic_timezone
+    if (hours := settings.weekly_hours) is not None:
+        changes["opening_hours"] = opening_hours_document(hours)
+    confirmed = demo or changes.keys() >= clinic_settings.CONFIRMING_FIELDS
+    try:
+        with transaction(factory) as session:
+            made = (
+                clinic_settings.set_at_first_start(
+                    session, changes=changes, confirmed=confirmed, source="demo" if demo else "environment"
+                )
+                if changes
+                else None
+            )
+            found = clinic_settings.stored(session, default_timezone=settings.clinic_timezone)
+    except IntegrityError:  # another process starting at the same moment stored them first
+        return None
+    if not found.confirmed:
+        return ASK_AN_ADMIN.format(zone=found.settings.timezone)
+    if made is not None:
+        return f"Clinic settings stored at first start: time zone {made.settings.timezone}."
+    return None
+
+
+def opening_hours_document(hours: WeeklyHours) -> dict[str, dict[str, str] | None]:
+    """Opening hours read from the environment, as the settings document holds them."""
+    return {
+        day: None
+        if opening is None
+        else {"open": opening[0].isoformat("minutes"), "close": opening[1].isoformat("minutes")}
+        for day, opening in hours.items()
+    }
 
 
 DEMO_STAFF = [

@@ -22,7 +22,8 @@ BOOK_SERIES = Page("Book a series", "/series/new", Permission.BOOKINGS_WRITE)
 DEVICES = Page("Devices", "/devices", Permission.RESOURCES_READ)
 PROTOCOLS = Page("Protocols", "/protocols", Permission.PROTOCOLS_READ)
 AUDIT = Page("Audit trail", "/audit", Permission.AUDIT_READ)
-MENU = (TODAY, CLIENTS, BOOK_SERIES, DEVICES, PROTOCOLS, AUDIT)
+SETTINGS = Page("Clinic settings", "/settings", Permission.SETTINGS_WRITE)
+MENU = (TODAY, CLIENTS, BOOK_SERIES, DEVICES, PROTOCOLS, AUDIT, SETTINGS)
 
 
 def menu_for(role: Role) -> list[Page]:

@@ -122,3 +122,9 @@ else:
 
 class ClinicSettingsRead(ClinicSettings):
     updated_at: datetime | None = None
+    confirmed: bool = Field(
+        False,
+        description="Whether the clinic's time zone and opening hours were confirmed: by an admin saving both, or "
+        "from GALVANI_CLINIC_TIMEZONE and GALVANI_OPENING_HOURS at first start. Until then they are defaults.",
+    )
+    confirmed_at: datetime | None = None

@@ -78,6 +78,8 @@ PAGES = {
     "protocol": Visit("/protocols/{protocol}"),
     "protocol-new": Visit("/protocols/new", roles=AT_THE_DEVICE),
     "protocol-new-forbidden": Visit("/protocols/new", roles=("admin", "front_desk"), status=403),
+    "settings": Visit("/settings", roles=("admin",)),
+    "settings-forbidden": Visit("/settings", roles=("medical_director", "esthetician", "front_desk"), status=403),
 }
 Opener = Callable[[str | None, Visit], Any]  # the open_as fixture
 SIGNED_OUT_PAGES = {

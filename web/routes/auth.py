@@ -11,6 +11,7 @@ from api.services import audit, auth, users
 from db.base import utcnow
 from web.deps import CheckedForm, PageActor
 from web.errors import PageRoute
+from web.first_start import after_sign_in
 from web.session import (
     CSRF_FIELD,
     HOME,
@@ -84,7 +85,7 @@ async def sign_in(request: Request, session: SessionDep, settings: SettingsDep, 
         now=now,
         minutes=settings.access_token_minutes,
     )
-    response = _redirect(local_path(next_path))
+    response = _redirect(after_sign_in(session, result.user, local_path(next_path)))
     set_session_cookie(response, token, settings=settings)
     return response
 

@@ -10,6 +10,7 @@ from api.deps import ClinicDep, ClinicToday, SessionDep
 from web import nav
 from web.deps import page_for
 from web.errors import PageRoute
+from web.first_start import SettingsNotice
 from web.templating import render
 from web.today import read_day, room_columns
 
@@ -25,6 +26,7 @@ def today_page(
     actor: TodayReader,
     clinic: ClinicDep,
     today: ClinicToday,
+    settings_notice: SettingsNotice,
     day: str | None = None,
 ) -> Response:
     """One day (today unless `day=YYYY-MM-DD`), a column per room, a row per quarter hour."""
@@ -40,6 +42,7 @@ def today_page(
         previous_day=shown - timedelta(days=1),
         next_day=shown + timedelta(days=1),
         refresh_s=REFRESH_S,
+        settings_notice=settings_notice,
     )
 
 
