@@ -8,7 +8,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from api.body_limit import BodySizeLimit
 from api.errors import install_error_handlers
 from api.http_errors import install_http_error_handler
+from api.metrics import RequestMetrics
 from api.openapi import install_openapi
+from api.request_id import RequestId
 from api.routes import (
     alarms,
     audit,
@@ -17,6 +19,7 @@ from api.routes import (
     clinic_settings,
     health,
     live,
+    metrics,
     protocols,
     rooms,
     screening_rules,
@@ -51,9 +54,12 @@ def create_app(settings: Settings | None = None, session_factory: sessionmaker[S
     install_error_handlers(app)
     install_http_error_handler(app)
     app.add_middleware(RefuseUnstorableText)
-    app.add_middleware(BodySizeLimit)  # outermost: nothing reads a body over the limit
+    app.add_middleware(BodySizeLimit)  # nothing reads a body over the limit
+    app.add_middleware(RequestMetrics)  # times every answer, a refused body's among them
+    app.add_middleware(RequestId)  # outermost: every log line of the request carries its id
     app.include_router(_api_router(), prefix=API_PREFIX)
     app.include_router(health.router)
+    app.include_router(metrics.router)
     install_pages(app)
     install_openapi(app)
     return app

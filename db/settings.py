@@ -13,12 +13,30 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-PLACEHOLDER_SECRETS = {"changeme", "change-me", "change_me", "secret", "placeholder", "galvani", "dev"}
+from db.weekly_hours import WeeklyHours, WeeklyHoursError, parse_weekly_hours
+
+PLACEHOLDER_SECRETS = {
+    "changeme",
+    "change-me",
+    "change_me",
+    "secret",
+    "placeholder",
+    "galvani",
+    "dev",
+    "password",
+    "admin",
+    "postgres",
+    "test",
+}
+# Words that mark a value copied from an example instead of made up: refused wherever they stand in a secret.
+PLACEHOLDER_WORDS = ("changeme", "change-me", "change_me", "placeholder", "replace-me", "replaceme", "your-secret")
 MIN_SECRET_LENGTH = 32
+MIN_ADMIN_PASSWORD_LENGTH = 10  # what `galvani create-user` asks for
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="GALVANI_", extra="ignore")
+    # An empty variable counts as unset: compose passes `${GALVANI_CLINIC_TIMEZONE:-}` as "" when it is not given.
+    model_config = SettingsConfigDict(env_prefix="GALVANI_", extra="ignore", env_ignore_empty=True)
 
     env: Literal["development", "production"] = "development"
     data_dir: Path = Path("data")
@@ -41,11 +59,19 @@ class Settings(BaseSettings):
     tls_certfile: Path | None = None
     tls_keyfile: Path | None = None
     secret_key: SecretStr | None = None
+    # The clinic's time zone and opening hours, stored as the clinic's settings at first start when the database has
+    # none yet (galvani/bootstrap.py); after that the saved settings rule, and an admin changes them on /settings.
     clinic_timezone: str = "UTC"
+    opening_hours: str | None = None  # like "mon-fri 09:00-18:00; sat 10:00-16:00" (db/weekly_hours.py)
     admin_email: str | None = None
     admin_password: SecretStr | None = None
     access_token_minutes: int = 480
     log_level: str = "INFO"
+    # json: one JSON object a line, with the request's id (production's default); text: lines for a person reading a
+    # terminal (development's default).
+    log_format: Literal["json", "text"] | None = None
+    # Who may scrape /metrics: with a token, whoever sends it as a bearer token; without one, this machine only.
+    metrics_token: SecretStr | None = None
 
     @field_validator("clinic_timezone")
     @classmethod
@@ -53,7 +79,17 @@ class Settings(BaseSettings):
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"{value!r} is not a time zone name like Europe/London") from exc
+            raise ValueError(f"GALVANI_CLINIC_TIMEZONE: {value!r} is not a time zone name like Europe/London") from exc
+        return value
+
+    @field_validator("opening_hours")
+    @classmethod
+    def _readable_hours(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                parse_weekly_hours(value)
+            except WeeklyHoursError as exc:
+                raise ValueError(f"GALVANI_OPENING_HOURS: {exc}") from exc
         return value
 
     @model_validator(mode="after")
@@ -65,7 +101,21 @@ class Settings(BaseSettings):
                     "GALVANI_SECRET_KEY must be a random value of at least "
                     f"{MIN_SECRET_LENGTH} characters outside development"
                 )
+            self._no_placeholder_passwords()
         return self
+
+    def _no_placeholder_passwords(self) -> None:
+        # A password copied from an example opens the clinic to anyone who read the example.
+        admin = self.admin_password.get_secret_value() if self.admin_password else ""
+        if admin and (len(admin) < MIN_ADMIN_PASSWORD_LENGTH or _looks_like_placeholder(admin)):
+            raise ValueError(
+                f"GALVANI_ADMIN_PASSWORD must be at least {MIN_ADMIN_PASSWORD_LENGTH} characters and not a "
+                "placeholder outside development (or leave it unset and make the admin with galvani create-user)"
+            )
+        for variable, url in (("GALVANI_DATABASE_URL", self.database_url), ("GALVANI_MQTT_URL", self.mqtt_url)):
+            password = unquote(urlsplit(url).password or "") if url else ""
+            if password and _looks_like_placeholder(password):
+                raise ValueError(f"{variable} holds a placeholder password: give it a random one outside development")
 
     @model_validator(mode="after")
     def _gateway_id_is_its_broker_user(self) -> "Settings":
@@ -88,6 +138,31 @@ class Settings(BaseSettings):
             # A CA given for a plain connection would read as TLS configured while everything crosses in the clear.
             raise ValueError("GALVANI_MQTT_CA_FILE is for a broker reached over TLS: GALVANI_MQTT_URL must be mqtts://")
         return self
+
+    @property
+    def clinic_timezone_given(self) -> bool:
+        """Whether GALVANI_CLINIC_TIMEZONE was set, rather than left at its default."""
+        return "clinic_timezone" in self.model_fields_set
+
+    @property
+    def weekly_hours(self) -> WeeklyHours | None:
+        """GALVANI_OPENING_HOURS read day by day; None when it is not set."""
+        return parse_weekly_hours(self.opening_hours) if self.opening_hours is not None else None
+
+    @model_validator(mode="after")
+    def _real_metrics_token_outside_development(self) -> "Settings":
+        token = self.metrics_token.get_secret_value() if self.metrics_token else None
+        if self.env != "development" and token is not None and is_placeholder_secret(token):
+            raise ValueError(
+                f"GALVANI_METRICS_TOKEN must be a random value of at least {MIN_SECRET_LENGTH} characters outside "
+                "development (or unset: then only this machine may scrape /metrics)"
+            )
+        return self
+
+    @property
+    def resolved_log_format(self) -> str:
+        """JSON lines in production, text for a developer's terminal, unless GALVANI_LOG_FORMAT says."""
+        return self.log_format or ("json" if self.env == "production" else "text")
 
     @property
     def resolved_database_url(self) -> str:
@@ -116,7 +191,12 @@ class Settings(BaseSettings):
 
 def is_placeholder_secret(value: str) -> bool:
     """True for an empty, short or well-known placeholder secret."""
-    return value.strip().lower() in PLACEHOLDER_SECRETS or len(value.strip()) < MIN_SECRET_LENGTH
+    return _looks_like_placeholder(value) or len(value.strip()) < MIN_SECRET_LENGTH
+
+
+def _looks_like_placeholder(value: str) -> bool:
+    folded = value.strip().lower()
+    return folded in PLACEHOLDER_SECRETS or any(word in folded for word in PLACEHOLDER_WORDS)
 
 
 @lru_cache

@@ -31,6 +31,7 @@ class Dropped(Exception):
 
 
 UNREACHABLE = "a seq higher than its session can reach"
+COUNTED_ON_WRITE = ("stored", "duplicates", "dropped")  # what a transaction counts, undone if it rolls back
 
 
 @dataclass
@@ -74,10 +75,11 @@ class Ingest:
             raise
 
     def _rolled_back(self, counted: Counter[str]) -> None:
-        """Undo what a transaction that was not committed did to the counters. The interlock keeps what it
-        counted (each block once, by seq, however often it is written) and the stops it has not recorded."""
-        self.counters.clear()
-        self.counters.update(counted)
+        """Undo what a transaction that was not committed did to the counters, and only to those it counts: the
+        network thread counts messages received and malformed meanwhile, and the interlock keeps what it counted
+        (each block once, by seq, however often it is written) and the stops it has not recorded."""
+        for name in COUNTED_ON_WRITE:
+            self.counters[name] = counted[name]
 
     def apply(self, session: Session, messages: Sequence[DeviceMessage]) -> list[Stop]:
         """Apply messages in their order inside one transaction: each run of telemetry blocks in one statement,

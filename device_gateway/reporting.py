@@ -5,6 +5,7 @@ import json
 import logging
 import os
 import time
+from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -23,11 +24,13 @@ PRESENCE_RETRY_S = 1.0  # while the database is away, presence is tried this oft
 
 class Presence:
     """Writes the gateway's row in gateway_presence every HEARTBEAT, and at once when what it says changes.
-    Without an active, connected gateway heard lately, the API starts no session."""
+    Without an active, connected gateway heard lately, the API starts no session. The row carries the gateway's
+    counters too, which /metrics reads from it: at most a heartbeat old."""
 
-    def __init__(self, factory: sessionmaker[Session], client_id: str) -> None:
+    def __init__(self, factory: sessionmaker[Session], client_id: str, counters: Counter[str] | None = None) -> None:
         self._factory = factory
         self._client_id = client_id
+        self._counters: Counter[str] = counters if counters is not None else Counter()
         self._said: tuple[bool, str, list[dict[str, str]]] | None = None
         self._said_at = datetime.min.replace(tzinfo=UTC)
         self._retry_at = 0.0
@@ -42,7 +45,12 @@ class Presence:
             with transaction(self._factory) as session:
                 session.merge(
                     GatewayPresence(
-                        client_id=self._client_id, connected=connected, role=said[1], problems=said[2], seen_at=now
+                        client_id=self._client_id,
+                        connected=connected,
+                        role=said[1],
+                        problems=said[2],
+                        seen_at=now,
+                        counters=dict(self._counters),  # one C-level copy: the other threads may be counting
                     )
                 )
         except OperationalError:

@@ -1,6 +1,6 @@
-"""uvicorn's access log without query strings: a search (`/api/v1/clients?q=…`) holds clients' names."""
+"""uvicorn's logging: the access log without query strings (a search, `/api/v1/clients?q=…`, holds clients' names),
+in the format of every other line (galvani/logs.py)."""
 
-import copy
 import logging
 from typing import Any
 
@@ -17,10 +17,8 @@ class PathWithoutQuery(logging.Filter):
 
 
 def log_config() -> dict[str, Any]:
-    """uvicorn's own logging setup with the filter on its access logger; a dict, so every worker applies it."""
-    from uvicorn.config import LOGGING_CONFIG
+    """The whole logging setup, uvicorn's loggers and the root one; a dict, so that every worker applies it."""
+    from db.settings import get_settings
+    from galvani.logs import logging_config
 
-    config = copy.deepcopy(LOGGING_CONFIG)
-    config.setdefault("filters", {})["path_without_query"] = {"()": f"{__name__}.PathWithoutQuery"}
-    config["loggers"]["uvicorn.access"]["filters"] = ["path_without_query"]
-    return config
+    return logging_config(get_settings())

@@ -17,8 +17,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from pydantic import ValidationError
+
 from db.models import Role
 from db.settings import get_settings
+from galvani.logs import configure_logging
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker
@@ -37,12 +40,29 @@ WORKER_HEALTHCHECK_S = 60
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    settings = get_settings()
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        settings = get_settings()
+    except ValidationError as invalid:
+        for problem in _settings_problems(invalid):
+            print(f"Galvani cannot start: {problem}", file=sys.stderr)
+        return 2
+    configure_logging(settings)  # JSON lines or text (GALVANI_LOG_FORMAT), as uvicorn's workers log
     # state-machine chatter of the embedded broker, and a line per plugin from Alembic at every migration
     for chatty in ("transitions", "amqtt", "alembic.runtime.plugins"):
         logging.getLogger(chatty).setLevel(logging.WARNING)
     return int(args.command(args) or 0)
+
+
+def _settings_problems(invalid: ValidationError) -> list[str]:
+    """Each refused setting in a sentence that names its environment variable (no traceback, no value of a secret:
+    pydantic's own text would quote the value given)."""
+    problems = []
+    for error in invalid.errors(include_input=False, include_url=False):
+        message = str(error["msg"]).removeprefix("Value error, ")
+        if "GALVANI_" not in message and error["loc"]:
+            message = f"GALVANI_{str(error['loc'][0]).upper()}: {message}"
+        problems.append(message)
+    return problems
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -217,7 +237,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from db import migrate
     from db.session import make_engine, make_session_factory
     from device_gateway.runner import GatewayRunner
-    from galvani.bootstrap import ensure_first_admin, seed_demo
+    from galvani.bootstrap import ensure_clinic_settings, ensure_first_admin, seed_demo
     from galvani.https import https_options
 
     settings = get_settings()
@@ -225,6 +245,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     migrate.upgrade(settings.resolved_database_url)
     factory = make_session_factory(make_engine(settings.resolved_database_url))
     _announce(ensure_first_admin(factory, settings))
+    _say(ensure_clinic_settings(factory, settings, demo=args.demo))
     if args.demo:
         for account in seed_demo(factory):
             _announce(account)
@@ -288,13 +309,16 @@ def _leave_quietly(_signum: int, _frame: object) -> None:
 
 def cmd_api(args: argparse.Namespace) -> int:
     from db.session import make_engine, make_session_factory
-    from galvani.bootstrap import ensure_first_admin
+    from galvani.bootstrap import ensure_clinic_settings, ensure_first_admin
     from galvani.https import https_options
+    from galvani.metrics_dir import share_metrics_across_workers
 
     settings = get_settings()
     tls = https_options(settings)
     factory = make_session_factory(make_engine(settings.resolved_database_url))
     _announce(ensure_first_admin(factory, settings))
+    _say(ensure_clinic_settings(factory, settings))
+    share_metrics_across_workers()  # before any worker starts: /metrics then adds up every worker's requests
     _run_uvicorn(
         "api.app:create_app",
         factory=True,
@@ -357,6 +381,11 @@ def cmd_create_user(args: argparse.Namespace) -> int:
         return 1
     print(f"created {args.role} {args.email}")
     return 0
+
+
+def _say(line: str | None) -> None:
+    if line:
+        print(line, flush=True)
 
 
 def _announce(account: NewAccount | AdminNeeded | None) -> None:

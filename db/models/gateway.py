@@ -21,6 +21,8 @@ class GatewayPresence(Base):
     role: Mapped[str] = mapped_column(String(16), default="active", server_default="active")  # or standby
     # what does not work now: [{"part": "database" | "broker" | "outbox" | ..., "since": iso time}]
     problems: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list, server_default="[]")
+    # what it counted since it started ({"received": n, "stored": n, ...}), for /metrics; zero again after a restart
+    counters: Mapped[dict[str, int]] = mapped_column(JSON, default=dict, server_default="{}")
 
 
 class GatewayLease(Base):
