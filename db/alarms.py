@@ -1,5 +1,6 @@
-"""Raising alarms where their facts are written, in the same transaction: the gateway (over-current, overtime, a
-device lost, a fault, a refused arming) and the API (a device offline in opening hours) both come here.
+"""Raising alarms where their facts are written, in the same transaction: the gateway's message handling
+(over-current, overtime, a device lost, a fault, a refused arming) and its sweep of devices offline in opening
+hours (device_gateway/offline_alarms.py) both come here.
 
 Each kind's severity (IEC 60601-1-8), its name in words, and whether it latches are in KINDS, and nowhere else.
 A latching alarm stays active until someone acknowledges it, even once its cause is over (a stopped session
@@ -9,8 +10,10 @@ acknowledgement, though anyone may still give one."""
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, and_, or_, select
+from sqlalchemy import ColumnElement, CursorResult, and_, or_, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from db.base import utcnow
@@ -72,6 +75,33 @@ def raise_alarm(
     return alarm
 
 
+def raise_unless_open(
+    session: Session, *, device_id: uuid.UUID, kind: str, detail: str, began_at: datetime
+) -> Alarm | None:
+    """Raise an alarm that clears by itself unless the device has one of this kind open; None when it has. Race-safe:
+    the insert is tried in a savepoint and the partial unique index (ix_alarms_one_open_offline) refuses a second
+    open one, whoever wrote the first (another gateway's sweep, in a transaction not yet committed when this one
+    looked)."""
+    try:
+        with session.begin_nested():
+            alarm = raise_alarm(session, device_id=device_id, kind=kind, detail=detail, began_at=began_at)
+    except IntegrityError:
+        if open_alarm(session, device_id=device_id, kind=kind) is None:
+            raise  # refused for another reason than the open one
+        return None
+    return alarm
+
+
+def open_alarm(session: Session, *, device_id: uuid.UUID, kind: str) -> Alarm | None:
+    """The device's alarm of this kind whose condition still holds, if any (the newest)."""
+    return session.scalar(
+        select(Alarm)
+        .where(Alarm.device_id == device_id, Alarm.kind == kind, Alarm.ended_at.is_(None))
+        .order_by(Alarm.began_at.desc())
+        .limit(1)
+    )
+
+
 def record_incident(
     session: Session,
     *,
@@ -106,9 +136,14 @@ def is_active() -> ColumnElement[bool]:
     return and_(Alarm.acknowledged_at.is_(None), or_(Alarm.ended_at.is_(None), Alarm.kind.not_in(clearing)))
 
 
-def acknowledge(alarm: Alarm, *, user_id: uuid.UUID) -> bool:
-    """Keep who acknowledged an alarm and when; False when someone already had (the first is kept)."""
-    if alarm.acknowledged_at is not None:
-        return False
-    alarm.acknowledged_by_id, alarm.acknowledged_at = user_id, utcnow()
-    return True
+def acknowledge(session: Session, alarm: Alarm, *, user_id: uuid.UUID) -> bool:
+    """Keep who acknowledged an alarm and when; False when someone already had (the first is kept). One conditional
+    UPDATE, so of two people acknowledging at the same moment exactly one is told it is done."""
+    done = session.execute(
+        update(Alarm)
+        .where(Alarm.id == alarm.id, Alarm.acknowledged_at.is_(None))
+        .values(acknowledged_by_id=user_id, acknowledged_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    session.refresh(alarm)
+    return cast(CursorResult[Any], done).rowcount == 1

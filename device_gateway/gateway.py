@@ -34,6 +34,7 @@ from device_gateway.broker_url import BrokerAddress
 from device_gateway.ingest import Ingest
 from device_gateway.lease import Lease
 from device_gateway.messages import DeviceMessage, Malformed, Telemetry, parse
+from device_gateway.offline_alarms import OfflineAlarms
 from device_gateway.outage import Outage
 from device_gateway.outbox_sender import OutboxSender
 from device_gateway.reporting import Every, HealthFile, Presence
@@ -67,6 +68,7 @@ class Gateway:
         session_factory: sessionmaker[Session] | None = None,
         client_id: str = CLIENT_ID,
         health_file: Path | None = None,
+        clinic_timezone: str = "UTC",
     ) -> None:
         self.broker = broker
         self.client_id = client_id
@@ -77,9 +79,10 @@ class Gateway:
         self.counters: Counter[str] = self.ingest.counters
         self._factory = session_factory
         self._lease = Lease(session_factory, client_id) if session_factory is not None else None
-        self._presence = Presence(session_factory, client_id) if session_factory is not None else None
+        self._presence = Presence(session_factory, client_id, self.counters) if session_factory is not None else None
         self._outbox = OutboxSender(session_factory, self._publish) if session_factory is not None else None
         self._health_file = HealthFile(health_file) if health_file is not None else None
+        self.offline_alarms = OfflineAlarms(default_timezone=clinic_timezone)
         self._inbox: deque[Inbound] = deque()  # appends and pops are thread-safe
         self._standby_window: deque[tuple[float, DeviceMessage]] = deque()
         self._arrived = threading.Event()
@@ -192,6 +195,7 @@ class Gateway:
         if message.topic == topics.BROKER_DROPPED:
             self._broker_dropped(bytes(message.payload))
             return
+        self.counters["received"] += 1
         parsed: DeviceMessage | None = None
         try:
             parsed = parse(message.topic, bytes(message.payload))
@@ -316,9 +320,24 @@ class Gateway:
                 if guard_all:
                     self.ingest.watch_running(session)
                 self.ingest.interrupt_lost(session, patience=self._lost_device_patience())
+            if self.connected.is_set():  # without the broker, device states are only what they were
+                self._sweep_offline()
         except OperationalError as error:
             self._database.failed(_first_line(error))
             self._guard_all = True
+
+    def _sweep_offline(self) -> None:
+        """The alarms of devices offline in opening hours, in a transaction of their own: a sweep that fails for a
+        bug holds back nothing else, and the worker goes on (a database away is reported as the housekeeping's)."""
+        assert self._factory is not None
+        try:
+            with transaction(self._factory) as session:
+                self.offline_alarms.sweep(session)
+        except OperationalError:
+            raise
+        except Exception:  # a bug here must not stop the worker that writes what devices report
+            self.counters["errors"] += 1
+            logger.exception("could not sweep the devices offline in opening hours")
 
     def _write(self, batch: list[Inbound]) -> bool:
         """True when the batch is done with (stored, or dropped for a bug) and acknowledged; False to try again."""

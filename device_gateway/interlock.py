@@ -50,6 +50,7 @@ class Watch:
     highest_seq: int
     max_current_ua: float
     max_output_s: int
+    first_step: int = 0  # the protocol's index of the first step armed: a resumed session is armed with the rest
     counted: set[int] = field(default_factory=set)  # telemetry seqs whose output is in output_s
     output_s: float = 0.0
     stopped: bool = False
@@ -101,6 +102,7 @@ class Interlock:
                 TreatmentSession.max_current_ua,
                 TreatmentSession.max_output_s,
                 TreatmentSession.steps,
+                TreatmentSession.first_step,
                 Device.device_id.label("mqtt_id"),
             )
             .join(Device, Device.id == TreatmentSession.device_id)
@@ -109,7 +111,7 @@ class Interlock:
         fresh = [row for row in rows if row.id not in self._watches]
         if not fresh:
             return
-        loaded = {row.id: _watch(row) for row in fresh}
+        loaded = {row.id: _watch(row, first_step=row.first_step) for row in fresh}
         for session_id, seq, output_ms in session.execute(
             select(
                 SessionMessage.session_id,
@@ -156,7 +158,8 @@ class Interlock:
                     message.session_id,
                     watch,
                     "over_current",
-                    f"a sample of {peak:g} µA in step {message.step} is above its cap of {cap:g} µA",
+                    f"a sample of {peak:g} µA in step {_step_as_counted(watch, message.step)} is above its cap "
+                    f"of {cap:g} µA",
                 )
             elif watch.output_s > watch.max_output_s:
                 self._stop(
@@ -240,7 +243,13 @@ class Interlock:
             self._watches.clear()
 
 
-def _watch(row: Row[Any]) -> Watch:
+def _step_as_counted(watch: Watch, step: int) -> int:
+    """A device counts the steps it was armed with from 0; staff count the protocol's from 1, a resumed session's
+    too."""
+    return watch.first_step + step + 1
+
+
+def _watch(row: Row[Any], *, first_step: int = 0) -> Watch:
     return Watch(
         mqtt_id=row.mqtt_id,
         device_id=row.device_id,
@@ -248,4 +257,5 @@ def _watch(row: Row[Any]) -> Watch:
         highest_seq=highest_seq(row.max_output_s, len(row.steps)),
         max_current_ua=row.max_current_ua,
         max_output_s=row.max_output_s,
+        first_step=first_step,
     )

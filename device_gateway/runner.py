@@ -25,7 +25,11 @@ class GatewayRunner:
         factory = make_session_factory(make_engine(settings.resolved_database_url))
         client_id = settings.gateway_id or address.username or CLIENT_ID  # the broker makes its user its id
         self.gateway = Gateway(
-            address, session_factory=factory, client_id=client_id, health_file=settings.resolved_gateway_health_file
+            address,
+            session_factory=factory,
+            client_id=client_id,
+            health_file=settings.resolved_gateway_health_file,
+            clinic_timezone=settings.clinic_timezone,
         )
         self.device_users = DeviceUsersFile(settings.device_users_file, factory) if settings.device_users_file else None
 

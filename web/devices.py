@@ -1,7 +1,8 @@
 """The device wall: every room's devices at a glance, with what each is doing and its alarms.
 
-States and alarms come from the services the API uses (the alarms from api/services/alarms.py, so the device
-offline in opening hours is judged in one place); this module only lays them out."""
+States and alarms come from the services the API uses (the alarms from api/services/alarms.py; the gateway raises
+them); this module only lays them out. The names of the clients being treated are a read of their records: each
+showing of the wall is audited as one list read naming them."""
 
 import uuid
 from dataclasses import dataclass
@@ -10,11 +11,11 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from api.actor import Actor
 from api.schemas.alarms import AlarmList, AlarmRead
-from api.schemas.clinic_settings import ClinicSettings
-from api.services import alarms, rooms
+from api.services import alarms, audit, clients, rooms
 from db.lifecycle import RUNNING
-from db.models import Appointment, Client, DeviceStatus, SessionMessage, TreatmentSession
+from db.models import Appointment, DeviceStatus, SessionMessage, TreatmentSession
 from db.models.gateway import gateway_present
 from web.today import Badge, device_badge
 
@@ -43,12 +44,12 @@ class Wall:
     live: bool  # a gateway is connected: the states are current
 
 
-def read_wall(session: Session, *, clinic: ClinicSettings) -> Wall:
+def read_wall(session: Session, *, actor: Actor) -> Wall:
     """Every device not revoked, by room, with its session in progress and its active alarms."""
     live = gateway_present(session)
-    found: AlarmList = alarms.list_alarms(session, clinic=clinic)
+    found: AlarmList = alarms.list_alarms(session)
     names = {room.id: room.name for room in rooms.list_rooms(session)}
-    running = _running(session)
+    running = _running(session, actor=actor)
     tiles = [
         DeviceTile(
             id=device.id,
@@ -66,23 +67,27 @@ def read_wall(session: Session, *, clinic: ClinicSettings) -> Wall:
     return Wall(devices=tiles, history=found.history, live=live)
 
 
-def _running(session: Session) -> dict[uuid.UUID, Treating]:
-    """Each device's session in progress: whose it is and the step the device last reported."""
+def _running(session: Session, *, actor: Actor) -> dict[uuid.UUID, Treating]:
+    """Each device's session in progress: whose it is (a read of the client's record, audited) and the step the
+    device last reported."""
     rows = session.execute(
-        select(TreatmentSession, Client.first_name, Client.last_name)
+        select(TreatmentSession, Appointment.client_id)
         .join(Appointment, Appointment.id == TreatmentSession.appointment_id)
-        .join(Client, Client.id == Appointment.client_id)
         .where(TreatmentSession.status.in_(RUNNING))
     ).all()
+    live = clients.live_by_id(session, client_ids={client_id for _treatment, client_id in rows})
+    audit.record_reads(session, actor=actor, action="client.list", record_type=clients.RECORD, record_ids=live)
     running = {}
-    for treatment, first, last in rows:
+    for treatment, client_id in rows:
         step = session.scalar(
             select(SessionMessage.step)
             .where(SessionMessage.session_id == treatment.id, SessionMessage.step.is_not(None))
             .order_by(SessionMessage.seq.desc())
             .limit(1)
         )
-        running[treatment.device_id] = Treating(f"{first} {last}", _step(treatment, step))
+        client = live.get(client_id)
+        name = f"{client.first_name} {client.last_name}" if client else "(client record deleted)"
+        running[treatment.device_id] = Treating(name, _step(treatment, step))
     return running
 
 

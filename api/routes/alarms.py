@@ -4,7 +4,7 @@ import uuid
 
 from fastapi import APIRouter
 
-from api.deps import AlarmAcknowledger, ClinicDep, ResourcesReader, SessionDep
+from api.deps import AlarmAcknowledger, ResourcesReader, SessionDep
 from api.openapi import CONFLICT
 from api.schemas.alarms import AlarmList, AlarmRead
 from api.services import alarms
@@ -13,9 +13,9 @@ router = APIRouter(tags=["alarms"])
 
 
 @router.get("/alarms")
-def list_alarms(session: SessionDep, _actor: ResourcesReader, clinic: ClinicDep) -> AlarmList:
+def list_alarms(session: SessionDep, _actor: ResourcesReader) -> AlarmList:
     """The active alarms (most severe first) and the latest acknowledged or cleared ones."""
-    return alarms.list_alarms(session, clinic=clinic)
+    return alarms.list_alarms(session)
 
 
 @router.post("/alarms/{alarm_id}/acknowledge", responses=CONFLICT)

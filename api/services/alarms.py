@@ -1,9 +1,7 @@
-"""Devices' alarms as staff see them: the active ones and the history; acknowledging one; and the alarm of a
-device offline while the clinic is open, which only the clinic's settings can tell (the gateway raises the rest)."""
+"""Devices' alarms as staff see them: the active ones and the history, and acknowledging one. The gateway raises
+and ends them all (db/alarms.py), the alarm of a device offline in opening hours included."""
 
 import uuid
-from datetime import datetime
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import Select, not_, select
 from sqlalchemy.orm import Session, aliased
@@ -11,20 +9,16 @@ from sqlalchemy.orm import Session, aliased
 from api.actor import Actor
 from api.errors import Conflict
 from api.schemas.alarms import AlarmList, AlarmRead
-from api.schemas.clinic_settings import ClinicSettings
 from api.services import audit
 from api.services.records import get_or_404
 from db import alarms
-from db.base import utcnow
-from db.models import Alarm, Device, DeviceStatus, Room, User
-from db.models.gateway import gateway_present
+from db.models import Alarm, Device, Room, User
 
 HISTORY = 50  # the newest acknowledged or cleared alarms shown
 
 
-def list_alarms(session: Session, *, clinic: ClinicSettings, history: int = HISTORY) -> AlarmList:
+def list_alarms(session: Session, *, history: int = HISTORY) -> AlarmList:
     """The active alarms, most severe first, and the latest of the rest, newest first."""
-    sync_offline(session, clinic=clinic)
     past = _read(session, _query().where(not_(alarms.is_active())).order_by(Alarm.began_at.desc()).limit(history))
     return AlarmList(active=active(session), history=past)
 
@@ -40,9 +34,10 @@ def active(session: Session) -> list[AlarmRead]:
 def acknowledge(session: Session, *, actor: Actor, alarm_id: uuid.UUID) -> AlarmRead:
     """Keep who acknowledged the alarm and when; the first acknowledgement stands."""
     alarm = get_or_404(session, Alarm, alarm_id, "alarm")
-    if not alarms.acknowledge(alarm, user_id=actor.user.id):
-        raise Conflict("This alarm was acknowledged already; the page shows by whom and when.")
-    session.flush()
+    if not alarms.acknowledge(session, alarm, user_id=actor.user.id):
+        first = session.get(User, alarm.acknowledged_by_id) if alarm.acknowledged_by_id else None
+        by = f" by {first.full_name}" if first else ""
+        raise Conflict(f"This alarm was acknowledged already{by}; the alarm history shows when.")
     audit.record(
         session,
         actor=actor,
@@ -53,42 +48,6 @@ def acknowledge(session: Session, *, actor: Actor, alarm_id: uuid.UUID) -> Alarm
     )
     [read] = _read(session, _query().where(Alarm.id == alarm.id))
     return read
-
-
-def sync_offline(session: Session, *, clinic: ClinicSettings) -> None:
-    """Raise the alarm of an in-service device offline while the clinic is open; end it once the device is back
-    or the clinic has closed. Without a gateway, device states are only what they were: nothing is changed."""
-    if not gateway_present(session):
-        return
-    opened = _opened_at(clinic, utcnow())
-    raised = {
-        alarm.device_id: alarm
-        for alarm in session.scalars(select(Alarm).where(Alarm.kind == "device_offline", Alarm.ended_at.is_(None)))
-    }
-    for device in session.scalars(select(Device).where(Device.status == DeviceStatus.IN_SERVICE)):
-        offline = device.state == "offline" and opened is not None
-        if offline and device.id not in raised:
-            assert opened is not None
-            alarms.raise_alarm(
-                session,
-                device_id=device.id,
-                kind="device_offline",
-                detail="the device is switched off or out of reach while the clinic is open",
-                began_at=max(device.last_seen_at or opened, opened),
-            )
-        elif not offline and device.id in raised:
-            raised[device.id].ended_at = device.last_seen_at if device.state != "offline" else utcnow()
-    session.flush()
-
-
-def _opened_at(clinic: ClinicSettings, now: datetime) -> datetime | None:
-    """When the clinic opened today, if it is open now."""
-    zone = ZoneInfo(clinic.timezone)
-    local = now.astimezone(zone)
-    hours = getattr(clinic.opening_hours, f"{local:%A}".lower())
-    if hours is None or not hours.open <= local.time() < hours.close:
-        return None
-    return datetime.combine(local.date(), hours.open, zone)
 
 
 def _query() -> Select[Alarm, str, str, str]:

@@ -4,7 +4,7 @@ import uuid
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import ForeignKey, Index, String
+from sqlalchemy import ForeignKey, Index, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from db.base import Base, IdMixin, utcnow
@@ -19,6 +19,11 @@ class AlarmSeverity(StrEnum):
     LOW = "low"
 
 
+# The alarms that clear by themselves are one per device while they hold: a second sweep (another gateway taking
+# over, the same one retried) finds the open one instead of adding another. Latching alarms are one per event.
+ONE_OPEN = text("kind = 'device_offline' AND ended_at IS NULL")
+
+
 class Alarm(IdMixin, Base):
     """One alarm of one device: when it began, when its condition cleared (if it clears), who acknowledged it."""
 
@@ -26,6 +31,14 @@ class Alarm(IdMixin, Base):
     __table_args__ = (
         Index("ix_alarms_device_began", "device_id", "began_at"),
         Index("ix_alarms_acknowledged_began", "acknowledged_at", "began_at"),
+        Index(
+            "ix_alarms_one_open_offline",
+            "device_id",
+            "kind",
+            unique=True,
+            sqlite_where=ONE_OPEN,
+            postgresql_where=ONE_OPEN,
+        ),
     )
 
     device_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("devices.id"))

@@ -56,7 +56,7 @@ def _render(request: Request, session: Session, actor: Actor, clinic: ClinicSett
         template,
         actor=actor,
         title="Devices",
-        wall=read_wall(session, clinic=clinic),
+        wall=read_wall(session, actor=actor),
         severity=ALARM_PRIORITY,
         can_acknowledge=allows(actor.user.role, Permission.ALARMS_ACKNOWLEDGE),
         refresh_s=REFRESH_S,
