@@ -14,6 +14,7 @@ class AuditEventRead(Output):
     action: str
     record_type: str | None
     record_id: str | None
+    record_ids: list[str] | None  # a list or search read: every record it returned (record_id is then empty)
     ip_address: str | None
     user_agent: str | None
     detail: dict[str, Any] | None

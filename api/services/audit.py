@@ -1,20 +1,16 @@
 """Writing and reading the audit trail. Only ids, actions and field names go in: never health data."""
 
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
-from functools import cache
-from typing import Any, cast
+from typing import Any
 
-from pydantic_core import to_json
-from sqlalchemy import Dialect, Table, TextClause, insert, select, text
+from sqlalchemy import ColumnElement, exists, func, insert, or_, select, type_coerce
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 
 from api.actor import Actor, Origin
-from db.base import utcnow
 from db.models import AuditEvent
-
-TABLE = cast(Table, AuditEvent.__table__)  # a mapped class's own table
 
 
 def record(
@@ -69,44 +65,23 @@ def record_reads(
     action: str,
     record_type: str,
     record_ids: Iterable[uuid.UUID],
-    details: Mapping[uuid.UUID, dict[str, Any]] | None = None,
+    detail: dict[str, Any] | None = None,
 ) -> None:
-    """One event per record read, in a single insert (a list or search result); each event carries its record's
-    entry of `details` when they are given."""
-    at = utcnow()
-    rows = [
-        {
-            "at": at,
-            "user_id": actor.user.id,
-            "action": action,
-            "record_type": record_type,
-            "record_id": str(rid),
-            "ip_address": actor.origin.ip_address,
-            "user_agent": actor.origin.user_agent,
-        }
-        | ({"detail": details[rid]} if details is not None else {})
-        for rid in record_ids
-    ]
-    if not rows:
+    """A list or search read as one event naming every record it returned, in order (none when it returned none)."""
+    named = [str(rid) for rid in record_ids]
+    if not named:
         return
-    dialect = session.get_bind().dialect
-    if dialect.name != "postgresql":
-        session.execute(insert(AuditEvent), rows)
-        return
-    session.flush()  # as the ORM insert above does: the events recorded before these are written first
-    session.execute(_recordset_insert(dialect), {"rows": to_json(rows).decode()})
-
-
-@cache
-def _recordset_insert(dialect: Dialect) -> TextClause:
-    """PostgreSQL: the events travel as one JSON array, so a page of a few hundred reads is one statement with one
-    value, where executemany sends, and SQLAlchemy builds, one insert per event (as device_gateway/store.py does)."""
-    columns = [column for column in TABLE.columns if column.name != "id"]
-    names = ", ".join(column.name for column in columns)
-    types = ", ".join(f"{column.name} {column.type.compile(dialect)}" for column in columns)
-    return text(
-        f"INSERT INTO {TABLE.name} ({names}) "  # noqa: S608 (names from the model)
-        f"SELECT {names} FROM json_to_recordset(CAST(:rows AS json)) AS row({types})"
+    # One statement now (the events added before it are flushed first): no unit of work to build for one row.
+    session.execute(
+        insert(AuditEvent).values(
+            user_id=actor.user.id,
+            action=action,
+            record_type=record_type,
+            record_ids=named,
+            ip_address=actor.origin.ip_address,
+            user_agent=actor.origin.user_agent,
+            detail=detail,
+        )
     )
 
 
@@ -122,14 +97,15 @@ def search(
     limit: int,
     offset: int,
 ) -> Sequence[AuditEvent]:
-    """Events matching every filter given, newest first."""
+    """Events matching every filter given, newest first; a record's events include the list reads that named it."""
     query = select(AuditEvent)
     if user_id is not None:
         query = query.where(AuditEvent.user_id == user_id)
     if record_type is not None:
         query = query.where(AuditEvent.record_type == record_type)
     if record_id is not None:
-        query = query.where(AuditEvent.record_id == record_id)
+        dialect = session.get_bind().dialect.name
+        query = query.where(or_(AuditEvent.record_id == record_id, _names(record_id, dialect=dialect)))
     if action is not None:
         query = query.where(AuditEvent.action == action)
     if start is not None:
@@ -138,3 +114,12 @@ def search(
         query = query.where(AuditEvent.at < end)
     query = query.order_by(AuditEvent.at.desc(), AuditEvent.id.desc()).limit(limit).offset(offset)
     return session.scalars(query).all()
+
+
+def _names(record_id: str, *, dialect: str) -> ColumnElement[bool]:
+    """Whether an event's record_ids hold `record_id`: JSONB containment on PostgreSQL (its GIN index answers it),
+    a look through the JSON array elsewhere."""
+    if dialect == "postgresql":
+        return type_coerce(AuditEvent.record_ids, JSONB).contains([record_id])
+    element = func.json_each(AuditEvent.record_ids).table_valued("value")
+    return exists(select(element.c.value).where(element.c.value == record_id))

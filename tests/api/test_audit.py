@@ -1,11 +1,14 @@
-"""The audit trail: every write and every read of a client record, filterable by admins."""
+"""The audit trail: every write and every read of a client record, filterable by admins; a list read is one event
+naming every record it returned."""
 
 from datetime import timedelta
 
 from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from db.base import utcnow
-from db.models import Role, User
+from db.models import AuditEvent, Role, User
 from tests.api.clinic import register
 
 AUDIT = "/api/v1/audit"
@@ -38,6 +41,39 @@ def test_client_writes_and_reads_are_recorded(
     assert trail[1]["detail"] == {"fields": ["first_name"]}  # which fields, never their values
     assert all(e["ip_address"] == "testclient" for e in trail)
     assert "Augusta" not in str(trail) and "audited@example.com" not in str(trail)
+
+
+def test_a_search_is_one_event_naming_every_client_it_returned(
+    client: TestClient, staff: dict[Role, User], as_role: dict[Role, dict[str, str]], db: Session
+) -> None:
+    desk, admin = as_role[Role.FRONT_DESK], as_role[Role.ADMIN]
+    listed = [register(client, desk, first_name=n, last_name="Listed")["id"] for n in ("Ann", "Bea", "Cyd")]
+    unlisted = register(client, desk, first_name="Dee", last_name="Elsewhere")["id"]
+    found = client.get("/api/v1/clients", params={"q": "listed"}, headers=as_role[Role.ESTHETICIAN]).json()["items"]
+    assert sorted(c["id"] for c in found) == sorted(listed)
+
+    assert db.scalar(select(func.count()).where(AuditEvent.action == "client.list")) == 1
+    [event] = events(client, admin, action="client.list")
+    assert (event["user_id"], event["record_type"], event["record_id"]) == (
+        str(staff[Role.ESTHETICIAN].id),
+        "client",
+        None,
+    )
+    assert event["record_ids"] == [c["id"] for c in found]  # in the order shown
+    assert "Listed" not in str(event) and "ann.listed@example.com" not in str(event)
+    for client_id in listed:  # each client's trail holds the search that showed it, after its creation
+        trail = events(client, admin, record_type="client", record_id=client_id)
+        assert [e["action"] for e in trail] == ["client.list", "client.create"]
+        assert events(client, admin, record_id=client_id, action="client.list") == [event]
+    assert [e["action"] for e in events(client, admin, record_type="client", record_id=unlisted)] == ["client.create"]
+    assert events(client, admin, record_type="session", record_id=listed[0]) == []  # the record type still filters
+
+
+def test_a_search_that_finds_nothing_reads_no_record(client: TestClient, as_role: dict[Role, dict[str, str]]) -> None:
+    register(client, as_role[Role.FRONT_DESK])
+    response = client.get("/api/v1/clients", params={"q": "nobody"}, headers=as_role[Role.ESTHETICIAN])
+    assert response.status_code == 200 and response.json()["items"] == []
+    assert events(client, as_role[Role.ADMIN], action="client.list") == []
 
 
 def test_filters_by_user_and_time(

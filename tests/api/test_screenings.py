@@ -129,7 +129,7 @@ def test_every_read_of_answers_is_audited_without_them(
         ("screening.read_outcome", staff[Role.FRONT_DESK].id),
         ("screening.eligibility", staff[Role.ESTHETICIAN].id),
     ]
-    assert events[1].record_id == made["id"]
+    assert events[1].record_ids == [made["id"]]
     assert "pregnan" not in " ".join(str(e.detail) for e in events)
 
 
