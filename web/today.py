@@ -1,16 +1,18 @@
 """The clinic's day as a grid: one column per room, a row per quarter hour in the clinic's time zone.
 
-Everything shown comes from the services the API uses; this module only lays it out. The screening state is the
-API's eligibility check for that day (outcomes and dates only, never why), so a rule is judged in one place."""
+The screening state is the API's eligibility check for that day (outcomes and dates only, never why), so a rule is
+judged in one place; rooms and devices come from the services the API uses. The cards' own columns (appointment,
+client's name, series plan) are read here, in one statement, as rows rather than records: a busy day has hundreds."""
 
 import math
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from typing import NamedTuple, Protocol
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import String, cast, select
 from sqlalchemy.orm import Session
 
 from api.actor import Actor
@@ -19,10 +21,11 @@ from api.schemas.alarms import AlarmRead
 from api.schemas.clinic_settings import ClinicSettings
 from api.schemas.screening import DayOfAnswers
 from api.schemas.series import Plan
-from api.services import alarms, audit, clients, rooms, screenings, series, users
+from api.services import alarms, audit, clients, rooms, screenings
 from api.services.scheduling import local_to_utc, session_days
 from api.services.screenings import Eligibility
-from db.models import AlarmSeverity, Appointment, AppointmentStatus, Client, DeviceStatus, Series
+from db.id_lists import one_of
+from db.models import AlarmSeverity, Appointment, AppointmentStatus, Client, DeviceStatus, Series, User
 from db.models.gateway import gateway_present
 from db.vocabulary import Outcome
 
@@ -164,21 +167,24 @@ def room_columns(session: Session) -> list[RoomColumn]:
 def read_day(session: Session, *, actor: Actor, day: date, clinic: ClinicSettings, today: date) -> Day:
     """The day's appointments by room and quarter hour, each with what the front desk needs at a glance."""
     zone = ZoneInfo(clinic.timezone)
-    found = series.list_appointments(
-        session,
-        start=local_to_utc(day, time(0), zone),
-        end=local_to_utc(day + timedelta(days=1), time(0), zone),
-        room_id=None,
-        esthetician_id=None,
-        client_id=None,
-        status=None,
-        limit=MAX_APPOINTMENTS,
+    found, people, plans = _day_of_bookings(
+        session, start=local_to_utc(day, time(0), zone), end=local_to_utc(day + timedelta(days=1), time(0), zone)
     )
-    cards = cards_for(session, actor=actor, appointments=found, day=day, today=today, zone=zone)
+    columns = room_columns(session)
+    cards = _cards(
+        session,
+        actor=actor,
+        appointments=found,
+        people=people,
+        totals=_series_lengths(plans),
+        room_names={c.id: c.name for c in columns},
+        day=day,
+        today=today,
+        zone=zone,
+    )
     shown = [c for c in cards if c.status != AppointmentStatus.CANCELLED]
     hours_today = getattr(clinic.opening_hours, f"{day:%A}".lower())
     hours = (hours_today.open, hours_today.close) if hours_today else None
-    columns = room_columns(session)
     room_of = {a.id: a.room_id for a in found}
     now = datetime.now(zone).replace(tzinfo=None) if day == today else None
     rows = _rows(day, shown, room_of, [c.id for c in columns], hours, now=now)
@@ -205,23 +211,124 @@ def _focus(rows: list[Row], cards: list[Card]) -> int | None:
     return None
 
 
+class Booking(Protocol):
+    """An appointment as a card shows it: an Appointment, or the columns of one."""
+
+    @property
+    def id(self) -> uuid.UUID: ...
+    @property
+    def client_id(self) -> uuid.UUID: ...
+    @property
+    def room_id(self) -> uuid.UUID: ...
+    @property
+    def esthetician_id(self) -> uuid.UUID: ...
+    @property
+    def series_id(self) -> uuid.UUID: ...
+    @property
+    def sequence(self) -> int: ...
+    @property
+    def start_at(self) -> datetime: ...
+    @property
+    def end_at(self) -> datetime: ...
+    @property
+    def status(self) -> AppointmentStatus: ...
+
+
+class Person(NamedTuple):
+    """A live client as a card names it and the screening rules read it."""
+
+    id: uuid.UUID
+    first_name: str
+    last_name: str
+    date_of_birth: date
+
+
 def cards_for(
-    session: Session, *, actor: Actor, appointments: Sequence[Appointment], day: date, today: date, zone: ZoneInfo
+    session: Session, *, actor: Actor, appointments: Sequence[Booking], day: date, today: date, zone: ZoneInfo
 ) -> list[Card]:
     """Each appointment (all of them on `day`) with its client, room, esthetician, place in its series and the
     client's screening state that day, read in the same few statements however many there are."""
-    live = _live_clients(session, actor=actor, client_ids={a.client_id for a in appointments})
-    states = _screening_states(session, actor=actor, live=list(live.values()), day=day, today=today)
-    names = {client_id: f"{c.first_name} {c.last_name}" for client_id, c in live.items()}
-    staff = {u.id: u.full_name for u in users.list_all(session)}
-    room_names = {r.id: r.name for r in rooms.list_rooms(session)}
-    totals = _series_lengths(session, {a.series_id for a in appointments})
+    client_ids = list({a.client_id for a in appointments})
+    people = session.execute(_PEOPLE.where(one_of(session, Client.id, client_ids))).all()
+    series_ids = list({a.series_id for a in appointments})
+    plans = session.execute(_PLANS.where(one_of(session, Series.id, series_ids))).all()
+    return _cards(
+        session,
+        actor=actor,
+        appointments=appointments,
+        people={row[0]: Person(*row) for row in people},
+        totals=_series_lengths(plans),
+        room_names={r.id: r.name for r in rooms.list_rooms(session)},
+        day=day,
+        today=today,
+        zone=zone,
+    )
+
+
+_PEOPLE = select(Client.id, Client.first_name, Client.last_name, Client.date_of_birth).where(
+    Client.deleted_at.is_(None)
+)
+_PLANS = select(Series.id, cast(Series.plan, String))  # as text: the plans of a day are few, read once each
+
+
+def _day_of_bookings(
+    session: Session, *, start: datetime, end: datetime
+) -> tuple[list[Booking], dict[uuid.UUID, Person], list[tuple[uuid.UUID, str]]]:
+    """The appointments starting in [start, end), by time (as the API lists them), with their live clients and their
+    series' plans, in one statement of the columns a card needs."""
+    found = session.execute(
+        select(
+            *(getattr(Appointment, name) for name in _BOOKING),
+            Client.first_name,
+            Client.last_name,
+            Client.date_of_birth,
+            cast(Series.plan, String).label("plan"),
+        )
+        .outerjoin(Client, (Client.id == Appointment.client_id) & Client.deleted_at.is_(None))
+        .outerjoin(Series, Series.id == Appointment.series_id)
+        .where(Appointment.start_at >= start, Appointment.start_at < end)
+        .order_by(Appointment.start_at, Appointment.id)
+        .limit(MAX_APPOINTMENTS)
+    ).all()
+    people = {
+        r.client_id: Person(r.client_id, r.first_name, r.last_name, r.date_of_birth)
+        for r in found
+        if r.first_name is not None
+    }
+    plans = [(r.series_id, r.plan) for r in found if r.plan is not None]
+    return list(found), people, plans
+
+
+_BOOKING = ("id", "client_id", "room_id", "esthetician_id", "series_id", "sequence", "start_at", "end_at", "status")
+
+
+def _cards(
+    session: Session,
+    *,
+    actor: Actor,
+    appointments: Sequence[Booking],
+    people: dict[uuid.UUID, Person],
+    totals: dict[uuid.UUID, int],
+    room_names: dict[uuid.UUID, str],
+    day: date,
+    today: date,
+    zone: ZoneInfo,
+) -> list[Card]:
+    """The cards of these appointments; showing the clients' names is a read of their records, audited as a list is."""
+    live = list(people.values())
+    audit.record_reads(
+        session, actor=actor, action="client.list", record_type=clients.RECORD, record_ids=(p.id for p in live)
+    )
+    states = _screening_states(session, actor=actor, live=live, day=day, today=today)
+    staff = dict(session.execute(select(User.id, User.full_name)).all())
     return [
         Card(
             id=a.id,
             start=a.start_at.astimezone(zone),
             end=a.end_at.astimezone(zone),
-            client_name=names.get(a.client_id, "(client record deleted)"),
+            client_name=f"{p.first_name} {p.last_name}"
+            if (p := people.get(a.client_id))
+            else "(client record deleted)",
             room=room_names.get(a.room_id, "?"),
             esthetician=staff.get(a.esthetician_id, "?"),
             sequence=a.sequence,
@@ -233,15 +340,8 @@ def cards_for(
     ]
 
 
-def _live_clients(session: Session, *, actor: Actor, client_ids: set[uuid.UUID]) -> dict[uuid.UUID, Client]:
-    """The clients not deleted; showing their names is a read of their records, audited as a list is."""
-    live = clients.live_by_id(session, client_ids=client_ids)
-    audit.record_reads(session, actor=actor, action="client.list", record_type=clients.RECORD, record_ids=live)
-    return live
-
-
 def _screening_states(
-    session: Session, *, actor: Actor, live: list[Client], day: date, today: date
+    session: Session, *, actor: Actor, live: list[Person], day: date, today: date
 ) -> dict[uuid.UUID, Badge]:
     """Each client's eligibility that day, as the API's check answers it; none for a day gone by."""
     if day < today or not allows(actor.user.role, Permission.ELIGIBILITY_CHECK):
@@ -252,12 +352,15 @@ def _screening_states(
     return {client_id: screening_badge(eligibility) for client_id, eligibility in checked.items()}
 
 
-def _series_lengths(session: Session, series_ids: set[uuid.UUID]) -> dict[uuid.UUID, int]:
-    """How many sessions each series' plan has (the M of "session N of M")."""
-    if not series_ids:
-        return {}
-    plans = session.execute(select(Series.id, Series.plan).where(Series.id.in_(series_ids))).all()
-    return {series_id: len(session_days(Plan.model_validate(plan))) for series_id, plan in plans}
+def _series_lengths(plans: Iterable[tuple[uuid.UUID, str]]) -> dict[uuid.UUID, int]:
+    """How many sessions each series' plan (stored JSON) has, the M of "session N of M"; each plan read once."""
+    lengths: dict[str, int] = {}
+    by_series: dict[uuid.UUID, int] = {}
+    for series_id, plan in plans:
+        if plan not in lengths:
+            lengths[plan] = len(session_days(Plan.model_validate_json(plan)))
+        by_series[series_id] = lengths[plan]
+    return by_series
 
 
 def _rows(

@@ -12,6 +12,7 @@ from api.errors import Conflict, InvalidInput, NotFound
 from api.schemas.screening import ApprovalCreate
 from api.services import audit, clients
 from db.base import utcnow
+from db.id_lists import one_of
 from db.models import PhysicianApproval
 from db.vocabulary import ApprovalScope
 
@@ -84,10 +85,10 @@ def valid_on_for(
 ) -> dict[uuid.UUID, dict[ApprovalScope, str]]:
     """`valid_on` for each of these clients, in one query; a client with none in force is left out. Of two
     approvals of one scope, the one recorded last names the physician."""
-    found = session.scalars(
-        select(PhysicianApproval)
+    found = session.execute(
+        select(PhysicianApproval.client_id, PhysicianApproval.scope, PhysicianApproval.physician_name)
         .where(
-            PhysicianApproval.client_id.in_(client_ids),
+            one_of(session, PhysicianApproval.client_id, client_ids),
             PhysicianApproval.revoked_at.is_(None),
             PhysicianApproval.approved_on <= day,
             PhysicianApproval.valid_until >= day,

@@ -1,12 +1,13 @@
 """Screening clients, and the day-of eligibility check every later step asks. Every read is audited."""
 
+import json
 import uuid
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
-from sqlalchemy import func, select
+from sqlalchemy import String, cast, func, select
 from sqlalchemy.orm import Session
 
 from api.actor import Actor
@@ -15,7 +16,8 @@ from api.schemas.screening import ANSWER_DATE_FIELDS, DayOfAnswers, ScreeningAns
 from api.schemas.screening_rules import RuleParameters
 from api.services import approvals, audit, clients, rule_sets
 from api.services.screening_engine import IncompleteAnswers, Kind, Reason, Verdict, evaluate, judge
-from db.models import Client, Screening
+from db.id_lists import one_of
+from db.models import Screening
 from db.vocabulary import TREATABLE, ApprovalScope
 
 RECORD = "screening"
@@ -95,10 +97,20 @@ def list_for(session: Session, *, actor: Actor, client_id: uuid.UUID, today: dat
 
 
 class Answered(NamedTuple):
-    """A stored screening as the eligibility check reads it."""
+    """A stored screening as the eligibility check reads it: its answers as the JSON stored (validated on write)."""
 
     id: uuid.UUID
-    answers: dict[str, Any]
+    answers_json: str
+
+
+class Screenable(Protocol):
+    """What the rules need of a live client (a Client, or the columns of one)."""
+
+    @property
+    def id(self) -> uuid.UUID: ...
+
+    @property
+    def date_of_birth(self) -> date: ...
 
 
 def latest_valid(session: Session, *, client_ids: Collection[uuid.UUID], on: date) -> dict[uuid.UUID, Answered]:
@@ -110,11 +122,13 @@ def latest_valid(session: Session, *, client_ids: Collection[uuid.UUID], on: dat
             .over(partition_by=Screening.client_id, order_by=(Screening.created_at.desc(), Screening.id))
             .label("rank"),
         )
-        .where(Screening.client_id.in_(client_ids), Screening.screened_on <= on, Screening.valid_until >= on)
+        .where(
+            one_of(session, Screening.client_id, client_ids), Screening.screened_on <= on, Screening.valid_until >= on
+        )
         .subquery()
     )
     found = session.execute(
-        select(Screening.client_id, Screening.id, Screening.answers)
+        select(Screening.client_id, Screening.id, cast(Screening.answers, String).label("answers"))
         .join(newest, newest.c.id == Screening.id)
         .where(newest.c.rank == 1)
     )
@@ -130,10 +144,10 @@ def check_eligibility(
 
 
 def check_eligibility_of(
-    session: Session, *, actor: Actor, live: Sequence[Client], on: date, day_of: DayOfAnswers, today: date
+    session: Session, *, actor: Actor, live: Sequence[Screenable], on: date, day_of: DayOfAnswers, today: date
 ) -> dict[uuid.UUID, Eligibility]:
-    """`check_eligibility` of each of these live clients, in the same few statements however many they are; each
-    check is audited as an event of its own, all of them in one insert."""
+    """`check_eligibility` of each of these live clients, in the same few statements however many they are,
+    audited as one event naming the clients checked and the screening each check used."""
     if on < today:
         raise InvalidInput("on", "cannot be in the past")
     changes = _day_of_changes(day_of)
@@ -148,14 +162,14 @@ def check_eligibility_of(
         action="screening.eligibility",
         record_type=clients.RECORD,
         record_ids=(c.id for c in live),
-        details={c.id: {"screening_id": str(newest[c.id].id) if c.id in newest else None} for c in live},
+        detail={"screening_ids": {str(c.id): str(newest[c.id].id) if c.id in newest else None for c in live}},
     )
     approved = approvals.valid_on_for(session, client_ids=list(newest), day=on) if newest else {}
-    rules = rule_sets.parameters(rule_set)
+    judging = _Judging(on=on, changes=changes, rules=rule_sets.parameters(rule_set))
     return {
         c.id: Eligibility(
             on=on,
-            verdict=_verdict(c, newest.get(c.id), on=on, changes=changes, rules=rules, approved=approved.get(c.id, {})),
+            verdict=judging.verdict(c, newest.get(c.id), approved=approved.get(c.id, {})),
             screening_id=newest[c.id].id if c.id in newest else None,
             rule_set_version=rule_set.version,
         )
@@ -163,20 +177,35 @@ def check_eligibility_of(
     }
 
 
-def _verdict(
-    client: Client,
-    screening: Answered | None,
-    *,
-    on: date,
-    changes: dict[str, Any],
-    rules: RuleParameters,
-    approved: dict[ApprovalScope, str],
-) -> Verdict | None:
-    """The rules' verdict on the screening's answers with the day-of changes, given the approvals in force."""
-    if screening is None:
-        return None
-    answers = ScreeningAnswers.model_validate(screening.answers | changes)
-    return judge(_evaluate(answers, client=client, on=on, rules=rules, prefix="day_of."), approved)
+class _Judging:
+    """The rules on many clients' stored answers with the day-of changes, on one day. Many clients answer alike, so
+    each distinct stored JSON is read once and each distinct set of reasons and approvals judged once."""
+
+    def __init__(self, *, on: date, changes: dict[str, Any], rules: RuleParameters) -> None:
+        self.on, self.changes, self.rules = on, changes, rules
+        self.answers: dict[str, ScreeningAnswers] = {}
+        self.verdicts: dict[tuple[tuple[Reason, ...], tuple[tuple[ApprovalScope, str], ...]], Verdict] = {}
+
+    def verdict(
+        self, client: Screenable, screening: Answered | None, *, approved: dict[ApprovalScope, str]
+    ) -> Verdict | None:
+        """The rules' verdict on the screening's answers with the day-of changes, given the approvals in force."""
+        if screening is None:
+            return None
+        reasons = _evaluate(self._answers(screening.answers_json), client=client, on=self.on, rules=self.rules)
+        key = (tuple(reasons), tuple(sorted(approved.items())))
+        if key not in self.verdicts:
+            self.verdicts[key] = judge(reasons, approved)
+        return self.verdicts[key]
+
+    def _answers(self, stored: str) -> ScreeningAnswers:
+        """The stored answers (validated when written) with the day's changes; JSON straight to the model when none."""
+        if stored not in self.answers:
+            if self.changes:
+                self.answers[stored] = ScreeningAnswers.model_validate(json.loads(stored) | self.changes)
+            else:
+                self.answers[stored] = ScreeningAnswers.model_validate_json(stored)
+        return self.answers[stored]
 
 
 def _judged(session: Session, screening: Screening, *, today: date) -> Judged:
@@ -184,7 +213,9 @@ def _judged(session: Session, screening: Screening, *, today: date) -> Judged:
     return Judged(screening, judge(reasons, approvals.valid_on(session, client_id=screening.client_id, day=today)))
 
 
-def _evaluate(answers: ScreeningAnswers, *, client: Client, on: date, rules: Any, prefix: str) -> list[Reason]:
+def _evaluate(
+    answers: ScreeningAnswers, *, client: Screenable, on: date, rules: Any, prefix: str = "day_of."
+) -> list[Reason]:
     try:
         return evaluate(answers, birth_date=client.date_of_birth, on=on, rules=rules)
     except IncompleteAnswers as exc:

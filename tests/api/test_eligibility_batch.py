@@ -1,5 +1,5 @@
-"""The eligibility of many clients at once: each client's own check, audited as that check is, in statements that do
-not grow with the number of clients."""
+"""The eligibility of many clients at once: each client's own check, audited as one event naming every client and
+the screening its check used, in statements that do not grow with the number of clients."""
 
 import uuid
 from datetime import datetime, timedelta
@@ -68,17 +68,23 @@ def desk(staff: dict[Role, User]) -> Actor:
     return Actor(staff[Role.FRONT_DESK], Origin("desk", None))
 
 
-def eligibility_events(db: Session) -> list[tuple[Any, ...]]:
-    """The eligibility checks' audit events, oldest first, as what they say (not when)."""
-    events = db.scalars(select(AuditEvent).where(AuditEvent.action == "screening.eligibility").order_by(AuditEvent.id))
-    return [(e.user_id, e.record_type, e.record_id, e.detail, e.ip_address) for e in events]
+def eligibility_events(db: Session) -> list[AuditEvent]:
+    """The eligibility checks' audit events, oldest first."""
+    return list(
+        db.scalars(select(AuditEvent).where(AuditEvent.action == "screening.eligibility").order_by(AuditEvent.id))
+    )
+
+
+def said(event: AuditEvent) -> tuple[Any, ...]:
+    """What an event says, but which records and when."""
+    return (event.user_id, event.action, event.record_type, event.record_id, event.ip_address)
 
 
 @pytest.mark.parametrize(
     ("offset", "day_of"),
     [(0, {}), (0, {"pregnant": True}), (3, {"retinol_last_used_on": day(0)}), (12, {}), (31, {})],
 )
-def test_many_at_once_answer_and_are_audited_as_each_alone(
+def test_many_at_once_answer_as_each_alone_and_are_audited_as_one_read(
     every_state: dict[str, Client], desk: Actor, db: Session, offset: int, day_of: dict[str, Any]
 ) -> None:
     live, on, answers = list(every_state.values()), TODAY + timedelta(days=offset), DayOfAnswers.model_validate(day_of)
@@ -89,8 +95,16 @@ def test_many_at_once_answer_and_are_audited_as_each_alone(
     audited_alone = eligibility_events(db)
     at_once = screenings.check_eligibility_of(db, actor=desk, live=live, on=on, day_of=answers, today=TODAY)
     assert at_once == alone
-    assert len(audited_alone) == len(live)
-    assert sorted(eligibility_events(db)[len(live) :], key=str) == sorted(audited_alone, key=str)
+    assert [e.record_ids for e in audited_alone] == [[str(c.id)] for c in live]
+    [audited_at_once] = eligibility_events(db)[len(live) :]
+    assert audited_at_once.record_ids == [str(c.id) for c in live]
+    assert {said(e) for e in audited_alone} == {said(audited_at_once)}
+    used = {
+        str(c.id): str(at_once[c.id].screening_id) if at_once[c.id].screening_id else None for c in live
+    }  # the screening each check judged, none for the client never screened
+    assert audited_at_once.detail == {"screening_ids": used}
+    assert [e.detail for e in audited_alone] == [{"screening_ids": {i: s}} for i, s in used.items()]
+    assert used[str(every_state["Never"].id)] is None
 
 
 def test_many_at_once_take_the_statements_of_one(

@@ -1,6 +1,7 @@
 """Today runs the same SQL statements for a day of 2 appointments as for a day of 20, each with a client of its own
 who has been screened (and approved by a physician): names, screening states, series and rooms are read for all
-the appointments at once (in-process, on each database of tests.services.BACKENDS)."""
+the appointments at once, and audited as two events (the names shown, the screening states) whatever their number
+(in-process, on each database of tests.services.BACKENDS)."""
 
 import uuid
 from datetime import datetime, time, timedelta
@@ -9,7 +10,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session
 
-from db.models import Device, Role, Series, User
+from db.models import AuditEvent, Device, Role, Series, User
 from tests.api.clinic import LONDON, add_room, approved_protocol, booked, new_client, screened_client, statements
 from tests.conftest import add_user, bearer
 from web.session import SESSION_COOKIE
@@ -98,3 +99,8 @@ def test_today_runs_the_same_statements_for_2_or_20_appointments(
     assert (shown.count("Cleared</span>"), shown.count("Cleared, with zone exclusions")) == (5, 5)
     assert (shown.count("Contraindicated"), shown.count("Needs a new screening")) == (5, 5)
     assert len(twenty) == len(two), "\n".join(twenty)
+    assert len([s for s in twenty if s.startswith("INSERT INTO audit_events")]) == 2
+    read = db.scalars(select(AuditEvent).where(AuditEvent.user_id == desk.id).order_by(AuditEvent.id.desc()).limit(2))
+    named = {e.action: set(e.record_ids or []) for e in read}  # one event each, naming every client of the day
+    clients = {str(s.client_id) for s in db.scalars(select(Series))}
+    assert named == {"client.list": clients, "screening.eligibility": clients} and len(clients) == 20
