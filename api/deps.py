@@ -1,8 +1,9 @@
 """Dependencies named once, so every route signature reads like a sentence."""
 
-from collections.abc import Callable, Iterator
-from datetime import date
+from collections.abc import Awaitable, Callable, Iterator
+from datetime import date, datetime
 from typing import Annotated, cast
+from zoneinfo import ZoneInfo
 
 from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
@@ -32,11 +33,15 @@ def get_db(request: Request) -> Iterator[Session]:
             raise
 
 
-def get_settings(request: Request) -> Settings:
+# Dependencies that neither wait nor block are `async def`: FastAPI runs them on the event loop, where each `def`
+# one would cost a hop to the thread pool and back on every request.
+
+
+async def get_settings(request: Request) -> Settings:
     return cast(Settings, request.app.state.settings)  # app.state holds anything: create_app put Settings there
 
 
-def get_signing_key(request: Request) -> str:
+async def get_signing_key(request: Request) -> str:
     return cast(str, request.app.state.signing_key)
 
 
@@ -44,7 +49,7 @@ SessionDep = Annotated[Session, Depends(get_db, scope="function")]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
-def get_origin(request: Request) -> Origin:
+async def get_origin(request: Request) -> Origin:
     ip = request.client.host if request.client else None
     return Origin(ip_address=ip, user_agent=(request.headers.get("user-agent") or "")[:300] or None)
 
@@ -77,10 +82,10 @@ def get_actor(
 CurrentActor = Annotated[Actor, Depends(get_actor)]
 
 
-def require(permission: Permission) -> Callable[[Actor], Actor]:
+def require(permission: Permission) -> Callable[[Actor], Awaitable[Actor]]:
     """A dependency that lets the request through only for roles holding `permission`."""
 
-    def check(actor: CurrentActor) -> Actor:
+    async def check(actor: CurrentActor) -> Actor:
         if not allows(actor.user.role, permission):
             raise Forbidden(denied_message(permission))
         return actor
@@ -107,13 +112,6 @@ RulesReader = Annotated[Actor, Depends(require(Permission.RULES_READ))]
 RulesWriter = Annotated[Actor, Depends(require(Permission.RULES_WRITE))]
 
 
-def get_clinic_today(session: SessionDep, settings: SettingsDep) -> date:
-    return clinic_settings.clinic_today(session, default_timezone=settings.clinic_timezone)
-
-
-ClinicToday = Annotated[date, Depends(get_clinic_today)]
-
-
 ProtocolsReader = Annotated[Actor, Depends(require(Permission.PROTOCOLS_READ))]
 ProtocolDrafter = Annotated[Actor, Depends(require(Permission.PROTOCOLS_DRAFT))]
 ProtocolApprover = Annotated[Actor, Depends(require(Permission.PROTOCOLS_APPROVE))]
@@ -138,6 +136,14 @@ def get_rules(session: SessionDep) -> RuleParameters:
 
 ClinicDep = Annotated[ClinicSettings, Depends(get_clinic)]
 RulesDep = Annotated[RuleParameters, Depends(get_rules)]
+
+
+async def get_clinic_today(clinic: ClinicDep) -> date:
+    """Today's date where the clinic is, from the settings the request read once (ClinicDep)."""
+    return datetime.now(ZoneInfo(clinic.timezone)).date()
+
+
+ClinicToday = Annotated[date, Depends(get_clinic_today)]
 
 
 def sees_health_data(actor: Actor) -> bool:

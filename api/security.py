@@ -1,8 +1,10 @@
 """Password hashes (argon2) and signed, expiring bearer tokens (JWT, HS256)."""
 
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 
 import jwt
 from argon2 import PasswordHasher
@@ -43,12 +45,26 @@ def create_access_token(*, user_id: uuid.UUID, generation: int, key: str, now: d
     return jwt.encode(claims, key, algorithm=TOKEN_ALGORITHM)
 
 
-def read_access_token(token: str, *, key: str) -> TokenClaims | None:
-    """Whom a valid, unexpired token names, and from which generation; None for anything else."""
+def read_access_token(token: str, *, key: str, now: datetime | None = None) -> TokenClaims | None:
+    """Whom a valid, unexpired token names, and from which generation; None for anything else.
+
+    A token's signature is checked once per process: its claims cannot change, only run out, and that is
+    checked on every use (`now`: the time to judge it at, else the clock's). Whether the account may still use
+    it (active, same generation) is the caller's to ask the database each time, since another worker may have
+    ended it."""
+    decoded = _decoded(token, key)
+    if decoded is None:
+        return None
+    claims, expires_at = decoded
+    return claims if (now.timestamp() if now else time.time()) < expires_at else None
+
+
+@lru_cache(maxsize=4096)
+def _decoded(token: str, key: str) -> tuple[TokenClaims, float] | None:
     try:
         claims = jwt.decode(token, key, algorithms=[TOKEN_ALGORITHM], options={"require": ["sub", "exp", "gen"]})
         if claims.get("typ") != "access" or type(claims["gen"]) is not int:
             return None
-        return TokenClaims(user_id=uuid.UUID(claims["sub"]), generation=claims["gen"])
+        return TokenClaims(user_id=uuid.UUID(claims["sub"]), generation=claims["gen"]), float(claims["exp"])
     except (jwt.PyJWTError, ValueError):
         return None

@@ -3,8 +3,10 @@
 Recreates the `galvani_bench` PostgreSQL database, loads N clients, starts the real app and a bare
 FastAPI app under uvicorn, drives both with a threaded keep-alive HTTP client on loopback at each
 concurrency level, and prints per level a table of requests/s, p50 and p99 per query shape with the
-real/bare ratios at that level. The galvani_bench database is left in place afterwards, to look at
-with psql.
+real/bare ratios at that level, and the CPU each request cost the server's processes and PostgreSQL's
+backends of galvani_bench (read from /proc: on a machine shared with other work the latencies move with
+the load, the CPU a request costs much less). The galvani_bench database is left in place afterwards,
+to look at with psql.
 
     .venv/bin/python bench/clients_search.py                      # 100,000 clients, concurrency 1,4,8
     .venv/bin/python bench/clients_search.py --workers 2 --concurrency 8
@@ -27,7 +29,7 @@ import threading
 import time
 import urllib.parse
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -48,7 +50,7 @@ BENCH_DB = "galvani_bench"
 BENCH_URL = bench_url(BENCH_DB)
 BATCH_SIZE = 5000
 PAGE_LIMIT = 50
-READY_TIMEOUT_S = 30.0
+READY_TIMEOUT_S = 120.0  # four workers starting on a busy 2-core machine can take well over 30 s
 REQUEST_TIMEOUT_S = 30.0
 USER_EMAIL = "bench.desk@example.com"
 SEED = 2
@@ -710,10 +712,48 @@ class Result:
     p50_ms: float
     p99_ms: float
     statuses: dict[int, int]
+    app_cpu_ms: float = math.nan  # CPU of the server's processes per request
+    db_cpu_ms: float = math.nan  # CPU of PostgreSQL's backends of the bench database per request
 
     @property
     def rps(self) -> float:
         return self.requests / self.seconds if self.seconds else 0.0
+
+
+@dataclass(frozen=True)
+class CpuMeter:
+    """CPU seconds used by one server (its process group: uvicorn and its workers) and by the PostgreSQL backends
+    connected to one database, read from /proc. On a machine shared with other work the latencies move with the
+    load; the CPU a request costs moves much less."""
+
+    server_pgid: int
+    database: str | None = None
+
+    def sample(self) -> dict[int, tuple[bool, float]]:
+        """Each counted process: whether it is the server's (else a backend), and its CPU seconds so far."""
+        found: dict[int, tuple[bool, float]] = {}
+        tick = os.sysconf("SC_CLK_TCK")
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                used = (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+                if int(fields[2]) == self.server_pgid:  # pgrp
+                    found[int(entry.name)] = (True, used)
+                elif self.database and f" {self.database} " in (entry / "cmdline").read_text().replace("\0", " "):
+                    found[int(entry.name)] = (False, used)  # "postgres: user database host(port) state"
+            except (OSError, IndexError, ValueError):
+                continue  # gone meanwhile
+        return found
+
+    def per_request(self, before: dict[int, tuple[bool, float]], requests: int) -> tuple[float, float]:
+        """(server, PostgreSQL) CPU ms per request since `before`; a process that ended meanwhile is left out."""
+        used = {True: 0.0, False: 0.0}
+        for pid, (server, seconds) in self.sample().items():
+            used[server] += seconds - before.get(pid, (server, 0.0))[1]
+        n = max(requests, 1)
+        return 1000 * used[True] / n, 1000 * used[False] / n
 
 
 def parse_args() -> argparse.Namespace:
@@ -963,15 +1003,19 @@ def percentile(sorted_values: list[float], fraction: float) -> float:
 
 
 def measure(
-    port: int, scenario: Scenario, headers: dict[str, str], concurrency: int, args: argparse.Namespace
+    port: int, scenario: Scenario, headers: dict[str, str], concurrency: int, args: argparse.Namespace, meter: CpuMeter
 ) -> Result:
     """A warm-up (discarded), then the measured run, both with `concurrency` requests in flight."""
     if args.warmup > 0:
         run_load(port, scenario, headers, args.warmup, concurrency, args.max_requests)
+    before = meter.sample()
     result = run_load(port, scenario, headers, args.seconds, concurrency, args.max_requests)
+    app_cpu_ms, db_cpu_ms = meter.per_request(before, result.requests)
+    result = replace(result, app_cpu_ms=app_cpu_ms, db_cpu_ms=db_cpu_ms)
     print(
         f"  c={concurrency:<3} {scenario.name:<30} {result.rps:8.1f} req/s  p50 {result.p50_ms:7.2f} ms  "
-        f"p99 {result.p99_ms:7.2f} ms  errors {result.errors}  statuses {result.statuses}",
+        f"p99 {result.p99_ms:7.2f} ms  CPU/request app {result.app_cpu_ms:.2f} ms, PostgreSQL {result.db_cpu_ms:.2f} ms"
+        f"  errors {result.errors}  statuses {result.statuses}",
         flush=True,
     )
     return result
@@ -993,17 +1037,21 @@ def check_page(port: int, scenario: Scenario, headers: dict[str, str], expected:
 def print_table(results: list[Result], bare: Result, matches: dict[str, int], workers: int) -> None:
     """One concurrency level's figures as a Markdown table, with ratios to the bare app at that level."""
     print(f"\nconcurrency {bare.concurrency}, {workers} worker(s):")
-    print("\n| scenario | matching rows | req/s | p50 ms | p99 ms | errors | rps real/bare | p99 real/bare |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    print(
+        "\n| scenario | matching rows | req/s | p50 ms | p99 ms | errors | rps real/bare | p99 real/bare "
+        "| app CPU ms/req | PostgreSQL CPU ms/req |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for result in results:
         print(
             f"| {result.scenario.name} | {matches[result.scenario.name]} | {result.rps:.0f} | "
             f"{result.p50_ms:.1f} | {result.p99_ms:.1f} | {result.errors} | "
-            f"{result.rps / bare.rps:.2f} | {result.p99_ms / bare.p99_ms:.1f} |"
+            f"{result.rps / bare.rps:.2f} | {result.p99_ms / bare.p99_ms:.1f} | "
+            f"{result.app_cpu_ms:.2f} | {result.db_cpu_ms:.2f} |"
         )
     print(
         f"| {bare.scenario.name} | - | {bare.rps:.0f} | {bare.p50_ms:.1f} | {bare.p99_ms:.1f} | "
-        f"{bare.errors} | 1.00 | 1.0 |"
+        f"{bare.errors} | 1.00 | 1.0 | {bare.app_cpu_ms:.2f} | - |"
     )
 
 
@@ -1046,8 +1094,9 @@ def run_real(args: argparse.Namespace, tmp: Path, password: str, matches: dict[s
         for scenario in SCENARIOS:
             check_page(port, scenario, headers, matches[scenario.name])
         print(f"real app on port {port}, {args.workers} worker(s):", flush=True)
+        meter = CpuMeter(server_pgid=process.pid, database=BENCH_DB)  # start_uvicorn made it a group leader
         return {
-            level: [measure(port, scenario, headers, level, args) for scenario in SCENARIOS]
+            level: [measure(port, scenario, headers, level, args, meter) for scenario in SCENARIOS]
             for level in args.concurrency
         }
     finally:
@@ -1064,7 +1113,8 @@ def run_bare(args: argparse.Namespace, tmp: Path) -> dict[int, Result]:
     try:
         wait_until_ready(process, port, BARE.path, log_path)
         print(f"bare app on port {port}, {args.workers} worker(s):", flush=True)
-        return {level: measure(port, BARE, {}, level, args) for level in args.concurrency}
+        meter = CpuMeter(server_pgid=process.pid)
+        return {level: measure(port, BARE, {}, level, args, meter) for level in args.concurrency}
     finally:
         stop_uvicorn(process)
 

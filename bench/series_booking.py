@@ -14,7 +14,9 @@ series (2 a week), each on its own room, hour and days so that every booking mus
 It also posts, again and again, a series whose 12th session collides with an existing appointment in the
 busy calendar (a 409 listing that session), and measures two ceilings: the same write done directly with
 SQLAlchemy Core (1 series and 12 appointment rows in one transaction), and a bare FastAPI app under the same
-uvicorn settings. The galvani_bench_booking database is left in place afterwards, to look at with psql.
+uvicorn settings. Beside p50 and p99 it prints the CPU each request cost the server's processes and
+PostgreSQL's backends of galvani_bench_booking (read from /proc), which a busy machine moves much less than
+the latencies. The galvani_bench_booking database is left in place afterwards, to look at with psql.
 
     .venv/bin/python bench/series_booking.py          # 50,000 appointments, 300 bookings, 100 conflicts, c=1,4
     .venv/bin/python bench/series_booking.py --appointments 50000 --bookings 300 --workers 1 --concurrency 1,4
@@ -23,6 +25,7 @@ uvicorn settings. The galvani_bench_booking database is left in place afterwards
 import argparse
 import http.client
 import json
+import math
 import random
 import secrets
 import tempfile
@@ -31,7 +34,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as clock
 from pathlib import Path
@@ -461,6 +464,8 @@ class Figures:
     p99_ms: float
     statuses: dict[int, int]
     first_error: str | None = None
+    app_cpu_ms: float = math.nan  # CPU of the server's processes per request (nan: no server, as for the raw write)
+    db_cpu_ms: float = math.nan  # CPU of PostgreSQL's backends of the bench database per request
 
     @property
     def rate(self) -> float:
@@ -468,11 +473,18 @@ class Figures:
 
 
 def run_threads(
-    name: str, work: list[Any], concurrency: int, expected: int, worker: Callable[[list[Any], Tally], None]
+    name: str,
+    work: list[Any],
+    concurrency: int,
+    expected: int,
+    worker: Callable[[list[Any], Tally], None],
+    meter: base.CpuMeter | None = None,
 ) -> Figures:
-    """Split `work` across `concurrency` threads (thread k takes items k, k+c, ...), run them, merge."""
+    """Split `work` across `concurrency` threads (thread k takes items k, k+c, ...), run them, merge; with the CPU
+    per request that `meter` saw used meanwhile."""
     tallies = [Tally() for _ in range(concurrency)]
     threads = [threading.Thread(target=worker, args=(work[k::concurrency], tally)) for k, tally in enumerate(tallies)]
+    cpu_before = meter.sample() if meter else {}
     started = time.perf_counter()
     for thread in threads:
         thread.start()
@@ -480,6 +492,7 @@ def run_threads(
         thread.join()
     seconds = time.perf_counter() - started
     latencies = sorted(ms for tally in tallies for ms in tally.latencies_ms)
+    app_cpu_ms, db_cpu_ms = meter.per_request(cpu_before, len(latencies)) if meter else (math.nan, math.nan)
     statuses: Counter[int] = Counter()
     for tally in tallies:
         statuses.update(tally.statuses)
@@ -494,10 +507,13 @@ def run_threads(
         p99_ms=base.percentile(latencies, 0.99),
         statuses=dict(statuses),
         first_error=first_error,
+        app_cpu_ms=app_cpu_ms,
+        db_cpu_ms=db_cpu_ms,
     )
     print(
         f"  c={concurrency:<3} {name:<38} {figures.rate:8.1f} /s  p50 {figures.p50_ms:7.2f} ms  "
-        f"p99 {figures.p99_ms:7.2f} ms  errors {figures.errors}  statuses {figures.statuses}",
+        f"p99 {figures.p99_ms:7.2f} ms  CPU/request app {figures.app_cpu_ms:.2f} ms, "
+        f"PostgreSQL {figures.db_cpu_ms:.2f} ms  errors {figures.errors}  statuses {figures.statuses}",
         flush=True,
     )
     if first_error:
@@ -579,7 +595,14 @@ def check_booking(port: int, token: str, clinic: LoadIds) -> None:
 
 
 def measure_bookings(
-    name: str, port: int, token: str, clinic: LoadIds, supply: LaneSupply, level: int, args: argparse.Namespace
+    name: str,
+    port: int,
+    token: str,
+    clinic: LoadIds,
+    supply: LaneSupply,
+    level: int,
+    args: argparse.Namespace,
+    meter: base.CpuMeter,
 ) -> Figures:
     """Warm-up bookings (discarded), then `args.bookings` measured ones, each on its own lane."""
 
@@ -588,10 +611,12 @@ def measure_bookings(
 
     if args.warmup:
         run_threads("(warm-up)", bodies(args.warmup), level, 201, post_worker(port, token, 201))
-    return run_threads(name, bodies(args.bookings), level, 201, post_worker(port, token, 201))
+    return run_threads(name, bodies(args.bookings), level, 201, post_worker(port, token, 201), meter)
 
 
-def measure_conflicts(port: int, token: str, clinic: LoadIds, level: int, args: argparse.Namespace) -> Figures:
+def measure_conflicts(
+    port: int, token: str, clinic: LoadIds, level: int, args: argparse.Namespace, meter: base.CpuMeter
+) -> Figures:
     """The conflicting series, again and again; each thread has its own client, so no thread waits on a lock."""
 
     def bodies(count: int) -> list[str]:
@@ -600,7 +625,12 @@ def measure_conflicts(port: int, token: str, clinic: LoadIds, level: int, args: 
     if args.warmup:
         run_threads("(warm-up)", bodies(args.warmup), level, 409, post_worker(port, token, 409))
     return run_threads(
-        "busy calendar, 12th conflicts (409)", bodies(args.conflicts), level, 409, post_worker(port, token, 409)
+        "busy calendar, 12th conflicts (409)",
+        bodies(args.conflicts),
+        level,
+        409,
+        post_worker(port, token, 409),
+        meter,
     )
 
 
@@ -615,11 +645,12 @@ def run_real(args: argparse.Namespace, tmp: Path, password: str, clinic: LoadIds
         token = base.log_in(port, password)
         check_booking(port, token, clinic)
         print(f"real app on port {port}, {args.workers} worker(s):", flush=True)
+        meter = base.CpuMeter(server_pgid=process.pid, database=DATABASE)
         return {
             level: [
-                measure_bookings(BUSY_SHAPE, port, token, clinic, clinic.busy, level, args),
-                measure_bookings(LATE_SHAPE, port, token, clinic, clinic.late, level, args),
-                measure_conflicts(port, token, clinic, level, args),
+                measure_bookings(BUSY_SHAPE, port, token, clinic, clinic.busy, level, args, meter),
+                measure_bookings(LATE_SHAPE, port, token, clinic, clinic.late, level, args, meter),
+                measure_conflicts(port, token, clinic, level, args, meter),
             ]
             for level in args.concurrency
         }
@@ -678,7 +709,9 @@ def measure_raw(engine: Engine, clinic: LoadIds, level: int, args: argparse.Name
 
     if args.warmup:
         run_threads("(warm-up)", writes(args.warmup), level, 201, raw_worker(engine))
-    return run_threads("raw DB write (ceiling)", writes(args.bookings), level, 201, raw_worker(engine))
+    meter = base.CpuMeter(server_pgid=-1, database=DATABASE)  # PostgreSQL's side only: the writes run in this process
+    figures = run_threads("raw DB write (ceiling)", writes(args.bookings), level, 201, raw_worker(engine), meter)
+    return replace(figures, app_cpu_ms=math.nan)
 
 
 def run_bare(args: argparse.Namespace, tmp: Path) -> dict[int, Figures]:
@@ -697,6 +730,7 @@ def run_bare(args: argparse.Namespace, tmp: Path) -> dict[int, Figures]:
             p50_ms=r.p50_ms,
             p99_ms=r.p99_ms,
             statuses=r.statuses,
+            app_cpu_ms=r.app_cpu_ms,
         )
         for level, r in results.items()
     }
@@ -715,15 +749,19 @@ def print_table(level: int, api: list[Figures], raw: Figures, bare: Figures, wor
     print(f"\nconcurrency {level}, {workers} worker(s):")
     print(
         "\n| shape | requests | errors | per s | p50 ms | p99 ms | p50 / raw write | p99 / raw write "
-        "| per s / bare | p99 / bare |"
+        "| per s / bare | p99 / bare | app CPU ms/req | PostgreSQL CPU ms/req |"
     )
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for f in [*api, raw, bare]:
         print(
             f"| {f.name} | {f.requests} | {f.errors} | {f.rate:.0f} | {f.p50_ms:.1f} | {f.p99_ms:.1f} | "
             f"{f.p50_ms / raw.p50_ms:.1f} | {f.p99_ms / raw.p99_ms:.1f} | {f.rate / bare.rate:.3f} | "
-            f"{f.p99_ms / bare.p99_ms:.0f} |"
+            f"{f.p99_ms / bare.p99_ms:.0f} | {_cpu(f.app_cpu_ms)} | {_cpu(f.db_cpu_ms)} |"
         )
+
+
+def _cpu(ms: float) -> str:
+    return "-" if math.isnan(ms) else f"{ms:.2f}"
 
 
 def print_verdict(real: dict[int, list[Figures]]) -> None:

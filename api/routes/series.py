@@ -34,8 +34,8 @@ def book_series(
 ) -> SeriesRead:
     """Book every session of a plan at once (`moved` ones at their new times), or nothing: a 409 lists every
     session that conflicts and why."""
-    booked = series.book(session, actor=actor, data=data, clinic=clinic, today=today)
-    return _series(booked, series.get(session, series_id=booked.id)[1], clinic)
+    booked, appointments = series.book_with_appointments(session, actor=actor, data=data, clinic=clinic, today=today)
+    return _series(booked, appointments, clinic)
 
 
 @router.post("/series/preview")

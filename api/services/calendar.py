@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
-from sqlalchemy import ColumnElement, func, literal_column, or_, select
+from sqlalchemy import ColumnElement, bindparam, func, literal_column, or_, select
+from sqlalchemy.dialects.postgresql import TSTZMULTIRANGE, Range
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from db.models import Appointment
@@ -53,7 +54,10 @@ def _when(
     """Appointments of the wanted rooms, devices and people whose occupied time overlaps one of the spans."""
     if postgresql:  # one question per room, device or person that the exclusion constraints' GiST indexes answer
         taken = func.tstzrange(Appointment.start_at, Appointment.occupied_until, literal_column("'[)'"))
-        spanned = taken.op("&&")(func.tstzmultirange(*(func.tstzrange(s, u, literal_column("'[)'")) for s, u in spans)))
+        # The spans are one parameter, used by every question: the statement's text is the same for a series of
+        # 1 session or 60, so psycopg parses it once and PostgreSQL plans it once.
+        within = bindparam("spans", [Range(s, u, bounds="[)") for s, u in spans], type_=TSTZMULTIRANGE)
+        spanned = taken.op("&&")(within)
         return or_(*((COLUMNS[r] == value) & spanned for r, ids in wanted.items() for value in ids))
     overlapping = ((Appointment.start_at < until) & (Appointment.occupied_until > start) for start, until in spans)
     return or_(*(COLUMNS[r].in_(ids) for r, ids in wanted.items() if ids)) & or_(*overlapping)

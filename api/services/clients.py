@@ -15,6 +15,7 @@ from api.errors import Conflict, InvalidInput, NotFound
 from api.schemas.clients import ClientCreate, ClientUpdate
 from api.services import audit
 from db.base import utcnow
+from db.id_lists import one_of
 from db.models import Client
 from db.models.client import client_search_text, phone_digits
 
@@ -65,7 +66,7 @@ def live_by_id(session: Session, *, client_ids: Collection[uuid.UUID]) -> dict[u
 def search(session: Session, *, actor: Actor, q: str | None, limit: int, offset: int) -> tuple[Sequence[Client], bool]:
     """Live clients whose name, email or phone contains every word of `q`, by name; with whether more follow."""
     ids = _page_ids(session, search_terms(q), limit=limit + 1, offset=offset)
-    by_id = {c.id: c for c in session.scalars(select(Client).where(Client.id.in_(ids)))} if ids else {}
+    by_id = {c.id: c for c in session.scalars(select(Client).where(one_of(session, Client.id, ids)))} if ids else {}
     page = [by_id[i] for i in ids[:limit]]
     audit.record_reads(session, actor=actor, action="client.list", record_type=RECORD, record_ids=(c.id for c in page))
     return page, len(ids) > limit

@@ -1,6 +1,7 @@
 """Logging in: tokens that work and end, wrong credentials that tell nothing, and locks on the guesser's address."""
 
 import re
+import uuid
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 
@@ -12,11 +13,12 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from api.app import create_app
+from api.security import create_access_token, read_access_token
 from db.base import utcnow
 from db.models import AuditEvent, LoginThrottle, Role, User
 from db.settings import Settings
 from tests.api.clinic import log_in, new_client
-from tests.conftest import PASSWORD, add_user, bearer
+from tests.conftest import PASSWORD, SECRET_KEY, add_user, bearer
 
 TOKEN_URL = "/api/v1/auth/token"
 WRONG = (401, {"detail": "Wrong email or password."})
@@ -98,6 +100,26 @@ def test_other_changes_keep_log_ins(client: TestClient, user: User, admin: dict[
     before = _token(client, user.email, PASSWORD)
     assert client.patch(f"/api/v1/users/{user.id}", headers=admin, json={"full_name": "Esme T."}).status_code == 200
     assert client.get("/api/v1/users/me", headers=before).status_code == 200
+
+
+def test_a_token_already_in_use_ends_at_once_when_the_account_is_deactivated(
+    client: TestClient, user: User, admin: dict[str, str]
+) -> None:
+    """Its signature was checked once and kept; the account is still asked for on every request."""
+    before = _token(client, user.email, PASSWORD)
+    assert client.get("/api/v1/users/me", headers=before).status_code == 200
+    assert client.patch(f"/api/v1/users/{user.id}", headers=admin, json={"is_active": False}).status_code == 200
+    refused = client.get("/api/v1/users/me", headers=before)
+    assert (refused.status_code, refused.json()["detail"]) == (401, "This account has been deactivated; ask an admin.")
+
+
+def test_a_token_already_in_use_still_runs_out() -> None:
+    key, issued = SECRET_KEY, utcnow()
+    token = create_access_token(user_id=uuid.uuid4(), generation=3, key=key, now=issued, minutes=1)
+    assert read_access_token(token, key=key, now=issued) == read_access_token(token, key=key, now=issued)
+    assert read_access_token(token, key=key, now=issued + timedelta(seconds=59)) is not None
+    assert read_access_token(token, key=key, now=issued + timedelta(minutes=1)) is None
+    assert read_access_token(token, key=key + "x", now=issued) is None  # another key: checked on its own
 
 
 # --- Refusals tell nothing about who has an account ----------------------------------------------------------

@@ -9,9 +9,10 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from db.models import Appointment, AuditEvent, Role, Series
-from tests.api.clinic import at, new_client, next_monday, ok
+from tests.api.clinic import add_room, at, new_client, next_monday, ok
 from tests.api.test_series import TWELVE, SeriesBooking, reasons
 from tests.api.test_series import clinic as clinic  # the fixture: a room, a protocol, a client, an esthetician
+from tests.conftest import add_user
 
 
 def preview(clinic: SeriesBooking, start: str, plan: dict | None = None, status: int = 200, **fields: Any) -> Any:
@@ -137,3 +138,19 @@ def test_a_preview_for_any_room_names_the_room_each_session_would_take(clinic: S
     assert (first["room_id"], first["room_name"], first["device_id"]) == (None, None, None)  # the only room is taken
     assert [p["code"] for p in first["problems"]] == ["no_room_free", "esthetician_busy"]
     assert (second["room_name"], second["problems"]) == ("Room 1", [])
+
+
+def test_a_preview_for_any_room_chooses_the_rooms_and_devices_booking_takes(clinic: SeriesBooking, db: Session) -> None:
+    """Room 1 is taken at the 1st and 3rd sessions' times (by another esthetician): both take Room 2 then."""
+    add_room(clinic.http, clinic.as_role[Role.ADMIN], "Room 2")
+    monday, other = next_monday(), str(add_user(db, Role.ESTHETICIAN).id)
+    bea = new_client(clinic.http, clinic.as_role[Role.FRONT_DESK], "Bea")
+    for day in (0, 7):
+        clinic.book(at(monday + timedelta(days=day), 10), client_id=bea, esthetician_id=other)
+    four = {"intensive": {"sessions": 4, "per_week": 2}}
+    found = preview(clinic, at(monday, 10), four, room_id=None)
+    assert found["bookable"]
+    assert [o["room_name"] for o in found["occurrences"]] == ["Room 2", "Room 1", "Room 2", "Room 1"]
+    booked = clinic.book(at(monday, 10), four, room_id=None)["appointments"]
+    shown = [(o["room_id"], o["device_id"]) for o in found["occurrences"]]
+    assert shown == [(a["room_id"], a["device_id"]) for a in booked]

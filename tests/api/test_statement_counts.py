@@ -14,6 +14,7 @@ from db.models import Device, Role, Series, SessionStatus, User
 from tests.api.clinic import LONDON, add_room, approved_protocol, armed_session, booked, due, new_client, ok, statements
 
 TWO, THREE = {"intensive": {"sessions": 2, "per_week": 2}}, {"intensive": {"sessions": 3, "per_week": 3}}
+FOUR, TWELVE = {"intensive": {"sessions": 4, "per_week": 2}}, {"intensive": {"sessions": 12, "per_week": 2}}
 FIFTEEN = {"intensive": {"sessions": 12, "per_week": 2}, "maintenance": {"sessions": 3, "interval_weeks": 4}}
 
 
@@ -120,6 +121,21 @@ def test_booking_15_sessions_runs_the_same_statements_as_3(
     with statements(connection) as fifteen:
         assert len(clinic.book(bea, monday_at(14), FIFTEEN, **fields)["appointments"]) == 15
     assert len(fifteen) == len(three)
+
+
+@pytest.mark.parametrize("room", ["asked", "any"])
+def test_booking_12_sessions_runs_the_same_statements_as_4_with_one_insert_per_table(
+    clinic: TwoRoomBooking, connection: Connection, room: str
+) -> None:
+    fields: dict[str, Any] = {"room_id": None} if room == "any" else {}
+    ada, bea = new_client(clinic.http, clinic.desk, "Ada"), new_client(clinic.http, clinic.desk, "Bea")
+    with statements(connection) as four:
+        assert len(clinic.book(ada, monday_at(10), FOUR, **fields)["appointments"]) == 4
+    with statements(connection) as twelve:
+        assert len(clinic.book(bea, monday_at(14), TWELVE, **fields)["appointments"]) == 12
+    assert len(twelve) == len(four)
+    inserts = [" ".join(s.split()[:3]).upper() for s in twelve if s.lstrip().upper().startswith("INSERT")]
+    assert inserts == ["INSERT INTO SERIES", "INSERT INTO APPOINTMENTS", "INSERT INTO AUDIT_EVENTS"]
 
 
 def test_alternatives_for_15_conflicts_run_the_same_statements_as_for_1(
