@@ -1,6 +1,9 @@
 """The FastAPI application factory."""
 
+import gc
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
 from sqlalchemy.orm import Session, sessionmaker
@@ -47,6 +50,7 @@ def create_app(settings: Settings | None = None, session_factory: sessionmaker[S
         version="0.1.0",
         summary="Clinic service for microcurrent facial treatments.",
         docs_url="/docs",
+        lifespan=_lifespan,
     )
     app.state.settings = settings
     app.state.session_factory = session_factory
@@ -63,6 +67,16 @@ def create_app(settings: Settings | None = None, session_factory: sessionmaker[S
     install_pages(app)
     install_openapi(app)
     return app
+
+
+@asynccontextmanager
+async def _lifespan(_app: FastAPI) -> AsyncIterator[None]:
+    """At a process's first start, freeze what importing and building the app made: it lives as long as the
+    process, and a full garbage collection that walked those ~140,000 objects again took tens of milliseconds
+    out of whichever request it fell in (the Today page's p99)."""
+    if gc.get_freeze_count() == 0:
+        gc.freeze()
+    yield
 
 
 def _api_router() -> APIRouter:
