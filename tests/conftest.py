@@ -2,7 +2,7 @@
 GALVANI_TEST_BACKENDS says otherwise), inside a transaction rolled back at its end."""
 
 import secrets
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 
 import pytest
@@ -17,11 +17,31 @@ from db.base import utcnow
 from db.models import Role, User
 from db.session import make_engine
 from db.settings import Settings
+from tests.parallel import GroupScheduling, remove_lock_files, slowest_groups_first, turn
 from tests.services import BACKENDS, migrated_database
 
 PASSWORD = "correct-horse-battery"
 _PASSWORD_HASH = hash_password(PASSWORD)  # hashed once: argon2 is slow on purpose
 SECRET_KEY = secrets.token_urlsafe(48)
+
+
+@pytest.hookimpl(optionalhook=True)  # a hook of pytest-xdist, absent under -p no:xdist
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> GroupScheduling | None:
+    return GroupScheduling(config, log) if config.getvalue("dist") == "loadgroup" else None
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    slowest_groups_first(items)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item) -> Generator[None, object, object]:
+    with turn(item):
+        return (yield)
+
+
+def pytest_sessionfinish() -> None:
+    remove_lock_files()
 
 
 @pytest.fixture(scope="session", params=BACKENDS)

@@ -3,11 +3,17 @@
 On CI (CI=true) a missing service fails the run; on a developer's machine the tests that need it are skipped.
 """
 
+import atexit
+import functools
 import os
+import random
+import shutil
 import socket
+import sqlite3
+import tempfile
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import NoReturn
 
@@ -46,38 +52,61 @@ def missing(what: str) -> NoReturn:
 
 
 @contextmanager
-def fresh_postgres_database() -> Iterator[str]:
-    """A new, empty PostgreSQL database for this test run, dropped afterwards."""
+def fresh_postgres_database(template: str | None = None) -> Iterator[str]:
+    """A new PostgreSQL database for this test run, empty or a copy of `template`, dropped afterwards."""
     require_backend("postgresql")
     admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
     name = f"galvani_test_{uuid.uuid4().hex[:12]}"
+    copy = f' TEMPLATE "{template}"' if template else ""
     try:
         with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
+            conn.execute(text(f'CREATE DATABASE "{name}"{copy}'))
     except OperationalError:
         admin.dispose()
         missing(f"PostgreSQL at {make_url(POSTGRES_ADMIN_URL).render_as_string(hide_password=True)}")
     try:
-        yield make_url(POSTGRES_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+        yield _postgres_url(name)
     finally:
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
 
 
+def _postgres_url(name: str) -> str:
+    return make_url(POSTGRES_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+
+
 @contextmanager
 def migrated_database(kind: str, folder: Path) -> Iterator[str]:
-    """A database of its own, `sqlite` (a file in `folder`) or `postgresql`, at the head of the migrations."""
+    """A database of its own, `sqlite` (a file in `folder`) or `postgresql`, at the head of the migrations: a copy
+    of the one this process migrated first with the real Alembic chain (measured on a loaded 2-core machine: 0.05 s
+    instead of 5.9 s on SQLite, 2.5 s instead of 5.5 s on PostgreSQL, with the drop)."""
+    if kind == "sqlite":
+        path = folder / "galvani.db"
+        with closing(sqlite3.connect(_migrated_template("sqlite"))) as source, closing(sqlite3.connect(path)) as copy:
+            source.backup(copy)
+        yield f"sqlite:///{path}"
+        return
+    with fresh_postgres_database(template=_migrated_template("postgresql")) as url:
+        yield url
+
+
+@functools.cache
+def _migrated_template(kind: str) -> str:
+    """The SQLite file or the PostgreSQL database name that migrated_database copies; gone when the process ends."""
     from db.migrate import upgrade
 
     if kind == "sqlite":
-        url = f"sqlite:///{folder / 'galvani.db'}"
-        upgrade(url)
-        yield url
-        return
-    with fresh_postgres_database() as url:
-        upgrade(url)
-        yield url
+        folder = tempfile.mkdtemp(prefix="galvani-template-")
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)
+        path = f"{folder}/galvani.db"
+        upgrade(f"sqlite:///{path}")
+        return path
+    database = fresh_postgres_database()
+    url = database.__enter__()  # left at exit: a template outlives every test of the process
+    atexit.register(database.__exit__, None, None, None)
+    upgrade(url)
+    return str(make_url(url).database)
 
 
 def require_mosquitto() -> tuple[str, int]:
@@ -89,7 +118,24 @@ def require_mosquitto() -> tuple[str, int]:
         missing(f"Mosquitto at {MOSQUITTO_HOST}:{MOSQUITTO_PORT}")
 
 
+# free_port() takes ports below Linux's ephemeral range (32768-60999), so that no outgoing connection takes one
+# between the choice and the bind; each pytest-xdist worker takes those of its own remainder, and never one twice.
+_PORTS = range(20000, 32768)
+_GIVEN: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A port nothing listens on now, that no other worker of this run and no earlier call here has given."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    worker = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw"))
+    while True:
+        port = random.choice(_PORTS[worker % workers :: workers])
+        if port in _GIVEN:
+            continue
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue  # in use
+        _GIVEN.add(port)
+        return port
