@@ -13,11 +13,11 @@ from typing import Any
 import paho.mqtt.client as mqtt
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.app import create_app
-from db.models import CommandStatus, Device, DeviceCommand, Role, SessionStatus, TreatmentSession, User
+from db.models import CommandStatus, Device, DeviceCommand, Role, SessionMessage, SessionStatus, TreatmentSession, User
 from db.models.gateway import gateway_present
 from db.outbox import queue_command
 from db.session import make_engine, make_session_factory, transaction
@@ -130,6 +130,16 @@ class RealClinic:
         device.start()
         eventually(lambda: self.device_state() == "idle")  # the gateway has heard it
         return device
+
+    def stored_messages(self, session_id: str) -> int:
+        """How many of the session's messages the gateway has stored."""
+        with self.factory() as session:
+            count = session.scalar(
+                select(func.count())
+                .select_from(SessionMessage)
+                .where(SessionMessage.session_id == uuid.UUID(session_id))
+            )
+            return int(count or 0)
 
     def device_state(self) -> str:
         with self.factory() as session:

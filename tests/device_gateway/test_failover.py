@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from db.models import GatewayPresence, SessionMessage
 from device_gateway.lease import Lease
@@ -62,7 +62,7 @@ def test_the_standby_takes_over_and_stops_an_over_current(clinic: RealClinic, tw
     device = clinic.device(speed=1.0)
     try:
         session_id = treating(clinic, device)
-        eventually(lambda: _stored(clinic, session_id) >= 3)
+        eventually(lambda: clinic.stored_messages(session_id) >= 3)
         two_gateways["a"].send_signal(signal.SIGKILL)
         killed = time.monotonic()
         device.over_current_ua = 400  # the next block, one second away, is over the cap
@@ -81,15 +81,3 @@ def test_the_standby_takes_over_and_stops_an_over_current(clinic: RealClinic, tw
         seqs = session.scalars(select(SessionMessage.seq).where(SessionMessage.session_id == uuid.UUID(session_id)))
         stored = list(seqs)
     assert len(stored) == len(set(stored)) == max(stored)  # every seq once
-
-
-def _stored(clinic: RealClinic, session_id: str) -> int:
-    with clinic.factory() as session:
-        return int(
-            session.scalar(
-                select(func.count())
-                .select_from(SessionMessage)
-                .where(SessionMessage.session_id == uuid.UUID(session_id))
-            )
-            or 0
-        )

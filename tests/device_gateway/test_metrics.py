@@ -2,15 +2,12 @@
 scrape shows the session's messages as the gateway counted them (received, stored, duplicates, malformed), the
 interlock's stop, the session's status, the alarm, and the outbox."""
 
-import uuid
 from datetime import timedelta
 
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from db.models import SessionMessage
 from db.outbox import queue_command
 from tests.device_gateway.conftest import Armed, RealClinic, eventually
 
@@ -34,18 +31,6 @@ def value(samples: Samples, name: str, **labels: str) -> float:
     return samples.get((name, frozenset(labels.items())), 0.0)
 
 
-def stored_messages(clinic: RealClinic, session_id: str) -> int:
-    with clinic.factory() as session:
-        return int(
-            session.scalar(
-                select(func.count())
-                .select_from(SessionMessage)
-                .where(SessionMessage.session_id == uuid.UUID(session_id))
-            )
-            or 0
-        )
-
-
 def test_a_scrape_after_a_stopped_session_shows_its_messages_and_the_stop(clinic: RealClinic) -> None:
     device = clinic.device(over_current_ua=400, duplicate_every=3, malformed_every=4)
     try:
@@ -54,7 +39,7 @@ def test_a_scrape_after_a_stopped_session_shows_its_messages_and_the_stop(clinic
         device.stop()
     assert [incident["kind"] for incident in record["incidents"]] == ["over_current"]
     gateway = clinic.gateway.client_id
-    stored = stored_messages(clinic, session_id)
+    stored = clinic.stored_messages(session_id)
     assert stored > 2  # events and telemetry blocks up to the stop
 
     # the gateway writes its counters with its presence, every 2 s: wait for the row that has them all

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import select, text
 
 from db.models import DeviceCommand, SessionMessage
 from db.session import make_engine, make_session_factory
@@ -59,7 +59,7 @@ def test_a_killed_gateway_loses_nothing_and_sends_nothing_twice(
         started = clinic.start()
         eventually(lambda: device.state == "armed")
         device.press_start()
-        eventually(lambda: _stored(clinic, started["session_id"]) >= 5)  # mid-session
+        eventually(lambda: clinic.stored_messages(started["session_id"]) >= 5)  # mid-session
         clinic.process.send_signal(signal.SIGKILL)  # type: ignore[attr-defined]
         clinic.process.wait(WAIT_S)  # type: ignore[attr-defined]
         assert device.wait_idle(timeout=WAIT_S)  # the device finished while no gateway listened
@@ -74,18 +74,6 @@ def test_a_killed_gateway_loses_nothing_and_sends_nothing_twice(
             select(DeviceCommand).where(DeviceCommand.session_id == uuid.UUID(started["session_id"]))
         ).all()
     assert [(c.kind, c.status.value) for c in commands] == [("load_protocol", "accepted")]
-
-
-def _stored(clinic: RealClinic, session_id: str) -> int:
-    with clinic.factory() as session:
-        return int(
-            session.scalar(
-                select(func.count())
-                .select_from(SessionMessage)
-                .where(SessionMessage.session_id == uuid.UUID(session_id))
-            )
-            or 0
-        )
 
 
 def test_duplicates_are_stored_once_and_gaps_are_recorded(clinic: RealClinic) -> None:
@@ -122,7 +110,7 @@ def test_a_broker_restart_mid_session_loses_nothing(clinic: RealClinic, request:
         started = clinic.start()
         eventually(lambda: device.state == "armed")
         device.press_start()
-        eventually(lambda: _stored(clinic, started["session_id"]) >= 3)
+        eventually(lambda: clinic.stored_messages(started["session_id"]) >= 3)
         request.node.mosquitto.restart()  # the gateway and the device reconnect by themselves
         record = clinic.session(started["session_id"], "completed", timeout=3 * WAIT_S)
     finally:
