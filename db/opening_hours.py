@@ -13,8 +13,8 @@ from sqlalchemy.orm import Session
 
 from db.models import ClinicSettingsRecord
 from db.models.clinic_settings import SETTINGS_ROW_ID
+from db.weekly_hours import WEEKDAYS
 
-WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 DEFAULT_HOURS = (time(8), time(20))
 Hours = tuple[time, time]  # (open, close), local
 

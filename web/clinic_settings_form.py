@@ -9,8 +9,9 @@ from zoneinfo import available_timezones
 
 from pydantic import ValidationError
 
-from api.schemas.clinic_settings import WEEKDAYS, ClinicSettings, ClinicSettingsUpdate
+from api.schemas.clinic_settings import ClinicSettings, ClinicSettingsUpdate
 from api.validation_messages import describe_validation_errors
+from db.weekly_hours import WEEKDAYS
 
 # The zones a clinic is in, by region; the old aliases (US/Eastern, Etc/GMT+5, …) only lengthen the list.
 REGIONS = ("Africa", "America", "Antarctica", "Asia", "Atlantic", "Australia", "Europe", "Indian", "Pacific")

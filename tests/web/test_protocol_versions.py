@@ -18,6 +18,7 @@ import pytest
 from playwright.sync_api import expect
 
 from galvani.demo import NO_CONTRAINDICATION
+from tests.api.clinic import STEP
 from tests.web.accessibility import assert_accessible
 from tests.web.conftest import ADMIN, FRONT_DESK, Clinic, add_staff, bearer, screenshot, sign_in
 
@@ -25,15 +26,7 @@ ESTHETICIAN = ("versions-esthetician@clinic.example.com", "a-long-esthetician-pa
 DIRECTOR = ("versions-director@clinic.example.com", "a-long-director-password")
 NAME = "Versions page lift"
 STEPS = [
-    {
-        "zone": "cheeks",
-        "mode": "LIFT",
-        "current_ua": 200,
-        "frequency_hz": 30,
-        "waveform": "square",
-        "polarity": "alternating",
-        "duration_s": 240,
-    },
+    {**STEP, "duration_s": 240},
     {
         "zone": "forehead",
         "mode": "LIFT",
