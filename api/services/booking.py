@@ -248,6 +248,7 @@ class BookingContext:
         """Check every slot, then the cadence: each against the client's other sessions and the other slots."""
         for slot in slots:
             check_slot(slot, self)
+        add_overlap_problems(slots)
         add_cadence_problems(slots, self.client_starts, self.clinic.cadence)
 
 
@@ -343,6 +344,17 @@ def booked_starts(
     if ignore:
         query = query.where(Appointment.id != ignore)
     return tuple(session.scalars(query))
+
+
+def add_overlap_problems(slots: Sequence[Slot]) -> None:
+    """A session of the series at the same time as another of it: the calendar knows only what is stored, and a
+    cadence of 0 hours between sessions would let them through."""
+    for slot in slots:
+        if any(
+            other is not slot and other.start_at < slot.occupied_until and slot.start_at < other.occupied_until
+            for other in slots
+        ):
+            slot.problems.append(Problem("client_busy", "another session of this series is at the same time"))
 
 
 def add_cadence_problems(slots: Sequence[Slot], booked: Sequence[datetime], cadence: Cadence) -> None:

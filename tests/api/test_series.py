@@ -135,6 +135,22 @@ def test_a_plan_that_breaks_the_cadence_by_itself(clinic: SeriesBooking) -> None
     assert [c["sequence"] for c in conflict["conflicts"]] == [1, 2, 3]
 
 
+def test_two_sessions_of_a_series_moved_to_one_time_are_refused_even_with_no_gap_required(
+    clinic: SeriesBooking,
+) -> None:
+    ok(
+        clinic.http.put(
+            "/api/v1/settings", headers=clinic.as_role[Role.ADMIN], json={"cadence": {"min_hours_between_sessions": 0}}
+        )
+    )
+    monday = next_monday()
+    plan = {"intensive": {"sessions": 3, "per_week": 3}}  # Mon, Wed, Fri
+    conflict = clinic.book(at(monday, 10), plan, moved={"2": at(monday, 10, 20)}, status=409)  # overlaps the 1st
+    assert reasons(conflict) == [(1, "client_busy"), (2, "client_busy")]
+    assert "another session of this series" in conflict["conflicts"][0]["reasons"][0]["message"]
+    clinic.book(at(monday, 10), plan, moved={"2": at(monday, 11)})  # after the first ends: no gap asked for
+
+
 def test_opening_hours(clinic: SeriesBooking) -> None:
     monday = next_monday()
     conflict = clinic.book(at(monday, 19, 30), status=409)  # ends 20:05, after closing
