@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from api.actor import Actor
 from api.schemas.alarms import AlarmList, AlarmRead
 from api.services import alarms, audit, clients, rooms
+from db.alarms import KINDS
 from db.lifecycle import RUNNING
 from db.models import Appointment, DeviceStatus, SessionMessage, TreatmentSession
 from db.models.gateway import gateway_present
@@ -34,7 +35,8 @@ class DeviceTile:
     badge: Badge
     last_seen_at: datetime | None
     treating: Treating | None
-    alarms: list[AlarmRead]
+    alarms: list[AlarmRead]  # active: not acknowledged yet
+    acknowledged: list[AlarmRead]  # acknowledged, and their condition goes on (the device still offline)
 
 
 @dataclass(frozen=True)
@@ -59,12 +61,19 @@ def read_wall(session: Session, *, actor: Actor) -> Wall:
             last_seen_at=device.last_seen_at,
             treating=running.get(device.id),
             alarms=[alarm for alarm in found.active if alarm.device_id == device.id],
+            acknowledged=[a for a in found.history if a.device_id == device.id and _goes_on(a)],
         )
         for device in rooms.list_devices(session)
         if device.status != DeviceStatus.REVOKED
     ]
     tiles.sort(key=lambda tile: (tile.room, tile.serial))
     return Wall(devices=tiles, history=found.history, live=live)
+
+
+def _goes_on(alarm: AlarmRead) -> bool:
+    """An acknowledged alarm whose condition lasts (a device offline): an event's alarm (an over-current stop) is
+    over once acknowledged."""
+    return alarm.ended_at is None and not KINDS[alarm.kind].latching
 
 
 def _running(session: Session, *, actor: Actor) -> dict[uuid.UUID, Treating]:

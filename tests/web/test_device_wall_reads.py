@@ -8,6 +8,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from db import alarms
 from db.base import utcnow
 from db.models import AuditEvent, Client, Device, Role, SessionStatus, TreatmentSession, User
 from tests.api.clinic import add_room, approved_protocol, due, new_client
@@ -88,3 +89,26 @@ def test_a_wall_with_nobody_treated_reads_no_client(client: TestClient, db: Sess
     signed_in(client, director)
     assert client.get("/devices/wall").status_code == 200
     assert list_reads(db, director) == []
+
+
+def test_an_acknowledged_alarm_that_goes_on_is_said_on_its_tile_not_no_alarm(
+    client: TestClient, as_role: dict[Role, dict[str, str]], db: Session, staff: dict[Role, User]
+) -> None:
+    room = add_room(client, as_role[Role.ADMIN])
+    device = db.scalar(select(Device).where(Device.room_id == uuid.UUID(room)))
+    assert device is not None
+    offline = alarms.raise_alarm(db, device_id=device.id, kind="device_offline", detail="never heard from")
+    db.commit()
+    director = staff[Role.MEDICAL_DIRECTOR]
+    signed_in(client, director)
+    tile = client.get("/devices/wall").text.split(f'id="tile-{device.id}"')[1].split("</li>")[0]
+    assert f'id="acknowledge-{offline.id}"' in tile and "No alarm" not in tile
+    assert alarms.acknowledge(db, offline, user_id=director.id)
+    db.commit()
+    tile = client.get("/devices/wall").text.split(f'id="tile-{device.id}"')[1].split("</li>")[0]
+    assert "acknowledged by " + director.full_name in tile and "not cleared yet" in tile
+    assert "No alarm" not in tile and f'id="acknowledge-{offline.id}"' not in tile
+    alarms.end_alarms(db, device_id=device.id, kind="device_offline")
+    db.commit()
+    tile = client.get("/devices/wall").text.split(f'id="tile-{device.id}"')[1].split("</li>")[0]
+    assert "No alarm" in tile and "not cleared yet" not in tile
