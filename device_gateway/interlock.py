@@ -25,12 +25,12 @@ from db.alarms import record_incident
 from db.base import utcnow
 from db.limits import with_tolerance
 from db.models import Device, DeviceCommand, SessionIncident, SessionMessage, TreatmentSession
+from db.models.treatment import INTERLOCK_STOPS
 from db.outbox import record_command
 from device_gateway import topics
 from device_gateway.messages import Telemetry, highest_seq
 
 logger = logging.getLogger(__name__)
-STOP_REASONS = ("over_current", "over_time")
 
 # (topic, payload) -> whether the MQTT client took it for sending
 Publish = Callable[[str, bytes], bool]
@@ -127,7 +127,7 @@ class Interlock:
             loaded[session_id].output_s += (output_ms or 0) / 1000
         for session_id in session.scalars(
             select(SessionIncident.session_id).where(
-                SessionIncident.session_id.in_(loaded), SessionIncident.kind.in_(STOP_REASONS)
+                SessionIncident.session_id.in_(loaded), SessionIncident.kind.in_(INTERLOCK_STOPS)
             )
         ):
             loaded[session_id].stopped = True

@@ -16,10 +16,8 @@ from db.lifecycle import SessionStatus
 from db.models import CommandStatus, DeviceCommand, TreatmentSession
 from db.models.alarm import Alarm
 from db.models.gateway import GatewayPresence
-from db.models.treatment import SessionIncident
+from db.models.treatment import INTERLOCK_STOPS, SessionIncident
 
-# The incidents the interlock records when it stops a session (device_gateway/interlock.py, STOP_REASONS).
-INTERLOCK_STOPS = ("over_current", "over_time")
 # A gateway's counters as it names them, and the outcome each is on /metrics; "received" is every message in.
 MESSAGE_OUTCOMES = {"stored": "stored", "duplicates": "duplicate", "dropped": "dropped", "malformed": "malformed"}
 

@@ -108,6 +108,10 @@ class SessionMessage(Base):
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+# The incidents the device gateway's interlock records when it stops a session.
+INTERLOCK_STOPS = ("over_current", "over_time")
+
+
 class SessionIncident(IdMixin, Base):
     """Something a medical director must see: an over-current stop, a device lost mid-session, a fault."""
 
