@@ -1,8 +1,7 @@
-"""uvicorn's logging: the access log without query strings (a search, `/api/v1/clients?q=…`, holds clients' names),
-in the format of every other line (galvani/logs.py)."""
+"""uvicorn's access log without query strings (a search, `/api/v1/clients?q=…`, holds clients' names); galvani/logs.py
+puts this filter on the access log's handler."""
 
 import logging
-from typing import Any
 
 
 class PathWithoutQuery(logging.Filter):
@@ -14,11 +13,3 @@ class PathWithoutQuery(logging.Filter):
             client, method, path, version, status = args
             record.args = (client, method, str(path).split("?", 1)[0], version, status)
         return True
-
-
-def log_config() -> dict[str, Any]:
-    """The whole logging setup, uvicorn's loggers and the root one; a dict, so that every worker applies it."""
-    from db.settings import get_settings
-    from galvani.logs import logging_config
-
-    return logging_config(get_settings())

@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING
 from pydantic import ValidationError
 
 from db.models import Role
-from db.settings import get_settings
-from galvani.logs import configure_logging
+from db.settings import Settings, get_settings
+from galvani.logs import configure_logging, logging_config
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker
@@ -256,7 +256,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         app = create_app(settings, session_factory=factory)
         scheme = "https" if tls else "http"
         print(f"Galvani is ready at {scheme}://{args.host}:{args.port}/ (API docs at /docs)", flush=True)
-        _run_uvicorn(app, host=args.host, port=args.port, log_level=settings.log_level.lower(), **tls)
+        _run_uvicorn(app, settings, host=args.host, port=args.port, **tls)
     finally:
         if devices:
             devices.stop()
@@ -282,18 +282,16 @@ def _demo_devices(factory: sessionmaker[Session], runner: GatewayRunner) -> Staf
     return devices
 
 
-def _run_uvicorn(app: object, **options: object) -> None:
+def _run_uvicorn(app: object, settings: Settings, **options: object) -> None:
     """Run uvicorn; the signal it re-raises after its graceful shutdown ends this call, not the process.
     Requests still open after GRACEFUL_SHUTDOWN_S are cancelled: a live view (/devices/{id}/live) left open
     in a browser never ends by itself, and uvicorn would wait for it for good. The access log leaves out query
     strings, which hold what staff searched for."""
     import uvicorn
 
-    from galvani.access_log import log_config
-
     signal.signal(signal.SIGTERM, _leave_quietly)
     signal.signal(signal.SIGINT, _leave_quietly)
-    options["log_config"] = log_config()
+    options |= {"log_config": logging_config(settings), "log_level": settings.log_level.lower()}
     with contextlib.suppress(_ShutdownSignal):
         # options are uvicorn.run's own keyword arguments, passed through from the callers
         uvicorn.run(app, timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S, **options)  # type: ignore[arg-type]
@@ -321,12 +319,12 @@ def cmd_api(args: argparse.Namespace) -> int:
     share_metrics_across_workers()  # before any worker starts: /metrics then adds up every worker's requests
     _run_uvicorn(
         "api.app:create_app",
+        settings,
         factory=True,
         host=args.host,
         port=args.port,
         workers=args.workers,
         timeout_worker_healthcheck=WORKER_HEALTHCHECK_S,
-        log_level=settings.log_level.lower(),
         **tls,
     )
     return 0

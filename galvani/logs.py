@@ -1,7 +1,7 @@
 """How every process logs: JSON lines (one object a line, with the request's id) or text for a terminal.
 
 One logging setup, as a dict, for `galvani api`, `serve` and `gateway` alike: uvicorn applies it in each of its
-workers (galvani/access_log.py hands it over), and `main` applies it in the process it starts in. A line holds
+workers (galvani/cli.py hands it to uvicorn), and `main` applies it in the process it starts in. A line holds
 what the code logged, never a request's body or query: no health data and no secret reach a log.
 """
 
