@@ -15,7 +15,7 @@ from api.app import create_app
 from api.security import create_access_token, hash_password
 from db.base import utcnow
 from db.models import Role, User
-from db.session import make_engine
+from db.session import make_engine, make_session_factory
 from db.settings import Settings
 from tests.parallel import GroupScheduling, remove_lock_files, slowest_groups_first, turn
 from tests.services import BACKENDS, migrated_database
@@ -70,6 +70,16 @@ def connection(engine: Engine) -> Iterator[Connection]:
 def session_factory(connection: Connection) -> sessionmaker[Session]:
     """Sessions whose commits become savepoints inside the test's transaction."""
     return sessionmaker(bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False)
+
+
+@pytest.fixture(params=BACKENDS)
+def committing_factory(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[sessionmaker[Session]]:
+    """A migrated database of the test's own, where every transaction commits for real: for races between
+    sessions, which the rolled-back `db` cannot show."""
+    with migrated_database(request.param, tmp_path) as url:
+        engine = make_engine(url)
+        yield make_session_factory(engine)
+        engine.dispose()
 
 
 @pytest.fixture

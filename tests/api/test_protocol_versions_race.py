@@ -5,32 +5,19 @@ version number both read)."""
 import contextlib
 import threading
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
 
-import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.actor import Actor, Origin
 from api.services import clinic_settings, protocols, rule_sets
 from db.models import Protocol, ProtocolStatus, Role, User
-from db.session import make_engine, make_session_factory, transaction
+from db.session import transaction
 from tests.api.clinic import STEP
-from tests.services import BACKENDS, migrated_database
 
 # How long each new version, once numbered, waits for the other to be numbered too before it commits. Without a
 # lock both read the same latest version in that time; with one, the second waits for the first to commit.
 BOTH_NUMBERED_S = 1.0
-
-
-@pytest.fixture(params=BACKENDS)
-def factory(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[sessionmaker[Session]]:
-    """A migrated database of its own, where every transaction commits for real."""
-    with migrated_database(request.param, tmp_path) as url:
-        engine = make_engine(url)
-        yield make_session_factory(engine)
-        engine.dispose()
 
 
 def approved(session: Session) -> tuple[uuid.UUID, uuid.UUID]:
@@ -57,8 +44,8 @@ def approved(session: Session) -> tuple[uuid.UUID, uuid.UUID]:
     return esthetician.id, protocol.id
 
 
-def test_two_new_versions_at_once_are_numbered_one_after_the_other(factory: sessionmaker[Session]) -> None:
-    with transaction(factory) as session:
+def test_two_new_versions_at_once_are_numbered_one_after_the_other(committing_factory: sessionmaker[Session]) -> None:
+    with transaction(committing_factory) as session:
         esthetician_id, protocol_id = approved(session)
     start, numbered = threading.Barrier(2), threading.Barrier(2)
     outcomes: list[str] = []
@@ -66,7 +53,7 @@ def test_two_new_versions_at_once_are_numbered_one_after_the_other(factory: sess
     def new_version() -> None:
         start.wait()  # two estheticians press "Save draft" on the new version at once, each on their own connection
         try:
-            with transaction(factory) as session:
+            with transaction(committing_factory) as session:
                 actor = session.get(User, esthetician_id)
                 assert actor is not None
                 clinic, _ = clinic_settings.current(session, default_timezone="UTC")
@@ -91,7 +78,7 @@ def test_two_new_versions_at_once_are_numbered_one_after_the_other(factory: sess
     for thread in threads:
         thread.join(timeout=60)
     assert outcomes == ["made", "made"]
-    with factory() as session:
+    with committing_factory() as session:
         found = session.execute(select(Protocol.version, Protocol.status).order_by(Protocol.version)).all()
     assert [(v, s) for v, s in found] == [
         (1, ProtocolStatus.APPROVED),

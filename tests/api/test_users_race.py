@@ -4,10 +4,7 @@ commit, leave one admin."""
 import contextlib
 import threading
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
 
-import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -16,25 +13,15 @@ from api.errors import Conflict
 from api.schemas.users import UserUpdate
 from api.services import users
 from db.models import Role, User
-from db.session import make_engine, make_session_factory, transaction
-from tests.services import BACKENDS, migrated_database
+from db.session import transaction
 
 # How long each demotion, once checked, waits for the other's check before it commits. Without a lock both
 # checks pass in that time; with one, the second waits for the first to commit, and then counts right.
 BOTH_CHECKED_S = 1.0
 
 
-@pytest.fixture(params=BACKENDS)
-def factory(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[sessionmaker[Session]]:
-    """A migrated database of its own, where every transaction commits for real."""
-    with migrated_database(request.param, tmp_path) as url:
-        engine = make_engine(url)
-        yield make_session_factory(engine)
-        engine.dispose()
-
-
-def test_two_admins_demoting_each_other_at_once_leave_one(factory: sessionmaker[Session]) -> None:
-    with transaction(factory) as session:
+def test_two_admins_demoting_each_other_at_once_leave_one(committing_factory: sessionmaker[Session]) -> None:
+    with transaction(committing_factory) as session:
         admins = [
             User(email=f"admin-{n}@clinic.example.com", full_name=f"Admin {n}", role=Role.ADMIN, password_hash="unused")
             for n in (1, 2)
@@ -48,7 +35,7 @@ def test_two_admins_demoting_each_other_at_once_leave_one(factory: sessionmaker[
     def demote(actor_id: uuid.UUID, user_id: uuid.UUID) -> None:
         start.wait()  # both admins press "save" at once, each on their own connection
         try:
-            with transaction(factory) as session:
+            with transaction(committing_factory) as session:
                 actor = session.get(User, actor_id)
                 assert actor is not None
                 users.update(
@@ -72,6 +59,6 @@ def test_two_admins_demoting_each_other_at_once_leave_one(factory: sessionmaker[
     for thread in threads:
         thread.join(timeout=60)
     assert sorted(outcomes) == ["demoted", "refused"]
-    with factory() as session:
+    with committing_factory() as session:
         left = session.scalar(select(func.count()).select_from(User).where(User.role == Role.ADMIN))
     assert left == 1
