@@ -30,7 +30,7 @@ def list_clients(
 ) -> ClientPage:
     """Find clients by name, email or phone (case-insensitive, partial), by last name."""
     page, has_more = clients.search(session, actor=actor, q=q, limit=limit, offset=offset)
-    return ClientPage(items=[ClientRead.model_validate(c) for c in page], limit=limit, offset=offset, has_more=has_more)
+    return ClientPage(items=page, limit=limit, offset=offset, has_more=has_more)
 
 
 @router.get("/{client_id}")

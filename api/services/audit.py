@@ -12,6 +12,8 @@ from sqlalchemy.orm import Session
 from api.actor import Actor, Origin
 from db.models import AuditEvent
 
+_INSERT_EVENT = insert(AuditEvent)
+
 
 def record(
     session: Session,
@@ -71,17 +73,19 @@ def record_reads(
     named = [str(rid) for rid in record_ids]
     if not named:
         return
-    # One statement now (the events added before it are flushed first): no unit of work to build for one row.
-    session.execute(
-        insert(AuditEvent).values(
-            user_id=actor.user.id,
-            action=action,
-            record_type=record_type,
-            record_ids=named,
-            ip_address=actor.origin.ip_address,
-            user_agent=actor.origin.user_agent,
-            detail=detail,
-        )
+    session.flush()  # the events added before it keep their place in the trail
+    # Core on the session's connection: the ORM's bulk-insert machinery cost more than the rest of a search.
+    session.connection().execute(
+        _INSERT_EVENT,
+        {
+            "user_id": actor.user.id,
+            "action": action,
+            "record_type": record_type,
+            "record_ids": named,
+            "ip_address": actor.origin.ip_address,
+            "user_agent": actor.origin.user_agent,
+            "detail": detail,
+        },
     )
 
 

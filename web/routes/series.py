@@ -18,11 +18,11 @@ from api.actor import Actor
 from api.deps import ClinicDep, ClinicToday, SessionDep
 from api.errors import AppError, InvalidInput, NotFound
 from api.permissions import Permission
+from api.schemas.clients import ClientRead
 from api.schemas.clinic_settings import ClinicSettings
 from api.services import clients, series, series_plan
 from api.services.booking import ClientRefused
 from api.services.series_plan import Planned
-from db.models import Client
 from web import nav
 from web.deps import CheckedForm, page_for, page_requires
 from web.errors import PageRoute
@@ -166,7 +166,7 @@ def _plan(
         return None, field_problem(exc.field, exc.message)
 
 
-def _matches(session: Session, actor: Actor, q: str, chosen: str) -> tuple[list[Client], bool]:
+def _matches(session: Session, actor: Actor, q: str, chosen: str) -> tuple[list[ClientRead], bool]:
     """Up to MATCHES clients for the search box (none for an empty one), the chosen client first."""
     found, more = clients.search(session, actor=actor, q=q, limit=MATCHES, offset=0) if q.strip() else ([], False)
     listed = list(found)
@@ -176,5 +176,5 @@ def _matches(session: Session, actor: Actor, q: str, chosen: str) -> tuple[list[
         chosen_id = None
     if chosen_id is not None and all(c.id != chosen_id for c in listed):
         with suppress(NotFound):  # deleted since it was chosen: it is simply no longer offered
-            listed.insert(0, clients.read(session, actor=actor, client_id=chosen_id))
+            listed.insert(0, ClientRead.model_validate(clients.read(session, actor=actor, client_id=chosen_id)))
     return listed, more
