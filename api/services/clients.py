@@ -26,7 +26,8 @@ NAME_ORDER = (Client.last_name, Client.first_name, Client.id)
 PAGE_COLUMNS = tuple(getattr(Client, name) for name in ClientRead.model_fields)  # what a found client shows
 CLIENT_LIST = TypeAdapter(list[ClientRead])
 # Up to this many matches are collected and sorted; beyond it the name index is walked instead.
-MATCH_CAP = 5000
+MATCH_CAP = 1000
+TRIGRAM = 3  # a term shorter than this has no trigram: PostgreSQL's trigram index cannot find it
 _PHONE_LIKE = re.compile(r"^[\d\s()+\-.]*\d{3}[\d\s()+\-.]*$")
 
 
@@ -79,54 +80,65 @@ def search(session: Session, *, actor: Actor, q: str | None, limit: int, offset:
 
 def _page_rows(session: Session, terms: list[str], *, limit: int, offset: int) -> Sequence[Row[Any]]:
     """One page in name order, read so that PostgreSQL touches few rows whatever the terms."""
-    values = {"limit": limit, "offset": offset} | {f"term_{i}": f"%{_escape_like(t)}%" for i, t in enumerate(terms)}
+    values: dict[str, Any] = {"limit": limit, "offset": offset, "cap": MATCH_CAP + 1}
+    values |= {f"term_{i}": f"%{_escape_like(term)}%" for i, term in enumerate(terms)}
     # Core on the session's connection: the ORM adds nothing to plain columns but its cost.
     connection = session.connection()
-    if terms:
+    if any(len(term) >= TRIGRAM for term in terms):
+        if connection.dialect.name == "postgresql":
+            # Planned for these very terms: a plan kept for any terms scanned the whole trigram index for
+            # a common one ('com': 5 ms), where reading the table is faster.
+            connection.exec_driver_sql("SET LOCAL plan_cache_mode = force_custom_plan")
         rows = connection.execute(_page_among_matches(len(terms)), values).all()
-        # Fewer than MATCH_CAP matches (or none past the first page), else the name index serves better.
+        # Up to MATCH_CAP matches (or none past the first page): the page is theirs.
         if not ((rows and rows[0].total > MATCH_CAP) or (not rows and offset)):
             return rows
-    # No terms, or terms so common that walking the name index (which carries search_text) fills a page fast.
+    # No terms, terms too short for the trigram index, or so common that walking the name index (which carries
+    # search_text, so no row is read until the page is known) fills a page fast.
     return connection.execute(_page_by_name(len(terms)), values).all()
 
 
-# Both statements are built once for each number of terms and bound for each search.
+# Both statements are built once for each number of terms and bound for each search. Each finds the page's ids
+# first, from as few and as narrow rows as it can, and reads the page's columns for those alone.
 
 
 @cache
 def _page_by_name(term_count: int) -> Select[Any]:
     """A page walked along the name index."""
-    return (
-        select(*PAGE_COLUMNS)
+    page = (
+        select(Client.id)
         .where(*_conditions(term_count))
         .order_by(*NAME_ORDER)
         .limit(bindparam("limit"))
         .offset(bindparam("offset"))
+        .subquery("page")
     )
+    return select(*PAGE_COLUMNS).join(page, Client.id == page.c.id).order_by(*NAME_ORDER)
 
 
 @cache
 def _page_among_matches(term_count: int) -> Select[Any]:
-    """A page out of every match (with their number, up to MATCH_CAP + 1), found through the trigram index.
+    """A page out of every match, with their number (up to the cap), found through the trigram index.
 
     Left to itself, PostgreSQL may walk the name index for rare terms too, and a full last name's
     matches sit together at one point of the alphabet: it would test every client before them.
     """
     matching = (
-        select(*PAGE_COLUMNS)
+        select(*NAME_ORDER)
         .where(*_conditions(term_count))
-        .limit(MATCH_CAP + 1)
+        .limit(bindparam("cap"))
         .cte("matching")
         .prefix_with("MATERIALIZED")
     )
     total = select(func.count()).select_from(matching).scalar_subquery()
-    return (
-        select(matching, total.label("total"))
+    page = (
+        select(matching.c.id, total.label("total"))
         .order_by(matching.c.last_name, matching.c.first_name, matching.c.id)
         .limit(bindparam("limit"))
         .offset(bindparam("offset"))
+        .subquery("page")
     )
+    return select(*PAGE_COLUMNS, page.c.total).join(page, Client.id == page.c.id).order_by(*NAME_ORDER)
 
 
 def _conditions(term_count: int) -> list[ColumnElement[bool]]:
