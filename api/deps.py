@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 import anyio
 from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from api.actor import Actor, Origin
@@ -69,24 +70,35 @@ SessionDep = Annotated[Session, Depends(get_db, scope="function")]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
-async def get_origin(request: Request) -> Origin:
+def origin_of(request: Request) -> Origin:
     ip = request.client.host if request.client else None
     return Origin(ip_address=ip, user_agent=(request.headers.get("user-agent") or "")[:300] or None)
+
+
+async def get_origin(request: Request) -> Origin:
+    return origin_of(request)
 
 
 OriginDep = Annotated[Origin, Depends(get_origin)]
 
 
-def get_actor(
-    session: SessionDep,
-    signing_key: Annotated[str, Depends(get_signing_key)],
-    origin: OriginDep,
-    token: Annotated[str | None, Depends(oauth2_scheme)],
-) -> Actor:
+def get_actor(request: Request, session: SessionDep, token: Annotated[str | None, Depends(oauth2_scheme)]) -> Actor:
+    """The staff member the bearer token names (the key and the origin are read here, not as dependencies of
+    their own: each dependency costs every request its share of FastAPI's solving)."""
+    return authenticate(session, signing_key=request.app.state.signing_key, origin=origin_of(request), token=token)
+
+
+# Built once: every request runs it, and a statement made anew (as Session.get does) has its cache key worked out
+# anew each time.
+_USER_BY_ID = select(User).where(User.id == bindparam("user_id"))
+
+
+def authenticate(session: Session, *, signing_key: str, origin: Origin, token: str | None) -> Actor:
+    """The staff member a token names, if the token is valid and the account may still use it."""
     if not token:
         raise NotAuthenticated("Log in first: this needs a bearer token.")
     claims = read_access_token(token, key=signing_key)
-    user = session.get(User, claims.user_id) if claims else None
+    user = session.scalars(_USER_BY_ID, {"user_id": claims.user_id}).one_or_none() if claims else None
     if claims is None or user is None:
         raise NotAuthenticated("Your log-in has expired or is not valid; log in again.")
     if not user.is_active:

@@ -1,13 +1,13 @@
 """Page dependencies: who is signed in (through the API's own token check), what their role opens, CSRF."""
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Depends, Request
 from starlette.datastructures import FormData
 
 from api.actor import Actor
-from api.deps import OriginDep, SessionDep, get_actor
+from api.deps import OriginDep, SessionDep, authenticate
 from api.errors import NotAuthenticated
 from api.permissions import Permission, allows, denied_message
 from web.errors import PageForbidden, SignInRequired
@@ -22,7 +22,7 @@ def page_actor(request: Request, session: SessionDep, origin: OriginDep) -> Acto
     if token is None:
         raise SignInRequired(back_to, ended=False)
     try:
-        return get_actor(session=session, signing_key=request.app.state.signing_key, origin=origin, token=token)
+        return authenticate(session, signing_key=request.app.state.signing_key, origin=origin, token=token)
     except NotAuthenticated:
         raise SignInRequired(back_to, ended=True) from None
 
@@ -30,10 +30,11 @@ def page_actor(request: Request, session: SessionDep, origin: OriginDep) -> Acto
 PageActor = Annotated[Actor, Depends(page_actor)]
 
 
-def page_requires(permission: Permission) -> Callable[[Actor], Actor]:
-    """A dependency that opens the page only for roles holding `permission` (403 in words otherwise)."""
+def page_requires(permission: Permission) -> Callable[[Actor], Awaitable[Actor]]:
+    """A dependency that opens the page only for roles holding `permission` (403 in words otherwise); `async` for
+    want of anything to wait on: a plain `def` would cost each page a hop to the thread pool and back."""
 
-    def check(actor: PageActor) -> Actor:
+    async def check(actor: PageActor) -> Actor:
         if not allows(actor.user.role, permission):
             raise PageForbidden(actor, denied_message(permission))
         return actor
@@ -41,7 +42,7 @@ def page_requires(permission: Permission) -> Callable[[Actor], Actor]:
     return check
 
 
-def page_for(page: Page) -> Callable[[Actor], Actor]:
+def page_for(page: Page) -> Callable[[Actor], Awaitable[Actor]]:
     """The menu's own permission for this page: what hides its link also refuses its address."""
     return page_requires(page.permission)
 

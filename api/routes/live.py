@@ -19,7 +19,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.types import Receive, Scope, Send
 
 from api.actor import Actor
-from api.deps import OriginDep, SessionDep, get_actor, oauth2_scheme
+from api.deps import OriginDep, SessionDep, authenticate, oauth2_scheme
 from api.errors import Forbidden
 from api.openapi import NOT_LOGGED_IN
 from api.permissions import Permission, allows, denied_message
@@ -53,8 +53,8 @@ def watcher(
 ) -> Actor:
     """Who watches: a bearer token, or else a signed-in page's session cookie (a browser's EventSource cannot send
     a header). The cookie holds the same token and is judged alike; it opens only this read-only stream."""
-    actor = get_actor(
-        session=session, signing_key=request.app.state.signing_key, origin=origin, token=token or session_token(request)
+    actor = authenticate(
+        session, signing_key=request.app.state.signing_key, origin=origin, token=token or session_token(request)
     )
     if not allows(actor.user.role, Permission.RESOURCES_READ):
         raise Forbidden(denied_message(Permission.RESOURCES_READ))

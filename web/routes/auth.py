@@ -4,7 +4,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import RedirectResponse
 
 from api.actor import Actor
-from api.deps import OriginDep, SessionDep, SettingsDep, get_actor
+from api.deps import OriginDep, SessionDep, SettingsDep, authenticate
 from api.errors import NotAuthenticated
 from api.security import create_access_token
 from api.services import audit, auth, users
@@ -111,7 +111,7 @@ def _signed_in(request: Request, session: SessionDep, origin: OriginDep) -> Acto
     if token is None:
         return None
     try:
-        return get_actor(session=session, signing_key=request.app.state.signing_key, origin=origin, token=token)
+        return authenticate(session, signing_key=request.app.state.signing_key, origin=origin, token=token)
     except NotAuthenticated:
         return None
 
