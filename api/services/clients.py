@@ -25,7 +25,8 @@ REQUIRED_FIELDS = ("first_name", "last_name", "date_of_birth")
 NAME_ORDER = (Client.last_name, Client.first_name, Client.id)
 PAGE_COLUMNS = tuple(getattr(Client, name) for name in ClientRead.model_fields)  # what a found client shows
 CLIENT_LIST = TypeAdapter(list[ClientRead])
-# Up to this many matches are collected and sorted; beyond it the name index is walked instead.
+# Up to this many matches are collected and sorted; beyond it the name index is walked instead. Sorting costs about
+# 1 µs a match, the walk about 0.2 µs an entry for 51 ÷ (share matching) entries: even near 1,000 in 100,000.
 MATCH_CAP = 1000
 TRIGRAM = 3  # a term shorter than this has no trigram: PostgreSQL's trigram index cannot find it
 _PHONE_LIKE = re.compile(r"^[\d\s()+\-.]*\d{3}[\d\s()+\-.]*$")
