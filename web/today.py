@@ -124,9 +124,10 @@ ALARM_PRIORITY = {
 
 
 def alarm_badge(alarm: AlarmRead) -> Badge:
-    """An alarm in a line: its priority's colour and marker, and its priority and name in words."""
+    """An alarm in a line: its priority's colour and marker, and its priority and name in words (short: a room's
+    column may be narrow)."""
     priority = ALARM_PRIORITY[alarm.severity]
-    return Badge(f"Alarm, {priority.words.lower()}: {alarm.title}", priority.tone, priority.symbol)
+    return Badge(f"{alarm.severity.capitalize()} alarm: {alarm.title}", priority.tone, priority.symbol)
 
 
 def screening_badge(eligibility: Eligibility) -> Badge:

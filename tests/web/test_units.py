@@ -1,16 +1,17 @@
 """The pages' own small rules, without a browser: where `next` may lead, the grid's layout, the words of states."""
 
 import uuid
-from datetime import date, datetime, time
+from datetime import UTC, date, datetime, time
 
 import pytest
 
+from api.schemas.alarms import AlarmRead
 from api.services.screening_engine import Verdict
 from api.services.screenings import Eligibility
-from db.models import AppointmentStatus, DeviceStatus
+from db.models import AlarmSeverity, AppointmentStatus, DeviceStatus
 from db.vocabulary import Outcome
 from web.session import csrf_matches, csrf_token, local_path
-from web.today import Card, _column, _rows, device_badge, screening_badge
+from web.today import Card, _column, _rows, alarm_badge, device_badge, screening_badge
 
 DAY = date(2026, 3, 3)
 
@@ -118,3 +119,29 @@ def test_device_states_in_words_with_the_alarm_colours_for_what_needs_someone() 
     stale = device_badge("treating", DeviceStatus.IN_SERVICE, live=False)
     assert (stale.words, stale.tone) == ("Treating (last known: no gateway connected)", "alarm-low")
     assert device_badge("idle", DeviceStatus.OUT_OF_SERVICE, live=True).words == "Out of service"
+
+
+def test_an_alarm_in_a_rooms_column_says_its_priority_and_name_in_few_words() -> None:
+    now = datetime(2026, 12, 2, 10, 0, tzinfo=UTC)
+    alarm = AlarmRead(
+        id=uuid.uuid4(),
+        device_id=uuid.uuid4(),
+        device_serial="LILY-001",
+        room="Lily room",
+        session_id=None,
+        kind="device_offline",
+        title="Device offline in opening hours",
+        severity=AlarmSeverity.MEDIUM,
+        began_at=now,
+        ended_at=None,
+        detail="",
+        active=True,
+        acknowledged_by=None,
+        acknowledged_at=None,
+    )
+    badge = alarm_badge(alarm)
+    assert (badge.words, badge.tone, badge.symbol) == (
+        "Medium alarm: Device offline in opening hours",
+        "alarm-medium",
+        "!!",
+    )
