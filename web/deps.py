@@ -7,7 +7,7 @@ from fastapi import Depends, Request
 from starlette.datastructures import FormData
 
 from api.actor import Actor
-from api.deps import OriginDep, SessionDep, authenticate
+from api.deps import SessionDep, authenticate, origin_of
 from api.errors import NotAuthenticated
 from api.permissions import Permission, allows, denied_message
 from web.errors import PageForbidden, SignInRequired
@@ -15,14 +15,14 @@ from web.nav import Page
 from web.session import CSRF_FIELD, CSRF_HEADER, HOME, csrf_matches, page_behind, session_token
 
 
-def page_actor(request: Request, session: SessionDep, origin: OriginDep) -> Actor:
+def page_actor(request: Request, session: SessionDep) -> Actor:
     """The signed-in staff member; the cookie's token is judged exactly as the API judges a bearer token."""
     back_to = page_behind(request) if request.method == "GET" else HOME
     token = session_token(request)
     if token is None:
         raise SignInRequired(back_to, ended=False)
     try:
-        return authenticate(session, signing_key=request.app.state.signing_key, origin=origin, token=token)
+        return authenticate(session, signing_key=request.app.state.signing_key, origin=origin_of(request), token=token)
     except NotAuthenticated:
         raise SignInRequired(back_to, ended=True) from None
 
