@@ -6,13 +6,13 @@ client's name, series plan) are read here, in one statement, as rows rather than
 
 import math
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import NamedTuple, Protocol
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import String, cast, select
+from sqlalchemy import ColumnElement, String, cast, select
 from sqlalchemy.orm import Session
 
 from api.actor import Actor
@@ -168,9 +168,8 @@ def room_columns(session: Session) -> list[RoomColumn]:
 def read_day(session: Session, *, actor: Actor, day: date, clinic: ClinicSettings, today: date) -> Day:
     """The day's appointments by room and quarter hour, each with what the front desk needs at a glance."""
     zone = ZoneInfo(clinic.timezone)
-    found, people, plans = _day_of_bookings(
-        session, start=local_to_utc(day, time(0), zone), end=local_to_utc(day + timedelta(days=1), time(0), zone)
-    )
+    start, end = local_to_utc(day, time(0), zone), local_to_utc(day + timedelta(days=1), time(0), zone)
+    found, people, plans = _bookings(session, Appointment.start_at >= start, Appointment.start_at < end)
     columns = room_columns(session)
     cards = _cards(
         session,
@@ -245,19 +244,16 @@ class Person(NamedTuple):
 
 
 def cards_for(
-    session: Session, *, actor: Actor, appointments: Sequence[Booking], day: date, today: date, zone: ZoneInfo
+    session: Session, *, actor: Actor, appointment_ids: Collection[uuid.UUID], day: date, today: date, zone: ZoneInfo
 ) -> list[Card]:
-    """Each appointment (all of them on `day`) with its client, room, esthetician, place in its series and the
-    client's screening state that day, read in the same few statements however many there are."""
-    client_ids = list({a.client_id for a in appointments})
-    people = session.execute(_PEOPLE.where(one_of(session, Client.id, client_ids))).all()
-    series_ids = list({a.series_id for a in appointments})
-    plans = session.execute(_PLANS.where(one_of(session, Series.id, series_ids))).all()
+    """Each of these appointments (all of them on `day`) with its client, room, esthetician, place in its series and
+    the client's screening state that day, read in the same few statements however many there are."""
+    found, people, plans = _bookings(session, one_of(session, Appointment.id, appointment_ids))
     return _cards(
         session,
         actor=actor,
-        appointments=appointments,
-        people={row[0]: Person(*row) for row in people},
+        appointments=found,
+        people=people,
         totals=_series_lengths(plans),
         room_names={r.id: r.name for r in rooms.list_rooms(session)},
         day=day,
@@ -266,28 +262,22 @@ def cards_for(
     )
 
 
-_PEOPLE = select(Client.id, Client.first_name, Client.last_name, Client.date_of_birth).where(
-    Client.deleted_at.is_(None)
-)
-_PLANS = select(Series.id, cast(Series.plan, String))  # as text: the plans of a day are few, read once each
-
-
-def _day_of_bookings(
-    session: Session, *, start: datetime, end: datetime
+def _bookings(
+    session: Session, *where: ColumnElement[bool]
 ) -> tuple[list[Booking], dict[uuid.UUID, Person], list[tuple[uuid.UUID, str]]]:
-    """The appointments starting in [start, end), by time (as the API lists them), with their live clients and their
-    series' plans, in one statement of the columns a card needs."""
+    """The appointments matching `where`, by time (as the API lists them), with their live clients and their series'
+    plans, in one statement of the columns a card needs."""
     found = session.execute(
         select(
             *(getattr(Appointment, name) for name in _BOOKING),
             Client.first_name,
             Client.last_name,
             Client.date_of_birth,
-            cast(Series.plan, String).label("plan"),
+            cast(Series.plan, String).label("plan"),  # as text: the plans of a day are few, each read once
         )
         .outerjoin(Client, (Client.id == Appointment.client_id) & Client.deleted_at.is_(None))
         .outerjoin(Series, Series.id == Appointment.series_id)
-        .where(Appointment.start_at >= start, Appointment.start_at < end)
+        .where(*where)
         .order_by(Appointment.start_at, Appointment.id)
         .limit(MAX_APPOINTMENTS)
     ).all()

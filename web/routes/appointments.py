@@ -148,7 +148,7 @@ def _page(
     appointment = series.get_appointment(session, appointment_id=appointment_id)
     zone = ZoneInfo(clinic.timezone)
     day = appointment.start_at.astimezone(zone).date()
-    [card] = cards_for(session, actor=actor, appointments=[appointment], day=day, today=today, zone=zone)
+    [card] = cards_for(session, actor=actor, appointment_ids=[appointment.id], day=day, today=today, zone=zone)
     _, in_series = series.get(session, series_id=appointment.series_id)
     rest = [a for a in in_series if a.status == AppointmentStatus.BOOKED and a.sequence >= appointment.sequence]
     devices = {d.id: d for room in room_columns(session) for d in room.devices}
