@@ -46,10 +46,7 @@ def main(argv: list[str] | None = None) -> int:
         for problem in _settings_problems(invalid):
             print(f"Galvani cannot start: {problem}", file=sys.stderr)
         return 2
-    configure_logging(settings)  # JSON lines or text (GALVANI_LOG_FORMAT), as uvicorn's workers log
-    # state-machine chatter of the embedded broker, and a line per plugin from Alembic at every migration
-    for chatty in ("transitions", "amqtt", "alembic.runtime.plugins"):
-        logging.getLogger(chatty).setLevel(logging.WARNING)
+    configure_logging(settings)  # JSON lines or text (GALVANI_LOG_FORMAT), as uvicorn's workers log; quiets CHATTY
     return int(args.command(args) or 0)
 
 
