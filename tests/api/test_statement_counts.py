@@ -111,30 +111,20 @@ def test_listing_series_runs_the_same_statements_for_1_or_50(
 
 
 @pytest.mark.parametrize("room", ["asked", "any"])
-def test_booking_15_sessions_runs_the_same_statements_as_3(
-    clinic: TwoRoomBooking, connection: Connection, room: str
+@pytest.mark.parametrize(
+    ("short", "short_n", "long", "long_n"), [(THREE, 3, FIFTEEN, 15), (FOUR, 4, TWELVE, 12)], ids=["3-15", "4-12"]
+)
+def test_booking_a_long_series_runs_the_same_statements_as_a_short_one_with_one_insert_per_table(
+    clinic: TwoRoomBooking, connection: Connection, room: str, short: Any, short_n: int, long: Any, long_n: int
 ) -> None:
     fields: dict[str, Any] = {"room_id": None} if room == "any" else {}
     ada, bea = new_client(clinic.http, clinic.desk, "Ada"), new_client(clinic.http, clinic.desk, "Bea")
-    with statements(connection) as three:
-        assert len(clinic.book(ada, monday_at(10), THREE, **fields)["appointments"]) == 3
-    with statements(connection) as fifteen:
-        assert len(clinic.book(bea, monday_at(14), FIFTEEN, **fields)["appointments"]) == 15
-    assert len(fifteen) == len(three)
-
-
-@pytest.mark.parametrize("room", ["asked", "any"])
-def test_booking_12_sessions_runs_the_same_statements_as_4_with_one_insert_per_table(
-    clinic: TwoRoomBooking, connection: Connection, room: str
-) -> None:
-    fields: dict[str, Any] = {"room_id": None} if room == "any" else {}
-    ada, bea = new_client(clinic.http, clinic.desk, "Ada"), new_client(clinic.http, clinic.desk, "Bea")
-    with statements(connection) as four:
-        assert len(clinic.book(ada, monday_at(10), FOUR, **fields)["appointments"]) == 4
-    with statements(connection) as twelve:
-        assert len(clinic.book(bea, monday_at(14), TWELVE, **fields)["appointments"]) == 12
-    assert len(twelve) == len(four)
-    inserts = [" ".join(s.split()[:3]).upper() for s in twelve if s.lstrip().upper().startswith("INSERT")]
+    with statements(connection) as few:
+        assert len(clinic.book(ada, monday_at(10), short, **fields)["appointments"]) == short_n
+    with statements(connection) as many:
+        assert len(clinic.book(bea, monday_at(14), long, **fields)["appointments"]) == long_n
+    assert len(many) == len(few)
+    inserts = [" ".join(s.split()[:3]).upper() for s in many if s.lstrip().upper().startswith("INSERT")]
     assert inserts == ["INSERT INTO SERIES", "INSERT INTO APPOINTMENTS", "INSERT INTO AUDIT_EVENTS"]
 
 
