@@ -158,7 +158,7 @@ AlarmAcknowledger = Annotated[Actor, Depends(require(Permission.ALARMS_ACKNOWLED
 
 def get_clinic(session: SessionDep, settings: SettingsDep) -> ClinicSettings:
     """The clinic's settings in force."""
-    return clinic_settings.current(session, default_timezone=settings.clinic_timezone)[0]
+    return clinic_settings.stored(session, default_timezone=settings.clinic_timezone).settings
 
 
 def get_rules(session: SessionDep) -> RuleParameters:

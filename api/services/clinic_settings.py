@@ -42,12 +42,6 @@ def stored(session: Session, *, default_timezone: str) -> Stored:
     return Stored(_as_settings(record), updated_at=record.updated_at, confirmed_at=record.confirmed_at)
 
 
-def current(session: Session, *, default_timezone: str) -> tuple[ClinicSettings, datetime | None]:
-    """The settings in force and when they were last saved (None: never, defaults)."""
-    found = stored(session, default_timezone=default_timezone)
-    return found.settings, found.updated_at
-
-
 def is_confirmed(session: Session) -> bool:
     """Whether the clinic's time zone and opening hours were confirmed (one small read, for every page)."""
     return (
@@ -114,5 +108,5 @@ def set_at_first_start(session: Session, *, changes: dict[str, Any], confirmed: 
 
 def clinic_today(session: Session, *, default_timezone: str) -> date:
     """Today's date where the clinic is."""
-    settings, _ = current(session, default_timezone=default_timezone)
+    settings = stored(session, default_timezone=default_timezone).settings
     return datetime.now(ZoneInfo(settings.timezone)).date()

@@ -56,7 +56,7 @@ def test_two_new_versions_at_once_are_numbered_one_after_the_other(committing_fa
             with transaction(committing_factory) as session:
                 actor = session.get(User, esthetician_id)
                 assert actor is not None
-                clinic, _ = clinic_settings.current(session, default_timezone="UTC")
+                clinic = clinic_settings.stored(session, default_timezone="UTC").settings
                 rules = rule_sets.parameters(rule_sets.current(session))
                 protocols.edit(
                     session,
